@@ -1,0 +1,69 @@
+// Package match matches a Go binary's modules and functions against OSV
+// entries of the Go vulnerability database. Its output says, per OSV entry,
+// whether a vulnerable symbol is linked into the binary (as a function of
+// its own or as an inlined copy) or only its module is present, and lists
+// the probe sites a runtime engine needs to watch each symbol.
+package match
+
+import (
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/report"
+)
+
+// Result is the match of one binary against a set of OSV entries.
+type Result struct {
+	Binary   *binfo.Binary
+	Findings []*Finding // sorted by OSV ID
+}
+
+// Finding is one OSV entry that affects the binary.
+type Finding struct {
+	Entry *osv.Entry
+	// Module is the affected module path as the OSV entry names it
+	// ("stdlib" and "toolchain" for the Go distribution).
+	Module string
+	// Version is the module version in the binary, with a leading "v": the
+	// replacement's version for a replaced module, and the Go version
+	// (go1.21.0 is v1.21.0) for stdlib and toolchain.
+	Version string
+	// FixedVersion is the lowest version above Version that fixes the entry,
+	// with a leading "v", or "" when no fix exists.
+	FixedVersion string
+	// Status is report.Linked when at least one vulnerable symbol is in the
+	// binary, and report.Imported otherwise.
+	Status report.Status
+	// Symbols lists the vulnerable symbols present in the binary, sorted by
+	// package and name. Empty for Imported findings.
+	Symbols []*Symbol
+}
+
+// Symbol is one vulnerable symbol of an OSV entry present in the binary.
+type Symbol struct {
+	// Package and Name are as the OSV entry spells them ("Decoder.Decode").
+	// Name is "" when the OSV entry lists the package without symbols, which
+	// means the whole package is vulnerable.
+	Package, Name string
+	// Targets are the compiled forms of the symbol found in the binary.
+	Targets []*Target
+}
+
+// Target is one compiled function that implements a vulnerable symbol: the
+// function itself, a method on a pointer or value receiver, a generic
+// instantiation, a closure inside it or a method-value wrapper.
+type Target struct {
+	// Func is the compiled name, such as "example.com/p.(*List[...]).Push".
+	Func string
+	// Sites are where a probe observes executions of Func: its entry site
+	// when the function has code of its own, and where execution enters
+	// each copy of it inlined into other functions.
+	Sites []Site
+}
+
+// Site is a probe site of a target.
+type Site struct {
+	binfo.Site
+	// In is the function whose code holds the site: Target.Func for an
+	// entry site, the caller for an inlined copy.
+	In string
+}
