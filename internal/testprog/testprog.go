@@ -1,0 +1,162 @@
+// Package testprog builds Go programs for tests, in the variants that matter
+// to reach: plain, stripped, PIE, inlining-heavy and older toolchains.
+//
+// Builds are cached for the life of the test process and shared by all tests
+// in it; the binaries live in a directory removed by Cleanup (call it from
+// TestMain) or left in the system temp directory otherwise.
+package testprog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Variant is one way to build a program.
+type Variant struct {
+	Name      string
+	Stripped  bool   // -ldflags=-s -w
+	PIE       bool   // -buildmode=pie
+	GCFlags   string // such as "-l=4" for aggressive inlining
+	Toolchain string // GOTOOLCHAIN value, such as "go1.21.0"; "" for the local one
+}
+
+// Common variants.
+var (
+	Plain    = Variant{Name: "plain"}
+	Stripped = Variant{Name: "stripped", Stripped: true}
+	PIE      = Variant{Name: "pie", PIE: true}
+	// Inlined builds with the compiler's most aggressive (mid-stack) inlining.
+	Inlined = Variant{Name: "inlined", GCFlags: "-l=4"}
+	// StrippedPIE combines both.
+	StrippedPIE = Variant{Name: "stripped-pie", Stripped: true, PIE: true}
+)
+
+// Variants is the matrix most binary tests run over.
+var Variants = []Variant{Plain, Stripped, PIE, Inlined}
+
+var (
+	mu     sync.Mutex
+	outDir string
+	builds = map[string]*build{}
+)
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Build builds the main package in dir (which has its own go.mod) as variant
+// v, and returns the binary's path. It fails the test if the build fails.
+// Concurrent calls for the same program and variant build once.
+func Build(t testing.TB, dir string, v Variant) string {
+	t.Helper()
+	path, err := build1(dir, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func build1(dir string, v Variant) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	key := abs + "|" + fmt.Sprintf("%+v", v)
+	mu.Lock()
+	if outDir == "" {
+		outDir, err = os.MkdirTemp("", "reach-testprog-")
+		if err != nil {
+			mu.Unlock()
+			return "", err
+		}
+	}
+	b := builds[key]
+	if b == nil {
+		b = &build{}
+		builds[key] = b
+	}
+	out := filepath.Join(outDir, fmt.Sprintf("%s-%s-%d", filepath.Base(abs), v.Name, len(builds)))
+	mu.Unlock()
+
+	b.once.Do(func() {
+		b.path, b.err = goBuild(abs, out, v)
+	})
+	return b.path, b.err
+}
+
+func goBuild(dir, out string, v Variant) (string, error) {
+	args := []string{"build", "-o", out, "-trimpath=false"}
+	if v.Stripped {
+		args = append(args, "-ldflags=-s -w")
+	}
+	if v.PIE {
+		args = append(args, "-buildmode=pie")
+	}
+	if v.GCFlags != "" {
+		args = append(args, "-gcflags=all="+v.GCFlags)
+	}
+	args = append(args, ".")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if v.Toolchain != "" {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+v.Toolchain)
+	} else {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN=local")
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go %s in %s (%s): %v\n%s", strings.Join(args, " "), dir, v.Name, err, stderr.String())
+	}
+	return out, nil
+}
+
+// Cleanup removes every binary built so far.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if outDir != "" {
+		os.RemoveAll(outDir)
+		outDir = ""
+		builds = map[string]*build{}
+	}
+}
+
+// Dir returns the absolute path of testdata/progs/name at the repository
+// root, where the shared fixture programs live.
+func Dir(t testing.TB, name string) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "testdata", "progs", name)
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "cmd", "reach")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("repository root not found above the working directory")
+		}
+		dir = parent
+	}
+}

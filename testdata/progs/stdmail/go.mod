@@ -1,0 +1,3 @@
+module example.com/stdmail
+
+go 1.21
