@@ -1,0 +1,79 @@
+package vulndb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// httpSource reads a database from an http(s) server in the v1 layout, as
+// govulncheck does: GET <base>/<endpoint>.json.gz and decompress.
+type httpSource struct {
+	base     string // without trailing slash
+	client   *http.Client
+	timeout  time.Duration // per request, body included
+	maxBytes int64         // per response, compressed and decompressed
+}
+
+func (s *httpSource) where(endpoint string) string {
+	return s.base + "/" + endpoint + ".json.gz"
+}
+
+func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err error) {
+	url := s.where(endpoint)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("GET %s: %w", url, err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, s.ctxErr(ctx, err)
+	}
+	defer resp.Body.Close()
+
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("%w (HTTP %s)", ErrNotFound, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("server answered HTTP %s", resp.Status)
+	case resp.ContentLength > s.maxBytes:
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, s.maxBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", s.ctxErr(ctx, err))
+	}
+	if int64(len(body)) > s.maxBytes {
+		return nil, fmt.Errorf("%w: response is more than %d bytes", ErrTooLarge, s.maxBytes)
+	}
+	if !bytes.HasPrefix(body, gzipMagic) {
+		// A server (or proxy) that set Content-Encoding: gzip has had the
+		// body decompressed by the transport already: accept plain JSON.
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+			return body, nil
+		}
+		return nil, fmt.Errorf("response is neither gzip nor JSON (Content-Type %q): is %s a Go vulnerability database?",
+			resp.Header.Get("Content-Type"), s.base)
+	}
+	return gunzip(body, s.maxBytes)
+}
+
+// ctxErr explains a failure caused by the per-request deadline.
+func (s *httpSource) ctxErr(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: no complete answer within %v", ErrTimeout, s.timeout)
+	}
+	return err
+}

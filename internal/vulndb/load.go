@@ -1,0 +1,196 @@
+package vulndb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// hint ends errors about an unreachable or broken remote database.
+const hint = "check the network, or pass a local copy of the database with -db"
+
+// index returns the database index, loading it on first use. A failed load
+// is not remembered: the next call tries again.
+func (c *Client) index(ctx context.Context) (*index, error) {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	c.mu.Lock()
+	idx := c.idx
+	c.mu.Unlock()
+	if idx != nil {
+		return idx, nil
+	}
+
+	var err error
+	if !c.isHTTP() {
+		idx, err = c.fetchIndex(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read vulnerability database %s: %w; is it a Go vulnerability database in the v1 layout (index/db.json, index/modules.json, index/vulns.json, ID/)?", c.source, err)
+		}
+	} else {
+		idx, err = c.loadRemoteIndex(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	c.idx = idx
+	c.mu.Unlock()
+	return idx, nil
+}
+
+func (c *Client) isHTTP() bool {
+	_, ok := c.src.(*httpSource)
+	return ok
+}
+
+// fetchIndex reads the three index files from the source.
+func (c *Client) fetchIndex(ctx context.Context) (*index, error) {
+	dbData, err := c.src.get(ctx, endpointDB)
+	if err != nil {
+		return nil, err
+	}
+	db, err := parseDBIndex(dbData)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.src.where(endpointDB), err)
+	}
+	idx, _, err := c.fetchIndexRest(ctx, db)
+	return idx, err
+}
+
+// fetchIndexRest reads and parses index/modules.json and index/vulns.json,
+// returning their bytes too.
+func (c *Client) fetchIndexRest(ctx context.Context, db dbIndex) (*index, [2][]byte, error) {
+	var raw [2][]byte
+	idx := &index{db: db}
+	data, err := c.src.get(ctx, endpointModules)
+	if err != nil {
+		return nil, raw, err
+	}
+	if idx.modules, err = parseModulesIndex(data); err != nil {
+		return nil, raw, fmt.Errorf("%s: %w", c.src.where(endpointModules), err)
+	}
+	raw[0] = data
+	if data, err = c.src.get(ctx, endpointVulns); err != nil {
+		return nil, raw, err
+	}
+	if idx.vulns, err = parseVulnsIndex(data); err != nil {
+		return nil, raw, fmt.Errorf("%s: %w", c.src.where(endpointVulns), err)
+	}
+	raw[1] = data
+	return idx, raw, nil
+}
+
+// loadRemoteIndex loads the index of an HTTP source through the cache: it
+// checks index/db.json, refreshes the rest when it changed, and falls back
+// to the cached index with a warning when the source fails.
+func (c *Client) loadRemoteIndex(ctx context.Context) (*index, error) {
+	var cached *cachedIndex
+	if c.cache != nil {
+		ci, err := c.cache.loadIndex()
+		switch {
+		case err == nil && ci.source != c.source:
+			c.log.Debug("cache belongs to another source: ignoring it", "dir", c.cache.dir, "cached", ci.source)
+		case err == nil:
+			cached = ci
+		case !errors.Is(err, fs.ErrNotExist):
+			c.log.Debug("cache unusable: refetching", "dir", c.cache.dir, "err", err)
+		}
+	}
+	idx, err := c.refreshIndex(ctx, cached)
+	if err == nil {
+		return idx, nil
+	}
+	if cached == nil || ctx.Err() != nil {
+		return nil, fmt.Errorf("load vulnerability database %s: %w; %s", c.source, err, hint)
+	}
+	age := c.now().Sub(cached.checked)
+	c.warn(fmt.Sprintf("using cached database from %s ago: %v", humanAge(age), err))
+	c.mu.Lock()
+	c.offline = true
+	c.checked = cached.checked
+	c.mu.Unlock()
+	return &cached.index, nil
+}
+
+// refreshIndex fetches index/db.json and, when it differs from the cached
+// one, the rest of the index, and updates the cache.
+func (c *Client) refreshIndex(ctx context.Context, cached *cachedIndex) (*index, error) {
+	dbData, err := c.src.get(ctx, endpointDB)
+	if err != nil {
+		return nil, err
+	}
+	db, err := parseDBIndex(dbData)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.src.where(endpointDB), err)
+	}
+	now := c.now()
+	if cached != nil && cached.db.Modified.Equal(db.Modified) {
+		c.log.Debug("cached index is current", "modified", db.Modified)
+		c.setChecked(now)
+		c.cacheErr(c.cache.writeMeta(cacheMeta{Source: c.source, Checked: now}))
+		return &cached.index, nil
+	}
+	idx, raw, err := c.fetchIndexRest(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Debug("fetched index", "modified", db.Modified, "modules", len(idx.modules), "entries", len(idx.vulns))
+	c.setChecked(now)
+	if c.cache != nil {
+		c.cacheErr(c.storeIndex(cached, idx, [3][]byte{raw[0], raw[1], dbData}, now))
+	}
+	return idx, nil
+}
+
+func (c *Client) setChecked(t time.Time) {
+	c.mu.Lock()
+	c.checked = t
+	c.mu.Unlock()
+}
+
+// storeIndex writes a new index to the cache and drops the cached entries
+// that changed or disappeared since the cached index.
+// raw holds the bytes of index/modules.json, index/vulns.json and
+// index/db.json, written in that order so that an interrupted write leaves
+// an old db.json, which makes the next run refetch.
+func (c *Client) storeIndex(cached *cachedIndex, idx *index, raw [3][]byte, now time.Time) error {
+	if cached == nil {
+		if err := c.cache.clearEntries(); err != nil {
+			return err
+		}
+	} else {
+		for id, old := range cached.vulns {
+			if mod, ok := idx.vulns[id]; ok && mod.Equal(old) {
+				continue
+			}
+			c.log.Debug("dropping changed entry from cache", "id", id)
+			if err := c.cache.remove(entryEndpoint(id)); err != nil {
+				return err
+			}
+		}
+	}
+	for i, endpoint := range []string{endpointModules, endpointVulns, endpointDB} {
+		if err := c.cache.write(endpoint, raw[i]); err != nil {
+			return err
+		}
+	}
+	return c.cache.writeMeta(cacheMeta{Source: c.source, Checked: now})
+}
+
+// cacheErr reports a failure to write the cache once; the client goes on
+// without it.
+func (c *Client) cacheErr(err error) {
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	first := !c.cacheWarn
+	c.cacheWarn = true
+	c.mu.Unlock()
+	if first {
+		c.warn(fmt.Sprintf("cannot write the database cache in %s (results are not affected): %v", c.cache.dir, err))
+	}
+}
