@@ -60,15 +60,18 @@ type DB struct {
 
 // Binary is one analysed or observed Go binary.
 type Binary struct {
-	Path       string     `json:"path"`
-	BuildID    string     `json:"build_id,omitempty"`
-	GoVersion  string     `json:"go_version"`
-	MainModule string     `json:"main_module"`
-	Stripped   bool       `json:"stripped"`
-	PIE        bool       `json:"pie"`
-	PIDs       []int      `json:"pids,omitempty"`
-	Modules    []Module   `json:"modules"`
-	Findings   []*Finding `json:"findings"`
+	Path       string `json:"path"`
+	BuildID    string `json:"build_id,omitempty"`
+	GoVersion  string `json:"go_version"`
+	MainModule string `json:"main_module"`
+	// MainVersion is the main module's version as the build recorded it,
+	// such as "v1.2.3" or "(devel)"; "" when unknown.
+	MainVersion string     `json:"main_version,omitempty"`
+	Stripped    bool       `json:"stripped"`
+	PIE         bool       `json:"pie"`
+	PIDs        []int      `json:"pids,omitempty"`
+	Modules     []Module   `json:"modules"`
+	Findings    []*Finding `json:"findings"`
 }
 
 // Module is one module of the binary, with the version actually built

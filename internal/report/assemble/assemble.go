@@ -1,0 +1,131 @@
+// Package assemble turns match results into the report model: one
+// report.Binary per matched binary, with its modules and findings, and an
+// index from each matched symbol to the report symbol a runtime engine
+// records its hits into.
+//
+// It is a package of its own because package match imports package report
+// (for report.Status), so report cannot import match.
+package assemble
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/report"
+)
+
+// ErrBadResult reports a match result that cannot be turned into a report,
+// such as one without its binary or OSV entry: a bug in the caller.
+var ErrBadResult = errors.New("incomplete match result")
+
+// Built is the report part built from match results.
+type Built struct {
+	// Binaries has one entry per result, in the results' order.
+	Binaries []*report.Binary
+	// Targets maps each matched symbol to where its hits go in Binaries:
+	// pass the value to report.Recorder.Record.
+	Targets map[*match.Symbol]report.Target
+}
+
+// FromMatch builds report binaries from match results. Linked findings
+// start with every symbol linked; a Recorder moves them to reached.
+func FromMatch(results []*match.Result) (*Built, error) {
+	out := &Built{
+		Binaries: make([]*report.Binary, 0, len(results)),
+		Targets:  map[*match.Symbol]report.Target{},
+	}
+	for i, res := range results {
+		if res == nil || res.Binary == nil {
+			return nil, fmt.Errorf("match result %d: no binary: %w", i, ErrBadResult)
+		}
+		b := newBinary(res.Binary)
+		for _, mf := range res.Findings {
+			if mf == nil || mf.Entry == nil {
+				return nil, fmt.Errorf("match result for %s: finding without OSV entry: %w", res.Binary.Path, ErrBadResult)
+			}
+			f, err := newFinding(mf)
+			if err != nil {
+				return nil, fmt.Errorf("match result for %s: %w", res.Binary.Path, err)
+			}
+			b.Findings = append(b.Findings, f)
+			for j, ms := range mf.Symbols {
+				out.Targets[ms] = report.Target{Binary: b, Finding: f, Symbol: f.Symbols[j]}
+			}
+		}
+		slices.SortStableFunc(b.Findings, func(x, y *report.Finding) int { return strings.Compare(x.OSV, y.OSV) })
+		out.Binaries = append(out.Binaries, b)
+	}
+	return out, nil
+}
+
+func newBinary(bi *binfo.Binary) *report.Binary {
+	b := &report.Binary{
+		Path:        bi.Path,
+		BuildID:     bi.BuildID,
+		GoVersion:   bi.GoVersion,
+		MainModule:  bi.Main.Path,
+		MainVersion: bi.Main.Version,
+		Stripped:    bi.Stripped,
+		PIE:         bi.PIE,
+		Modules:     make([]report.Module, 0, len(bi.Deps)),
+		Findings:    []*report.Finding{},
+	}
+	for _, d := range bi.Deps {
+		m := report.Module{Path: d.Path, Version: d.Version}
+		if r := d.Replace; r != nil {
+			m.Version = r.Version
+			m.Replace = r.Path
+			if r.Version != "" {
+				m.Replace += "@" + r.Version
+			}
+		}
+		b.Modules = append(b.Modules, m)
+	}
+	slices.SortFunc(b.Modules, func(x, y report.Module) int { return strings.Compare(x.Path, y.Path) })
+	return b
+}
+
+func newFinding(mf *match.Finding) (*report.Finding, error) {
+	e := mf.Entry
+	switch mf.Status {
+	case report.Linked, report.Imported:
+	default:
+		return nil, fmt.Errorf("%s: status %q, want linked or imported: %w", e.ID, mf.Status, ErrBadResult)
+	}
+	if mf.Status == report.Linked && len(mf.Symbols) == 0 {
+		return nil, fmt.Errorf("%s: linked without symbols: %w", e.ID, ErrBadResult)
+	}
+	f := &report.Finding{
+		OSV:          e.ID,
+		Aliases:      slices.Clone(e.Aliases),
+		Summary:      summary(e.Summary, e.Details),
+		Module:       mf.Module,
+		Version:      mf.Version,
+		FixedVersion: mf.FixedVersion,
+		Status:       mf.Status,
+	}
+	for _, ms := range mf.Symbols {
+		if ms == nil {
+			return nil, fmt.Errorf("%s: nil symbol: %w", e.ID, ErrBadResult)
+		}
+		f.Symbols = append(f.Symbols, &report.Symbol{Package: ms.Package, Name: ms.Name, Status: report.Linked})
+	}
+	return f, nil
+}
+
+// summary is the entry's summary, or the first sentence of its details
+// when it has none (older entries).
+func summary(sum, details string) string {
+	if s := strings.TrimSpace(sum); s != "" {
+		return s
+	}
+	d := strings.Join(strings.Fields(details), " ")
+	if i := strings.Index(d, ". "); i >= 0 {
+		d = d[:i+1]
+	}
+	return d
+}

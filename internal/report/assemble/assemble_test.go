@@ -1,0 +1,143 @@
+package assemble
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/report"
+)
+
+func fixture() []*match.Result {
+	bin := &binfo.Binary{
+		Path:      "/srv/app",
+		BuildID:   "abc/def",
+		GoVersion: "go1.19.0",
+		Main:      binfo.Module{Path: "example.com/app", Version: "v1.0.0"},
+		Deps: []binfo.Module{
+			{Path: "gopkg.in/yaml.v2", Version: "v2.2.2"},
+			{Path: "golang.org/x/text", Version: "v0.3.5", Replace: &binfo.Module{Path: "example.com/fork/text", Version: "v0.3.6"}},
+			{Path: "example.com/local", Version: "v1.0.0", Replace: &binfo.Module{Path: "../local"}},
+		},
+		PIE: true,
+	}
+	return []*match.Result{{
+		Binary: bin,
+		Findings: []*match.Finding{
+			{
+				Entry:  &osv.Entry{ID: "GO-2021-0113", Aliases: []string{"CVE-2020-28852"}, Summary: "Out-of-bounds read in golang.org/x/text/language"},
+				Module: "golang.org/x/text", Version: "v0.3.6", FixedVersion: "v0.3.7", Status: report.Linked,
+				Symbols: []*match.Symbol{{Package: "golang.org/x/text/language", Name: "Parse"}, {Package: "golang.org/x/text/language", Name: "MatchStrings"}},
+			},
+			{
+				Entry:  &osv.Entry{ID: "GO-2020-0036", Details: "Due to unbounded alias chasing, a maliciously crafted YAML file can cause excessive CPU use. More text."},
+				Module: "gopkg.in/yaml.v2", Version: "v2.2.2", FixedVersion: "v2.2.8", Status: report.Imported,
+			},
+		},
+	}}
+}
+
+func TestFromMatch(t *testing.T) {
+	res := fixture()
+	built, err := FromMatch(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built.Binaries) != 1 {
+		t.Fatalf("got %d binaries, want 1", len(built.Binaries))
+	}
+	b := built.Binaries[0]
+	if b.Path != "/srv/app" || b.MainModule != "example.com/app" || b.MainVersion != "v1.0.0" || !b.PIE || b.GoVersion != "go1.19.0" || b.BuildID != "abc/def" {
+		t.Errorf("binary header = %+v", b)
+	}
+	wantMods := []report.Module{
+		{Path: "example.com/local", Version: "", Replace: "../local"},
+		{Path: "golang.org/x/text", Version: "v0.3.6", Replace: "example.com/fork/text@v0.3.6"},
+		{Path: "gopkg.in/yaml.v2", Version: "v2.2.2"},
+	}
+	if len(b.Modules) != len(wantMods) {
+		t.Fatalf("modules = %+v, want %+v", b.Modules, wantMods)
+	}
+	for i := range wantMods {
+		if b.Modules[i] != wantMods[i] {
+			t.Errorf("module %d = %+v, want %+v", i, b.Modules[i], wantMods[i])
+		}
+	}
+	if len(b.Findings) != 2 || b.Findings[0].OSV != "GO-2020-0036" || b.Findings[1].OSV != "GO-2021-0113" {
+		t.Fatalf("findings not sorted by OSV ID: %+v", b.Findings)
+	}
+	imp, lnk := b.Findings[0], b.Findings[1]
+	if imp.Status != report.Imported || len(imp.Symbols) != 0 {
+		t.Errorf("imported finding = %+v", imp)
+	}
+	if want := "Due to unbounded alias chasing, a maliciously crafted YAML file can cause excessive CPU use."; imp.Summary != want {
+		t.Errorf("summary from details = %q, want %q", imp.Summary, want)
+	}
+	if lnk.Status != report.Linked || lnk.FixedVersion != "v0.3.7" || lnk.Version != "v0.3.6" || lnk.Aliases[0] != "CVE-2020-28852" {
+		t.Errorf("linked finding = %+v", lnk)
+	}
+	for i, s := range lnk.Symbols {
+		if s.Status != report.Linked || s.Hits != 0 {
+			t.Errorf("symbol %d = %+v, want linked without hits", i, s)
+		}
+	}
+
+	// The targets lead a recorder to the right report symbol.
+	ms := res[0].Findings[0].Symbols[1]
+	tgt, ok := built.Targets[ms]
+	if !ok {
+		t.Fatal("no target for MatchStrings")
+	}
+	if tgt.Symbol.Name != "MatchStrings" || tgt.Finding != lnk || tgt.Binary != b {
+		t.Errorf("target = %+v", tgt)
+	}
+	r := &report.Report{Binaries: built.Binaries}
+	rec := report.NewRecorder(r)
+	if err := rec.Record(tgt, report.Hit{Time: time.Unix(100, 0), PID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if lnk.Status != report.Reached || tgt.Symbol.Status != report.Reached || lnk.Symbols[0].Status != report.Linked {
+		t.Errorf("after a hit on MatchStrings: finding %s, symbols %s and %s", lnk.Status, lnk.Symbols[0].Status, lnk.Symbols[1].Status)
+	}
+	if got := len(built.Targets); got != 2 {
+		t.Errorf("%d targets, want 2", got)
+	}
+}
+
+func TestFromMatchErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func([]*match.Result) []*match.Result
+	}{
+		{"nil result", func(r []*match.Result) []*match.Result { return append(r, nil) }},
+		{"no binary", func(r []*match.Result) []*match.Result { r[0].Binary = nil; return r }},
+		{"no entry", func(r []*match.Result) []*match.Result { r[0].Findings[0].Entry = nil; return r }},
+		{"bad status", func(r []*match.Result) []*match.Result { r[0].Findings[0].Status = report.Reached; return r }},
+		{"linked without symbols", func(r []*match.Result) []*match.Result { r[0].Findings[0].Symbols = nil; return r }},
+		{"nil symbol", func(r []*match.Result) []*match.Result {
+			r[0].Findings[0].Symbols = append(r[0].Findings[0].Symbols, nil)
+			return r
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromMatch(tt.mutate(fixture()))
+			if !errors.Is(err, ErrBadResult) {
+				t.Fatalf("err = %v, want ErrBadResult", err)
+			}
+		})
+	}
+}
+
+func TestFromMatchEmpty(t *testing.T) {
+	built, err := FromMatch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built.Binaries == nil || len(built.Binaries) != 0 {
+		t.Errorf("binaries = %#v, want empty non-nil", built.Binaries)
+	}
+}

@@ -1,0 +1,160 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrUnknownTarget reports a Target whose symbol is not part of the report
+// a Recorder updates.
+var ErrUnknownTarget = errors.New("target not in report")
+
+// Target names the symbol a probe watches: a symbol of a finding of a binary
+// of the report.
+type Target struct {
+	Binary  *Binary
+	Finding *Finding
+	Symbol  *Symbol
+}
+
+// Hit is one observed execution (or, with Count, several) of a target.
+type Hit struct {
+	Time time.Time
+	// PID is the process that ran the symbol; 0 when unknown.
+	PID int
+	// Count is the number of executions this hit stands for, such as a
+	// counter read from the kernel; 0 means 1.
+	Count uint64
+	// Callsite is the application frame the symbol was called from: the
+	// nearest frame in the main module, else the nearest one outside the
+	// vulnerable module and the standard library, else the direct caller.
+	// Nil when unknown.
+	Callsite *Frame
+	// Stack is the symbolized user stack, innermost first. The symbol keeps
+	// the stack of its first hit only.
+	Stack []Frame
+}
+
+// Recorder merges runtime hits into a report. It is safe for concurrent use.
+// While a Recorder is in use, read the report only through Snapshot.
+type Recorder struct {
+	mu sync.Mutex
+	r  *Report
+}
+
+// NewRecorder returns a Recorder that updates r in place.
+func NewRecorder(r *Report) *Recorder {
+	return &Recorder{r: r}
+}
+
+// Record merges h into t's symbol: it adds to the hits, widens first and last
+// seen, counts the callsite (callsites are the same when function, file and
+// line are), keeps the first hit's stack, records the PID on the binary and
+// marks the symbol and its finding reached.
+func (rec *Recorder) Record(t Target, h Hit) error {
+	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
+		return fmt.Errorf("record hit: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
+	}
+	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
+		return fmt.Errorf("record hit of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(t.Binary.Findings, t.Finding) {
+		return fmt.Errorf("record hit of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	}
+	recordHit(t.Symbol, h)
+	if t.Finding.Status.Rank() < Reached.Rank() {
+		t.Finding.Status = Reached
+	}
+	if h.PID != 0 && !slices.Contains(t.Binary.PIDs, h.PID) {
+		t.Binary.PIDs = append(t.Binary.PIDs, h.PID)
+		slices.Sort(t.Binary.PIDs)
+	}
+	return nil
+}
+
+// Note adds a warning to the report's notes, once.
+func (rec *Recorder) Note(msg string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.r.Notes, msg) {
+		rec.r.Notes = append(rec.r.Notes, msg)
+	}
+}
+
+// Snapshot returns a deep copy of the report as it stands.
+func (rec *Recorder) Snapshot() *Report {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.r.Clone()
+}
+
+func recordHit(s *Symbol, h Hit) {
+	n := h.Count
+	if n == 0 {
+		n = 1
+	}
+	first := s.Hits == 0
+	s.Hits += n
+	s.Status = Reached
+	if !h.Time.IsZero() {
+		t := h.Time
+		if s.FirstSeen == nil || t.Before(*s.FirstSeen) {
+			s.FirstSeen = &t
+			// The stack belongs to the earliest hit we know of.
+			if len(h.Stack) > 0 {
+				s.Stack = slices.Clone(h.Stack)
+			}
+		}
+		if s.LastSeen == nil || t.After(*s.LastSeen) {
+			t := h.Time
+			s.LastSeen = &t
+		}
+	}
+	if first && len(s.Stack) == 0 && len(h.Stack) > 0 {
+		s.Stack = slices.Clone(h.Stack)
+	}
+	if c := h.Callsite; c != nil {
+		i := slices.IndexFunc(s.Callsites, func(cs *Callsite) bool {
+			return cs.Function == c.Function && cs.File == c.File && cs.Line == c.Line
+		})
+		if i >= 0 {
+			s.Callsites[i].Hits += n
+		} else {
+			s.Callsites = append(s.Callsites, &Callsite{Function: c.Function, File: c.File, Line: c.Line, Hits: n})
+			slices.SortFunc(s.Callsites, compareCallsites)
+		}
+	}
+}
+
+func compareCallsites(a, b *Callsite) int {
+	if a.File != b.File {
+		if a.File < b.File {
+			return -1
+		}
+		return 1
+	}
+	if a.Line != b.Line {
+		return a.Line - b.Line
+	}
+	if a.Function < b.Function {
+		return -1
+	}
+	if a.Function > b.Function {
+		return 1
+	}
+	return 0
+}
+
+// symbolName is the symbol as people write it: "pkg.Name", or the package
+// path for a whole-package symbol.
+func symbolName(s *Symbol) string {
+	if s.Name == "" {
+		return s.Package
+	}
+	return s.Package + "." + s.Name
+}

@@ -1,0 +1,77 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrBadStatus reports a status name that is not reached, linked or imported.
+var ErrBadStatus = errors.New("unknown status")
+
+// Statuses lists the statuses from the most to the least severe.
+var Statuses = []Status{Reached, Linked, Imported}
+
+// ParseStatus parses a status name as a user writes it for a threshold.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range Statuses {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("status %q: %w: use reached, linked or imported", s, ErrBadStatus)
+}
+
+// Counts is the number of findings of each status.
+type Counts struct {
+	Reached, Linked, Imported int
+	Binaries                  int
+}
+
+// Counts counts the report's findings by status, over all binaries.
+func (r *Report) Counts() Counts {
+	c := Counts{Binaries: len(r.Binaries)}
+	for _, b := range r.Binaries {
+		for _, f := range b.Findings {
+			switch f.Status {
+			case Reached:
+				c.Reached++
+			case Linked:
+				c.Linked++
+			case Imported:
+				c.Imported++
+			}
+		}
+	}
+	return c
+}
+
+// Count returns the number of findings, over all binaries, whose status
+// ranks at or above threshold. A finding is one OSV entry in one binary.
+// A threshold that is no valid status counts every finding.
+func (r *Report) Count(threshold Status) int {
+	min := threshold.Rank()
+	if min == 0 {
+		min = Imported.Rank()
+	}
+	n := 0
+	for _, b := range r.Binaries {
+		for _, f := range b.Findings {
+			if f.Status.Rank() >= min {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Check returns a *FoundError when the report has findings at or above
+// threshold, and nil otherwise. Use ExitCode on the result.
+func (r *Report) Check(threshold Status) error {
+	if threshold.Rank() == 0 {
+		return &UsageError{Err: fmt.Errorf("threshold %q: %w: use reached, linked or imported", threshold, ErrBadStatus)}
+	}
+	if n := r.Count(threshold); n > 0 {
+		return &FoundError{Threshold: threshold, Count: n}
+	}
+	return nil
+}
