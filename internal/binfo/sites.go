@@ -1,0 +1,251 @@
+package binfo
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// pushRBP is the encoding of PUSH RBP.
+const pushRBP = 0x55
+
+// EntrySite returns the probe site for calls to f: its PUSH RBP when it has
+// one, else its entry.
+//
+// The PUSH RBP is found from the pclntab alone, so stripped binaries work:
+// the SP delta table (pcsp) first leaves 0 to become 8 just after the push,
+// at pc X, and the byte at X-1 is 0x55. Frameless functions, and functions
+// of old toolchains whose prologue is SUB RSP then MOV [RSP+n], RBP, get
+// SiteEntry at Entry. Only amd64 binaries are supported.
+func (b *Binary) EntrySite(f *Func) (Site, error) {
+	if b.GOARCH != "amd64" {
+		return Site{}, fmt.Errorf("entry site of %s in %s: %s: %w", funcName(f), b.Path, b.GOARCH, ErrUnsupported)
+	}
+	i, err := b.indexOf(f)
+	if err != nil {
+		return Site{}, fmt.Errorf("entry site: %w", err)
+	}
+	fn := &b.Funcs[i]
+	r, ok := b.tab.fn(b.funcOff[i])
+	if !ok {
+		return Site{}, fmt.Errorf("entry site of %s: %w", fn.Name, ErrCorrupt)
+	}
+	site := Site{Kind: SiteEntry, PC: fn.Entry}
+	sp := decodePCValue(nil, b.tab.pctab, r.pcsp(), fn.End-fn.Entry, b.tab.minLC)
+	for _, rg := range sp {
+		if rg.val == 0 {
+			continue
+		}
+		if rg.val == 8 && rg.lo > 0 {
+			c, err := b.im.readAddr(fn.Entry+uint64(rg.lo)-1, 1)
+			if err != nil {
+				return Site{}, fmt.Errorf("entry site of %s in %s: %w", fn.Name, b.Path, err)
+			}
+			if c[0] == pushRBP {
+				site = Site{Kind: SitePushBP, PC: fn.Entry + uint64(rg.lo) - 1}
+			}
+		}
+		break
+	}
+	if site.Offset, err = b.FileOffset(site.PC); err != nil {
+		return Site{}, fmt.Errorf("entry site of %s: %w", fn.Name, err)
+	}
+	return site, nil
+}
+
+// InlineSites returns the probe sites of the inlined call f.Inlines[i]:
+// every instruction where execution enters that copy.
+//
+// The copy is the set of instructions of f whose InlTreeIndex pcdata is i
+// or an inlined call nested in i (a descendant in the inline tree). The
+// function's code is decoded linearly from Entry to End. An instruction of
+// the copy is a site, with Kind SiteInline, when
+//   - it is f's first instruction, or
+//   - the instruction before it is outside the copy and can fall through to
+//     it (anything but JMP, RET, UD2, INT3, HLT and calls of runtime
+//     functions that never return, such as runtime.panicIndex), or
+//   - a direct jump or conditional jump outside the copy targets it, or
+//   - f has an indirect jump (a switch's jump table) outside the copy, and
+//     the instruction follows one that cannot fall through and is not the
+//     target of any direct jump: it can only be reached indirectly.
+//
+// A copy whose code the compiler laid out in several reordered ranges thus
+// gets a site at each point of entry, not only at its lowest pc. Sites are
+// sorted by PC. A copy with no code (optimized away) has no sites. Only
+// amd64 binaries are supported.
+func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
+	if b.GOARCH != "amd64" {
+		return nil, fmt.Errorf("inline sites of %s in %s: %s: %w", funcName(f), b.Path, b.GOARCH, ErrUnsupported)
+	}
+	fi, err := b.indexOf(f)
+	if err != nil {
+		return nil, fmt.Errorf("inline sites: %w", err)
+	}
+	fn := &b.Funcs[fi]
+	if i < 0 || i >= len(fn.Inlines) {
+		return nil, fmt.Errorf("inline sites of %s: no inlined call %d (it has %d)", fn.Name, i, len(fn.Inlines))
+	}
+	inCopy := descendants(fn.Inlines, i)
+	ranges, err := b.inlineRanges(fi)
+	if err != nil {
+		return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
+	}
+	code, err := b.im.readAddr(fn.Entry, fn.End-fn.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("inline sites of %s: read code: %w", fn.Name, err)
+	}
+	insts := b.decodeCode(fn.Entry, code)
+	in := func(off uint32) bool {
+		v := valueAt(ranges, off)
+		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
+	}
+	entries := map[uint32]bool{}
+	targeted := map[uint32]bool{}
+	indirectOutside := false
+	for k, ins := range insts {
+		inside := in(ins.off)
+		if ins.target >= 0 {
+			t := uint32(ins.target)
+			targeted[t] = true
+			if !inside && in(t) {
+				entries[t] = true
+			}
+		}
+		if ins.indirectJump && !inside {
+			indirectOutside = true
+		}
+		if !inside {
+			continue
+		}
+		if k == 0 || (!in(insts[k-1].off) && insts[k-1].fallsThrough) {
+			entries[ins.off] = true
+		}
+	}
+	if indirectOutside {
+		for k := 1; k < len(insts); k++ {
+			if in(insts[k].off) && !insts[k-1].fallsThrough && !targeted[insts[k].off] {
+				entries[insts[k].off] = true
+			}
+		}
+	}
+	sites := make([]Site, 0, len(entries))
+	for off := range entries {
+		pc := fn.Entry + uint64(off)
+		o, err := b.FileOffset(pc)
+		if err != nil {
+			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
+		}
+		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o})
+	}
+	sort.Slice(sites, func(a, c int) bool { return sites[a].PC < sites[c].PC })
+	return sites, nil
+}
+
+// descendants returns, indexed by inline tree index, whether the entry is
+// i or nested in i.
+func descendants(tree []Inline, i int) []bool {
+	in := make([]bool, len(tree))
+	for j := range tree {
+		for k, depth := j, 0; k >= 0 && k < len(tree) && depth <= len(tree); k, depth = tree[k].Parent, depth+1 {
+			if k == i {
+				in[j] = true
+				break
+			}
+		}
+	}
+	return in
+}
+
+// inlineRanges returns the decoded InlTreeIndex table of Funcs[fi].
+func (b *Binary) inlineRanges(fi int) ([]pcRange, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if rs, ok := b.inlRanges[fi]; ok {
+		return rs, nil
+	}
+	r, ok := b.tab.fn(b.funcOff[fi])
+	if !ok {
+		return nil, ErrCorrupt
+	}
+	fn := &b.Funcs[fi]
+	rs := decodePCValue(nil, b.tab.pctab, r.pcdata(pcdataInlTreeIndex), fn.End-fn.Entry, b.tab.minLC)
+	if b.inlRanges == nil {
+		b.inlRanges = map[int][]pcRange{}
+	}
+	b.inlRanges[fi] = rs
+	return rs, nil
+}
+
+// inst is one decoded instruction of a function.
+type inst struct {
+	off, len     uint32
+	target       int64 // offset of a direct jump's target within the function, or -1
+	fallsThrough bool
+	indirectJump bool
+}
+
+// decodeCode decodes a function's code linearly. Bytes that do not decode
+// are taken as one-byte instructions that fall through.
+func (b *Binary) decodeCode(entry uint64, code []byte) []inst {
+	var out []inst
+	for off := 0; off < len(code); {
+		ins := inst{off: uint32(off), len: 1, target: -1, fallsThrough: true}
+		x, err := x86asm.Decode(code[off:], 64)
+		if err == nil && x.Len > 0 {
+			ins.len = uint32(x.Len)
+			next := int64(off + x.Len)
+			switch x.Op {
+			case x86asm.JMP:
+				ins.fallsThrough = false
+				if rel, ok := x.Args[0].(x86asm.Rel); ok {
+					ins.target = next + int64(rel)
+				} else {
+					ins.indirectJump = true
+				}
+			case x86asm.RET, x86asm.UD2, x86asm.INT, x86asm.HLT:
+				ins.fallsThrough = false
+			case x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JG, x86asm.JGE,
+				x86asm.JL, x86asm.JLE, x86asm.JNE, x86asm.JNO, x86asm.JNP, x86asm.JNS, x86asm.JO,
+				x86asm.JP, x86asm.JS, x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ,
+				x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+				if rel, ok := x.Args[0].(x86asm.Rel); ok {
+					ins.target = next + int64(rel)
+				}
+			case x86asm.CALL:
+				if rel, ok := x.Args[0].(x86asm.Rel); ok {
+					if callee := b.FuncAt(entry + uint64(next+int64(rel))); callee != nil && noReturn(callee.Name) {
+						ins.fallsThrough = false
+					}
+				}
+			}
+			if x.Op == x86asm.INT && len(code) > off && code[off] == 0xcc {
+				ins.fallsThrough = false
+			}
+			if ins.target < 0 || ins.target >= int64(len(code)) {
+				ins.target = -1
+			}
+		}
+		out = append(out, ins)
+		off += int(ins.len)
+	}
+	return out
+}
+
+// noReturn reports whether the runtime function never returns to its
+// caller, so that the instruction after a call of it is not its successor.
+func noReturn(name string) bool {
+	switch name {
+	case "runtime.throw", "runtime.fatal", "runtime.gopanic", "runtime.goexit", "runtime.abort":
+		return true
+	}
+	return strings.HasPrefix(name, "runtime.panic") || strings.HasPrefix(name, "runtime.goPanic")
+}
+
+func funcName(f *Func) string {
+	if f == nil {
+		return "<nil>"
+	}
+	return f.Name
+}
