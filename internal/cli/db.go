@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/semver"
+	"github.com/reach-sca/reach/internal/vulndb"
+)
+
+const dbDoc = `
+Db inspects the vulnerability database:
+
+  reach db info                    source, last modification, entry count, cache
+  reach db show ID...              the OSV entries, as JSON
+  reach db lookup MODULE@VERSION...  the entries that affect that module version
+                                   (use stdlib@go1.21.0 for the standard library)`
+
+func runDB(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "db", "[flags] info | show ID... | lookup MODULE@VERSION...", dbDoc)
+	source := fs.String("db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("db: say info, show ID or lookup MODULE@VERSION")
+	}
+	sub, rest := fs.Arg(0), fs.Args()[1:]
+	db, err := vulndb.New(*source, vulndb.Options{Logger: e.log.With("component", "vulndb")})
+	if err != nil {
+		return fmt.Errorf("vulnerability database %s: %w", *source, err)
+	}
+	switch sub {
+	case "info":
+		return dbInfo(ctx, e, db)
+	case "show":
+		if len(rest) == 0 {
+			return usageError("db show: no ID given: reach db show GO-2021-0113")
+		}
+		return dbShow(ctx, e, db, rest)
+	case "lookup":
+		if len(rest) == 0 {
+			return usageError("db lookup: no module given: reach db lookup golang.org/x/text@v0.3.5")
+		}
+		return dbLookup(ctx, e, db, rest)
+	}
+	return usageError("db: unknown subcommand %q: use info, show or lookup", sub)
+}
+
+func dbInfo(ctx context.Context, e *env, db *vulndb.Client) error {
+	info, err := db.Info(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "source:    %s\n", info.Source)
+	fmt.Fprintf(e.stdout, "modified:  %s\n", info.Modified.UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "entries:   %d\n", info.Entries)
+	fmt.Fprintf(e.stdout, "modules:   %d\n", info.Modules)
+	if info.CachePath != "" {
+		fmt.Fprintf(e.stdout, "cache:     %s\n", info.CachePath)
+		fmt.Fprintf(e.stdout, "cache age: %s\n", info.CacheAge.Round(time.Second))
+	}
+	if info.Offline {
+		fmt.Fprintf(e.stdout, "offline:   the source could not be reached; this is the cache\n")
+	}
+	for _, w := range db.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	return nil
+}
+
+func dbShow(ctx context.Context, e *env, db *vulndb.Client, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		entry, err := db.ByID(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out, err := json.MarshalIndent(entry, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", out)
+	}
+	return errors.Join(errs...)
+}
+
+func dbLookup(ctx context.Context, e *env, db *vulndb.Client, args []string) error {
+	for _, arg := range args {
+		mod, ver, ok := strings.Cut(arg, "@")
+		if !ok || mod == "" || ver == "" {
+			return usageError("db lookup %q: write MODULE@VERSION, such as golang.org/x/text@v0.3.5 or stdlib@go1.21.0", arg)
+		}
+		sv, err := lookupVersion(mod, ver)
+		if err != nil {
+			return usageError("db lookup %q: %v", arg, err)
+		}
+		entries, err := db.ByModule(ctx, mod)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, entry := range entries {
+			if vulndb.Withdrawn(entry) {
+				continue
+			}
+			for _, a := range entry.Affected {
+				if a.Module.Path != mod || !semver.Affects(a.Ranges, sv) {
+					continue
+				}
+				n++
+				fixed := semver.FixedVersion(a.Ranges, sv)
+				if fixed == "" {
+					fixed = "no fix"
+				} else {
+					fixed = "fixed in " + fixed
+				}
+				fmt.Fprintf(e.stdout, "%s  %s (%s)\n    %s\n", entry.ID, arg, fixed, entry.Summary)
+				break
+			}
+		}
+		if n == 0 {
+			fmt.Fprintf(e.stdout, "%s: no known vulnerabilities\n", arg)
+		}
+	}
+	for _, w := range db.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	return nil
+}
+
+// lookupVersion turns a user's version into the form semver.Affects takes:
+// Go versions for stdlib and toolchain, module versions otherwise.
+func lookupVersion(mod, ver string) (string, error) {
+	if mod == osv.ModuleStdlib || mod == osv.ModuleToolchain {
+		if strings.HasPrefix(ver, "go") {
+			return semver.FromGo(ver)
+		}
+	}
+	if !strings.HasPrefix(ver, "v") {
+		ver = "v" + ver
+	}
+	if !semver.Valid(ver) {
+		return "", fmt.Errorf("version %q is not a semantic version", ver)
+	}
+	return ver, nil
+}

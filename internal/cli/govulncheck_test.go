@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
+)
+
+// govulncheckPath finds govulncheck v1.8.0, the peer reach is compared with.
+func govulncheckPath(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("govulncheck"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(string(bytes.TrimSpace(out)), "bin", "govulncheck")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("govulncheck not found; .ci/run installs golang.org/x/vuln/cmd/govulncheck@v1.8.0")
+	}
+	t.Skip("govulncheck not found: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0")
+	return ""
+}
+
+// gvFinding is one finding of govulncheck's JSON stream.
+type gvFinding struct {
+	OSV   string `json:"osv"`
+	Trace []struct {
+		Module   string `json:"module"`
+		Package  string `json:"package"`
+		Function string `json:"function"`
+		Receiver string `json:"receiver"`
+	} `json:"trace"`
+}
+
+// govulncheckBinary runs govulncheck -mode=binary and returns its findings.
+func govulncheckBinary(t *testing.T, gv, db, bin string) []gvFinding {
+	t.Helper()
+	cmd := exec.Command(gv, "-mode=binary", "-db", "file://"+db, "-format", "json", bin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("govulncheck on %s: %v\n%s", bin, err, stderr.String())
+	}
+	var findings []gvFinding
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var msg struct {
+			Finding *gvFinding `json:"finding"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decode govulncheck output: %v", err)
+		}
+		if msg.Finding != nil {
+			findings = append(findings, *msg.Finding)
+		}
+	}
+	return findings
+}
+
+// TestAgreesWithGovulncheck checks that every symbol-level finding
+// govulncheck makes on a binary, reach reports as linked, and that every
+// OSV entry govulncheck reports at all, reach reports too. On stripped
+// binaries, where govulncheck only reports modules, reach still names the
+// symbols it names on the unstripped build.
+func TestAgreesWithGovulncheck(t *testing.T) {
+	db := realDB(t)
+	gv := govulncheckPath(t)
+	type prog struct {
+		dir string
+		v   testprog.Variant
+	}
+	progs := []prog{
+		{"textyaml", testprog.Plain},
+		{"textyaml", testprog.PIE},
+		{"textyaml", testprog.Inlined},
+		{"stdmail", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
+	}
+	for _, p := range progs {
+		t.Run(p.dir+"/"+p.v.Name, func(t *testing.T) {
+			bin := testprog.Build(t, testprog.Dir(t, p.dir), p.v)
+			gvFindings := govulncheckBinary(t, gv, db, bin)
+			rb := scanJSON(t, db, bin).Binaries[0]
+			symbols := checkAgreement(t, rb, gvFindings)
+			if symbols == 0 {
+				t.Fatalf("govulncheck made no symbol-level finding on %s; the comparison proves nothing", bin)
+			}
+			t.Logf("%d symbol-level findings of govulncheck all linked in reach's report", symbols)
+
+			// The stripped build of the same program.
+			sv := p.v
+			sv.Name += "-stripped"
+			sv.Stripped = true
+			sbin := testprog.Build(t, testprog.Dir(t, p.dir), sv)
+			for _, f := range govulncheckBinary(t, gv, db, sbin) {
+				if len(f.Trace) > 0 && f.Trace[0].Function != "" {
+					t.Logf("note: govulncheck named symbol %s.%s on a stripped binary", f.Trace[0].Package, f.Trace[0].Function)
+				}
+			}
+			srb := scanJSON(t, db, sbin).Binaries[0]
+			if n := checkAgreement(t, srb, gvFindings); n != symbols {
+				t.Errorf("stripped: %d of govulncheck's %d unstripped symbol findings linked", n, symbols)
+			}
+		})
+	}
+}
+
+// checkAgreement reports every govulncheck finding that reach's binary report
+// lacks, and returns how many symbol-level findings it checked.
+func checkAgreement(t *testing.T, rb *report.Binary, gvFindings []gvFinding) int {
+	t.Helper()
+	symbols := 0
+	for _, f := range gvFindings {
+		rf := findFinding(rb, f.OSV)
+		if rf == nil {
+			t.Errorf("govulncheck reports %s; reach does not", f.OSV)
+			continue
+		}
+		if len(f.Trace) == 0 || f.Trace[0].Function == "" {
+			continue
+		}
+		tr := f.Trace[0]
+		name := tr.Function
+		if tr.Receiver != "" {
+			name = trimPointer(tr.Receiver) + "." + tr.Function
+		}
+		symbols++
+		s := findSymbol(rf, tr.Package, name)
+		if s == nil || s.Status.Rank() < report.Linked.Rank() || rf.Status.Rank() < report.Linked.Rank() {
+			t.Errorf("govulncheck: %s calls %s.%s; reach: finding %s, symbol %+v", f.OSV, tr.Package, name, rf.Status, s)
+		}
+	}
+	return symbols
+}
+
+func trimPointer(recv string) string {
+	if len(recv) > 0 && recv[0] == '*' {
+		return recv[1:]
+	}
+	return recv
+}

@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/report/assemble"
+	"github.com/reach-sca/reach/internal/vulndb"
+)
+
+const scanDoc = `
+Scan reads Go binaries (stripped and PIE included), matches their modules and
+functions against the Go vulnerability database, and reports each affecting
+vulnerability as linked (a vulnerable function is in the binary, as code of
+its own or inlined into another) or imported (the module version is affected
+but no vulnerable function is in the binary).`
+
+// outputFlags are the flags every reporting command shares.
+type outputFlags struct {
+	db     string
+	format string
+	out    string
+	failOn string
+	v      bool
+}
+
+func (o *outputFlags) register(fsDefaultFailOn string, fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.StringVar(&o.db, "db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory (default from GOVULNDB, else https://vuln.go.dev)")
+	fs.StringVar(&o.format, "format", "text", "report format: "+formatList())
+	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of standard output")
+	fs.StringVar(&o.failOn, "fail-on", fsDefaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, linked, imported or never")
+	fs.BoolVar(&o.v, "v", false, "log progress to standard error")
+}
+
+func (o *outputFlags) validate() error {
+	if !slices.Contains(report.Formats, o.format) {
+		return usageError("-format %q: use one of %s", o.format, formatList())
+	}
+	if o.failOn != "never" {
+		if _, err := report.ParseStatus(o.failOn); err != nil {
+			return usageError("-fail-on: %v, or never", err)
+		}
+	}
+	return nil
+}
+
+func formatList() string {
+	return strings.Join(report.Formats, ", ")
+}
+
+func runScan(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "scan", "[flags] BINARY...", scanDoc)
+	var o outputFlags
+	o.register("linked", fs)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("scan: no binary given: reach scan [flags] BINARY...")
+	}
+	e.setVerbose(o.v)
+	started := time.Now()
+
+	bins, openErrs := openBinaries(fs.Args())
+	if len(bins) == 0 {
+		return errors.Join(openErrs...)
+	}
+	db, err := vulndb.New(o.db, vulndb.Options{Logger: e.log.With("component", "vulndb")})
+	if err != nil {
+		return fmt.Errorf("vulnerability database %s: %w", o.db, err)
+	}
+	results, err := matchBinaries(ctx, db, bins)
+	if err != nil {
+		return err
+	}
+	r, _, err := newReport(ctx, "scan", db, results)
+	if err != nil {
+		return err
+	}
+	r.Started = started
+	r.Finished = time.Now()
+	if err := writeReport(e, &o, r); err != nil {
+		return err
+	}
+	if len(openErrs) > 0 {
+		return errors.Join(openErrs...)
+	}
+	return checkThreshold(r, o.failOn)
+}
+
+func (e *env) setVerbose(v bool) {
+	if v {
+		e.log = slogVerbose(e.stderr)
+	}
+}
+
+// openBinaries opens every binary in parallel. It returns the ones it could
+// open, in argument order, and an error for each one it could not.
+func openBinaries(paths []string) ([]*binfo.Binary, []error) {
+	bins := make([]*binfo.Binary, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bins[i], errs[i] = binfo.Open(p)
+		}()
+	}
+	wg.Wait()
+	var ok []*binfo.Binary
+	var bad []error
+	for i := range paths {
+		if errs[i] != nil {
+			bad = append(bad, errs[i])
+			continue
+		}
+		ok = append(ok, bins[i])
+	}
+	return ok, bad
+}
+
+// modulePaths lists the module paths of bins whose entries the database must
+// provide: every dependency, the main module, stdlib and toolchain.
+func modulePaths(bins []*binfo.Binary) []string {
+	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
+	for _, b := range bins {
+		if b.Main.Path != "" {
+			set[b.Main.Path] = true
+		}
+		for _, m := range b.Deps {
+			set[m.Path] = true
+			if m.Replace != nil && m.Replace.Version != "" {
+				set[m.Replace.Path] = true
+			}
+		}
+	}
+	paths := make([]string, 0, len(set))
+	for p := range set {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+func matchBinaries(ctx context.Context, db *vulndb.Client, bins []*binfo.Binary) ([]*match.Result, error) {
+	entries, err := db.ByModules(ctx, modulePaths(bins))
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*match.Result, len(bins))
+	for i, b := range bins {
+		res, err := match.Match(ctx, b, entries)
+		if err != nil {
+			return nil, fmt.Errorf("match %s: %w", b.Path, err)
+		}
+		results[i] = res
+	}
+	return results, nil
+}
+
+// newReport builds a report of mode from match results, with the database's
+// identity and warnings.
+func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*match.Result) (*report.Report, *assemble.Built, error) {
+	built, err := assemble.FromMatch(results)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &report.Report{
+		Schema:   report.Schema,
+		Tool:     report.Tool{Name: "reach", Version: version()},
+		DB:       report.DB{Source: db.Source()},
+		Mode:     mode,
+		Binaries: built.Binaries,
+	}
+	if info, err := db.Info(ctx); err == nil {
+		r.DB.Modified = info.Modified
+	}
+	r.Notes = append(r.Notes, db.Warnings()...)
+	return r, built, nil
+}
+
+// writeReport renders r in the chosen format to -o or standard output. A
+// file is written whole or not at all.
+func writeReport(e *env, o *outputFlags, r *report.Report) error {
+	render, err := report.Renderer(o.format)
+	if err != nil {
+		return usageError("-format: %v", err)
+	}
+	if o.out == "" {
+		return render(e.stdout, r)
+	}
+	return writeFileAtomic(o.out, func(w io.Writer) error { return render(w, r) })
+}
+
+func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(dirOf(name), ".reach-*")
+	if err != nil {
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	return nil
+}
+
+func checkThreshold(r *report.Report, failOn string) error {
+	if failOn == "never" {
+		return nil
+	}
+	st, err := report.ParseStatus(failOn)
+	if err != nil {
+		return usageError("-fail-on: %v", err)
+	}
+	return r.Check(st)
+}
