@@ -30,6 +30,7 @@ func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err er
 			err = fmt.Errorf("GET %s: %w", url, err)
 		}
 	}()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
@@ -39,7 +40,7 @@ func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err er
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, s.ctxErr(ctx, err)
+		return nil, s.ctxErr(parent, ctx, err)
 	}
 	defer resp.Body.Close()
 
@@ -53,7 +54,7 @@ func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err er
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("read response: %w", s.ctxErr(ctx, err))
+		return nil, fmt.Errorf("read response: %w", s.ctxErr(parent, ctx, err))
 	}
 	if int64(len(body)) > s.maxBytes {
 		return nil, fmt.Errorf("%w: response is more than %d bytes", ErrTooLarge, s.maxBytes)
@@ -64,14 +65,18 @@ func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err er
 		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 			return body, nil
 		}
-		return nil, fmt.Errorf("response is neither gzip nor JSON (Content-Type %q): is %s a Go vulnerability database?",
+		return nil, fmt.Errorf("response is neither gzip nor JSON (Content-Type %q): %s may not serve a Go vulnerability database",
 			resp.Header.Get("Content-Type"), s.base)
 	}
 	return gunzip(body, s.maxBytes)
 }
 
-// ctxErr explains a failure caused by the per-request deadline.
-func (s *httpSource) ctxErr(ctx context.Context, err error) error {
+// ctxErr explains a failure caused by the per-request deadline, and
+// reports the caller's own cancellation as such.
+func (s *httpSource) ctxErr(parent, ctx context.Context, err error) error {
+	if parent.Err() != nil {
+		return parent.Err()
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w: no complete answer within %v", ErrTimeout, s.timeout)
 	}

@@ -1,0 +1,294 @@
+package vulndb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMisbehavingServer checks that every way a server can fail ends in a
+// prompt, clear error that names the URL, with no cache to fall back to.
+func TestMisbehavingServer(t *testing.T) {
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	bigJSON := append(append([]byte("["), bytes.Repeat([]byte(" "), 4000)...), ']')
+	modulesGz := gz(readFixture(t, fixtureDir)["index/modules.json"])
+
+	for _, tc := range []struct {
+		name    string
+		path    string // the endpoint that misbehaves
+		handler http.HandlerFunc
+		query   string // module to look up; default example.com/a
+		wantErr error
+		want    []string // substrings of the error
+	}{
+		{
+			name: "stalled before headers", path: "/index/db.json.gz", handler: stall,
+			wantErr: ErrTimeout, want: []string{"no complete answer within 200ms"},
+		},
+		{
+			name: "stalled in the body", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Write(modulesGz[:10])
+				w.(http.Flusher).Flush()
+				stall(w, r)
+			},
+			wantErr: ErrTimeout,
+		},
+		{
+			name: "stalled entry", path: "/ID/GO-2099-0001.json.gz", handler: stall,
+			wantErr: ErrTimeout, want: []string{"check the network"},
+		},
+		{
+			name: "truncated gzip", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(modulesGz[:len(modulesGz)/2]) },
+			want:    []string{"decompress", "unexpected EOF"},
+		},
+		{
+			name: "HTML instead of gzip", path: "/index/db.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.Write([]byte("<html><body>Please log in</body></html>"))
+			},
+			want: []string{"neither gzip nor JSON", `"text/html"`},
+		},
+		{
+			name: "gzipped HTML", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(gz([]byte("<html></html>"))) },
+			wantErr: ErrMalformed, want: []string{"index/modules.json"},
+		},
+		{
+			name: "JSON of the wrong shape", path: "/index/vulns.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(gz([]byte(`{"vulns":[]}`))) },
+			wantErr: ErrMalformed, want: []string{"index/vulns.json"},
+		},
+		{
+			name: "HTTP 500", path: "/index/db.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) },
+			want:    []string{"HTTP 500 Internal Server Error"},
+		},
+		{
+			name: "HTTP 404 for the index", path: "/index/modules.json.gz",
+			handler: http.NotFound, wantErr: ErrNotFound,
+		},
+		{
+			name: "HTTP 404 for an indexed entry", path: "/ID/GO-2099-0002.json.gz",
+			handler: http.NotFound, wantErr: ErrNotFound, want: []string{"HTTP 404"},
+		},
+		{
+			name: "HTTP 503 for an entry", path: "/ID/GO-2099-0005.json.gz", query: "stdlib",
+			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", 503) },
+			want:    []string{"HTTP 503"},
+		},
+		{
+			name: "oversized body", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Transfer-Encoding", "chunked") // no Content-Length
+				w.Write(bytes.Repeat([]byte{0x1f}, 5000))
+			},
+			wantErr: ErrTooLarge,
+		},
+		{
+			name: "oversized Content-Length", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "1000000")
+				w.Write(bytes.Repeat([]byte{0x1f}, 100))
+			},
+			wantErr: ErrTooLarge, want: []string{"1000000 bytes announced"},
+		},
+		{
+			name: "gzip bomb", path: "/index/modules.json.gz",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write(gz(bigJSON)) },
+			wantErr: ErrTooLarge, want: []string{"decompresses to more than 2048 bytes"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newV1Server(t, readFixture(t, fixtureDir))
+			srv.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != tc.path {
+					return false
+				}
+				tc.handler(w, r)
+				return true
+			})
+			c := newHTTPClient(t, srv.URL, t.TempDir(), Options{
+				RequestTimeout:   200 * time.Millisecond,
+				MaxResponseBytes: 2048,
+			})
+			query := tc.query
+			if query == "" {
+				query = "example.com/a"
+			}
+			start := time.Now()
+			got, err := c.ByModules(context.Background(), []string{query})
+			elapsed := time.Since(start)
+			if err == nil {
+				t.Fatalf("ByModules = %q, want an error", ids(got))
+			}
+			if elapsed > 3*time.Second {
+				t.Errorf("failing took %v, want well under the 10s stall", elapsed)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("error = %v, want %v", err, tc.wantErr)
+			}
+			for _, w := range append(tc.want, srv.URL+tc.path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error = %v, want it to contain %q", err, w)
+				}
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestMisbehavingServerWithCache checks that a failing server after a good
+// run leaves the cache intact and in use, whatever the failure.
+func TestMisbehavingServerWithCache(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"HTTP 500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }},
+		{"HTML", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>captive portal</html>")) }},
+		{"stall", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }},
+		{"modules index broken after a db.json change", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/index/db.json.gz" {
+				w.Write(gz([]byte(`{"modified":"2030-01-01T00:00:00Z"}`)))
+				return
+			}
+			w.Write(gz([]byte(`[{"path":"example.com/a","vulns":[{"id":"../../escape"}]}]`)))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newV1Server(t, readFixture(t, fixtureDir))
+			cacheDir := t.TempDir()
+			opts := Options{RequestTimeout: 200 * time.Millisecond}
+			ctx := context.Background()
+			if _, err := newHTTPClient(t, srv.URL, cacheDir, opts).ByModules(ctx, []string{"example.com/a"}); err != nil {
+				t.Fatal(err)
+			}
+			srv.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+				tc.handler(w, r)
+				return true
+			})
+			c := newHTTPClient(t, srv.URL, cacheDir, opts)
+			got, err := c.ByModules(ctx, []string{"example.com/a"})
+			if err != nil || len(got) != 2 {
+				t.Fatalf("ByModules = %q, %v; want the 2 cached entries", ids(got), err)
+			}
+			if w := c.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "using cached database from 0s ago: ") {
+				t.Errorf("warnings = %q", w)
+			}
+			// The cache still holds the good index for the next run.
+			c = newHTTPClient(t, srv.URL, cacheDir, opts)
+			if got, err := c.ByModules(ctx, []string{"example.com/a"}); err != nil || len(got) != 2 {
+				t.Errorf("next run: %q, %v", ids(got), err)
+			}
+		})
+	}
+}
+
+// TestTraversal checks that an index naming entries outside the database
+// fails without any request for or file at such a path.
+func TestTraversal(t *testing.T) {
+	for _, evil := range []string{"../../x", "..", "../../../etc/passwd", "a/../../b", `..\..\x`, "/abs", "GO-1\x00"} {
+		t.Run(evil, func(t *testing.T) {
+			files := readFixture(t, fixtureDir)
+			q := strings.ReplaceAll(strings.ReplaceAll(evil, `\`, `\\`), "\x00", `\u0000`)
+			files["index/modules.json"] = []byte(`[{"path":"example.com/a","vulns":[{"id":"GO-2099-0001"},{"id":"` + q + `"}]}]`)
+			files["index/vulns.json"] = []byte(`[{"id":"GO-2099-0001"},{"id":"` + q + `"}]`)
+			files["ID/"+evil+".json"] = []byte(`{"id":"` + q + `","affected":[{"package":{"name":"example.com/a"}}]}`)
+			srv := newV1Server(t, files)
+
+			root := t.TempDir()
+			cacheDir := filepath.Join(root, "a", "b", "cache")
+			c := newHTTPClient(t, srv.URL, cacheDir, Options{})
+			_, err := c.ByModules(context.Background(), []string{"example.com/a"})
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "invalid entry ID") {
+				t.Fatalf("error = %v, want ErrMalformed for the invalid ID", err)
+			}
+			if _, err := c.ByID(context.Background(), evil); !errors.Is(err, ErrInvalidID) {
+				t.Errorf("ByID(%q) error = %v, want ErrInvalidID", evil, err)
+			}
+			for path := range srv.allHits() {
+				if strings.HasPrefix(path, "/ID/") {
+					t.Errorf("request for %s", path)
+				}
+			}
+			filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if rel, _ := filepath.Rel(cacheDir, path); !filepath.IsLocal(rel) {
+						t.Errorf("file written outside the cache: %s", path)
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestCachePathRefusesEscapes tests the cache's own guard, which holds even
+// if a caller skipped ValidID.
+func TestCachePathRefusesEscapes(t *testing.T) {
+	root := t.TempDir()
+	c := &cache{dir: filepath.Join(root, "cache"), maxBytes: 1 << 20}
+	for _, endpoint := range []string{"ID/../../x", "ID/..", "../x", "ID/a/b", "../../../tmp/x"} {
+		if err := c.write(endpoint, []byte("x")); err == nil {
+			t.Errorf("write(%q) succeeded", endpoint)
+		}
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 0 {
+		t.Errorf("files under %s: %v", root, entries)
+	}
+}
+
+// TestContentEncodingGzip checks a server that sends the .json.gz with
+// Content-Encoding: gzip, which Go's transport decompresses on its own.
+func TestContentEncodingGzip(t *testing.T) {
+	files := readFixture(t, fixtureDir)
+	srv := newV1Server(t, files)
+	srv.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), ".gz")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz(files[name]))
+		return true
+	})
+	c := newHTTPClient(t, srv.URL, t.TempDir(), Options{})
+	got, err := c.ByModules(context.Background(), []string{"example.com/a"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ByModules = %q, %v", ids(got), err)
+	}
+}
+
+// TestCallerCancel checks that cancelling the caller's context stops a
+// query promptly and is not mistaken for a network failure.
+func TestCallerCancel(t *testing.T) {
+	srv := newV1Server(t, readFixture(t, fixtureDir))
+	srv.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	})
+	c := newHTTPClient(t, srv.URL, t.TempDir(), Options{RequestTimeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.ByModules(ctx, []string{"example.com/a"})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Errorf("error = %v, want the caller's context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
