@@ -1,0 +1,301 @@
+package probe
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// The maps the BPF program uses.
+//
+//	counters:  hash (cookie u64, tgid u32, pad u32) -> executions u64
+//	callsites: LRU hash (cookie u64, return address u64, tgid u32, pad u32) -> u64,
+//	           the return addresses already reported in count mode
+//	events:    ring buffer of records (see record.go)
+//	lost:      array of one u64, records the ring buffer had no room for
+type objects struct {
+	counters  *ebpf.Map
+	callsites *ebpf.Map
+	events    *ebpf.Map
+	lost      *ebpf.Map
+}
+
+const (
+	counterKeySize  = 16
+	callsiteKeySize = 24
+	maxCallsites    = 16384
+)
+
+func newObjects(opts Options) (_ *objects, err error) {
+	o := &objects{}
+	defer func() {
+		if err != nil {
+			o.close()
+		}
+	}()
+	o.counters, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "reach_counters", Type: ebpf.Hash,
+		KeySize: counterKeySize, ValueSize: 8, MaxEntries: uint32(opts.MaxCounters),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create counter map: %w", err)
+	}
+	o.callsites, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "reach_callsites", Type: ebpf.LRUHash,
+		KeySize: callsiteKeySize, ValueSize: 8, MaxEntries: maxCallsites,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create callsite map: %w", err)
+	}
+	o.events, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "reach_events", Type: ebpf.RingBuf, MaxEntries: uint32(opts.RingBytes),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create ring buffer of %d bytes: %w", opts.RingBytes, err)
+	}
+	o.lost, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "reach_lost", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create lost-record map: %w", err)
+	}
+	return o, nil
+}
+
+func (o *objects) close() {
+	for _, m := range []*ebpf.Map{o.counters, o.callsites, o.events, o.lost} {
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// loadProgram loads the hit handler, for uprobe_multi links when multi is
+// true and for classic uprobes otherwise.
+func (o *objects) loadProgram(multi bool) (*ebpf.Program, error) {
+	spec := &ebpf.ProgramSpec{
+		Name:         "reach_hit",
+		Type:         ebpf.Kprobe,
+		Instructions: o.instructions(),
+		License:      "Dual MIT/GPL",
+	}
+	if multi {
+		spec.AttachType = ebpf.AttachTraceUprobeMulti
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load BPF program: %w", err)
+	}
+	return prog, nil
+}
+
+// x86-64 struct pt_regs offsets.
+const (
+	regsBP = 4 * 8
+	regsIP = 16 * 8
+	regsSP = 19 * 8
+)
+
+// Stack slots of the BPF program, as offsets from R10.
+const (
+	fpCounterKey  = -16 // cookie at -16, tgid at -8, pad at -4
+	fpOne         = -24 // u64 value 1 for counter inserts
+	fpCallsiteKey = -48 // cookie at -48, ret at -40, tgid at -32, pad at -28
+	fpRet         = -40
+	fpSeen        = -56 // u64 value for callsite inserts
+	fpCount       = -64 // the count after this hit
+	fpFlags       = -72 // u32 record flags
+	fpLostKey     = -76 // u32 0
+)
+
+const (
+	bpfNoExist    = 1
+	bpfFUserStack = 1 << 8
+)
+
+// instructions returns the hit handler:
+//
+//	count this (cookie, process); on the first hit report it; in count mode
+//	report each new (cookie, process, return address).
+//
+// R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record.
+func (o *objects) instructions() asm.Instructions {
+	counters, callsites := o.counters.FD(), o.callsites.FD()
+	ins := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetAttachCookie.Call(),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.StoreMem(asm.RFP, fpCounterKey, asm.R7, asm.DWord),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.Mov.Reg(asm.R8, asm.R0),
+		asm.Mov.Reg(asm.R1, asm.R8),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(asm.RFP, fpCounterKey+8, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, fpCounterKey+12, 0, asm.Word),
+
+		// Count: lookup, else insert 1, else (lost a race) lookup again.
+		asm.LoadMapPtr(asm.R1, counters),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCounterKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "insert"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.FetchAdd.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
+		asm.JEq.Imm(asm.R1, 1, "first"),
+		asm.Ja.Label("counted"),
+
+		asm.Mov.Imm(asm.R1, 1).WithSymbol("insert"),
+		asm.StoreMem(asm.RFP, fpOne, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, counters),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCounterKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, fpOne),
+		asm.Mov.Imm(asm.R4, bpfNoExist),
+		asm.FnMapUpdateElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "retry"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
+		asm.Ja.Label("first"),
+
+		asm.LoadMapPtr(asm.R1, counters).WithSymbol("retry"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCounterKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"), // the map is full
+		asm.Mov.Imm(asm.R1, 1),
+		asm.FetchAdd.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
+
+		// Not the first hit: in count mode, report a new return address.
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("counted"),
+		asm.And.Imm(asm.R1, cookieCountBit),
+		asm.JEq.Imm(asm.R1, 0, "exit"),
+	}
+	// The lookup first keeps the hot path free of map updates.
+	ins = append(ins, readReturn("callsite")...)
+	ins = append(ins, callsiteKey(asm.R8)...)
+	ins = append(ins,
+		asm.LoadMapPtr(asm.R1, callsites),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCallsiteKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "exit"),
+	)
+	ins = append(ins, insertCallsite(callsites)...)
+	ins = append(ins,
+		asm.JNE.Imm(asm.R0, 0, "exit"),
+		asm.StoreImm(asm.RFP, fpFlags, flagCallsite, asm.Word),
+		asm.Ja.Label("emit"),
+	)
+	// The first hit: in count mode, its return address is seen already.
+	ins = append(ins, readReturn("first")...)
+	ins = append(ins,
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.And.Imm(asm.R1, cookieCountBit),
+		asm.JEq.Imm(asm.R1, 0, "first_flags"),
+	)
+	ins = append(ins, callsiteKey(asm.R8)...)
+	ins = append(ins, insertCallsite(callsites)...)
+	ins = append(ins,
+		asm.StoreImm(asm.RFP, fpFlags, flagFirst, asm.Word).WithSymbol("first_flags"),
+
+		// Emit a record.
+		asm.LoadMapPtr(asm.R1, o.events.FD()).WithSymbol("emit"),
+		asm.Mov.Imm(asm.R2, recordSize),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JEq.Imm(asm.R0, 0, "lost"),
+		asm.Mov.Reg(asm.R9, asm.R0),
+		asm.StoreMem(asm.R9, 0, asm.R7, asm.DWord),
+		asm.StoreMem(asm.R9, 8, asm.R8, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.R9, 16, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, regsIP, asm.DWord),
+		asm.StoreMem(asm.R9, 24, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, regsSP, asm.DWord),
+		asm.StoreMem(asm.R9, 32, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, regsBP, asm.DWord),
+		asm.StoreMem(asm.R9, 40, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpRet, asm.DWord),
+		asm.StoreMem(asm.R9, 48, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpCount, asm.DWord),
+		asm.StoreMem(asm.R9, 56, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpFlags, asm.Word),
+		asm.StoreMem(asm.R9, 64, asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Add.Imm(asm.R2, recStack),
+		asm.Mov.Imm(asm.R3, 8*stackDepth),
+		asm.Mov.Imm(asm.R4, bpfFUserStack),
+		asm.FnGetStack.Call(),
+		asm.StoreMem(asm.R9, 68, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R9),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRingbufSubmit.Call(),
+		asm.Ja.Label("exit"),
+
+		asm.StoreImm(asm.RFP, fpLostKey, 0, asm.Word).WithSymbol("lost"),
+		asm.LoadMapPtr(asm.R1, o.lost.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpLostKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
+		asm.Return(),
+	)
+	return ins
+}
+
+// callsiteKey completes the callsite key around the return address at
+// fpRet: the cookie and the process ID from pidTgid.
+func callsiteKey(pidTgid asm.Register) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreMem(asm.RFP, fpCallsiteKey, asm.R7, asm.DWord),
+		asm.Mov.Reg(asm.R1, pidTgid),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(asm.RFP, fpCallsiteKey+16, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, fpCallsiteKey+20, 0, asm.Word),
+	}
+}
+
+// insertCallsite inserts the callsite key unless present; R0 is 0 when it
+// was not.
+func insertCallsite(callsites int) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpSeen, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, callsites),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCallsiteKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, fpSeen),
+		asm.Mov.Imm(asm.R4, bpfNoExist),
+		asm.FnMapUpdateElem.Call(),
+	}
+}
+
+// readReturn reads the return address into fpRet: [SP] at entry and push-bp
+// sites, [BP+8] at inline sites. bpf_probe_read_user zeroes it on failure.
+func readReturn(label string) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol(label),
+		asm.RSh.Imm(asm.R1, cookieKindShift),
+		asm.And.Imm(asm.R1, cookieKindMask),
+		asm.LoadMem(asm.R3, asm.R6, regsSP, asm.DWord),
+		asm.JNE.Imm(asm.R1, int32(SiteInline), label+"_read"),
+		asm.LoadMem(asm.R3, asm.R6, regsBP, asm.DWord),
+		asm.Add.Imm(asm.R3, 8),
+		asm.Mov.Reg(asm.R1, asm.RFP).WithSymbol(label + "_read"),
+		asm.Add.Imm(asm.R1, fpRet),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadUser.Call(),
+	}
+}

@@ -1,0 +1,25 @@
+package probe
+
+import (
+	"cmp"
+	"slices"
+)
+
+func sortCounts(m map[countKey]uint64) []SiteCount {
+	out := make([]SiteCount, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			out = append(out, SiteCount{PID: k.pid, Group: k.group, Site: k.site, Hits: v})
+		}
+	}
+	slices.SortFunc(out, func(a, b SiteCount) int {
+		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Site, b.Site))
+	})
+	return out
+}
+
+type countKey struct {
+	pid   int
+	group uint64
+	site  int
+}

@@ -1,0 +1,499 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// engine is the eBPF Engine.
+type engine struct {
+	log       *slog.Logger
+	opts      Options
+	objs      *objects
+	reader    *ringbuf.Reader
+	hits      chan Hit
+	done      chan struct{}
+	wg        sync.WaitGroup // the reader, the sweeper, removals and Arm calls
+	wallMinus int64          // wall clock minus CLOCK_MONOTONIC, in ns
+
+	mu         sync.Mutex
+	closed     bool
+	multi      *ebpf.Program // nil when using classic uprobes
+	classic    *ebpf.Program // loaded on first use
+	nextArm    uint32
+	armed      map[armKey]*arming // armed now, or being attached
+	arms       map[uint32]*arming // every arming ever made, to decode records
+	lostSeen   uint64
+	countMu    sync.Mutex          // serializes counter map readouts with removals
+	final      map[countKey]uint64 // counts of removed armings; under countMu
+	multiState string              // why uprobe_multi is or is not used, for logs
+}
+
+type armKey struct {
+	pid   int
+	group uint64
+}
+
+// arming is one group armed in one process.
+type arming struct {
+	id    uint32
+	pid   int
+	group uint64
+	sites []Site
+	mode  Mode
+	ready chan struct{} // closed when attaching is done; then links is set
+
+	links []link.Link
+	// Under engine.mu:
+	removing bool            // one-shot removal scheduled or done
+	reported map[[2]int]bool // (pid, site) whose first hit was delivered
+}
+
+func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.HitBuffer <= 0 {
+		opts.HitBuffer = 1024
+	}
+	if opts.RingBytes <= 0 {
+		opts.RingBytes = 1 << 20
+	}
+	opts.RingBytes = ringSize(opts.RingBytes)
+	if opts.MaxCounters <= 0 {
+		opts.MaxCounters = 1 << 16
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Second
+	}
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise the locked memory limit for BPF maps: %w", err)
+	}
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	e := &engine{
+		log:   opts.Logger.With("component", "probe"),
+		opts:  opts,
+		hits:  make(chan Hit, opts.HitBuffer),
+		done:  make(chan struct{}),
+		armed: map[armKey]*arming{},
+		arms:  map[uint32]*arming{},
+		final: map[countKey]uint64{},
+	}
+	e.objs, err = newObjects(opts)
+	if err != nil {
+		return nil, permissionHint(err)
+	}
+	defer func() {
+		if err != nil {
+			e.closeObjects()
+		}
+	}()
+	if err := e.chooseLinks(); err != nil {
+		return nil, err
+	}
+	e.reader, err = ringbuf.NewReader(e.objs.events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return nil, fmt.Errorf("read the monotonic clock: %w", err)
+	}
+	e.wallMinus = time.Now().UnixNano() - ts.Nano()
+
+	e.wg.Add(2)
+	go e.read()
+	go e.sweep()
+	e.log.DebugContext(ctx, "engine ready", "links", e.multiState, "ring_bytes", opts.RingBytes)
+	return e, nil
+}
+
+// chooseLinks loads the program for uprobe_multi links when the kernel has
+// them (and filters them per process), and for classic uprobes otherwise.
+func (e *engine) chooseLinks() error {
+	switch ok, rel := multiPIDFilterWorks(); {
+	case e.opts.Classic:
+		e.multiState = "classic (requested)"
+	case !ok:
+		e.multiState = "classic (kernel " + rel + " filters uprobe_multi by thread, not process; 6.10 fixed it)"
+	default:
+		prog, err := e.objs.loadProgram(true)
+		if err == nil {
+			e.multi = prog
+			e.multiState = "uprobe_multi"
+			return nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return permissionHint(err)
+		}
+		e.multiState = "classic (no uprobe_multi program support)"
+	}
+	e.log.Info("using classic per-site uprobes: detaching them takes about 100 ms each", "reason", e.multiState)
+	prog, err := e.objs.loadProgram(false)
+	if err != nil {
+		return permissionHint(err)
+	}
+	e.classic = prog
+	return nil
+}
+
+func permissionHint(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: %v (run as root, or with CAP_BPF and CAP_PERFMON)", ErrPermission, err)
+	}
+	return err
+}
+
+func ringSize(n int) int {
+	size := unix.Getpagesize()
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+func (e *engine) Hits() <-chan Hit { return e.hits }
+
+func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
+	if err := spec.validate(); err != nil {
+		return err
+	}
+	if spec.PID > 0 {
+		if err := unix.Kill(spec.PID, 0); errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("arm process %d: no such process", spec.PID)
+		}
+	}
+	ex, err := link.OpenExecutable(spec.Path)
+	if err != nil {
+		return fmt.Errorf("arm process %d: %w", spec.PID, err)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	var errs []error
+	for _, g := range spec.Groups {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if err := e.armGroup(ex, spec, g); err != nil {
+			errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *engine) armGroup(ex *link.Executable, spec ProcessSpec, g Group) error {
+	if err := g.validate(); err != nil {
+		return err
+	}
+	k := armKey{spec.PID, g.ID}
+	e.mu.Lock()
+	if e.armed[k] != nil {
+		e.mu.Unlock()
+		return fmt.Errorf("group %d: %w", g.ID, ErrArmed)
+	}
+	e.nextArm++
+	if e.nextArm == 0 {
+		e.nextArm++ // keep 0 out of cookies, so a zero cookie is recognisably bad
+	}
+	a := &arming{
+		id:       e.nextArm,
+		pid:      spec.PID,
+		group:    g.ID,
+		sites:    append([]Site(nil), g.Sites...),
+		mode:     spec.Mode,
+		ready:    make(chan struct{}),
+		reported: map[[2]int]bool{},
+	}
+	e.armed[k] = a
+	e.arms[a.id] = a
+	e.mu.Unlock()
+
+	links, err := e.attach(ex, a)
+
+	e.mu.Lock()
+	a.links = links
+	if err != nil && e.armed[k] == a {
+		delete(e.armed, k)
+	}
+	close(a.ready)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("group %d: %w", g.ID, err)
+	}
+	e.log.Debug("armed", "pid", a.pid, "group", a.group, "sites", len(a.sites), "mode", a.mode, "arming", a.id)
+	return nil
+}
+
+func (e *engine) attach(ex *link.Executable, a *arming) ([]link.Link, error) {
+	offsets := make([]uint64, len(a.sites))
+	cookies := make([]uint64, len(a.sites))
+	for i, s := range a.sites {
+		offsets[i] = s.Offset
+		cookies[i] = makeCookie(a.id, i, s.Kind, a.mode)
+	}
+	e.mu.Lock()
+	multi := e.multi
+	e.mu.Unlock()
+	if multi != nil {
+		l, err := ex.UprobeMulti(nil, multi, &link.UprobeMultiOptions{
+			Addresses: offsets,
+			Cookies:   cookies,
+			PID:       uint32(a.pid),
+		})
+		if err == nil {
+			return []link.Link{l}, nil
+		}
+		if !errors.Is(err, link.ErrNotSupported) {
+			return nil, attachErr(err)
+		}
+		if err := e.fallBack(err); err != nil {
+			return nil, err
+		}
+	}
+	e.mu.Lock()
+	prog := e.classic
+	e.mu.Unlock()
+	links := make([]link.Link, 0, len(a.sites))
+	for i, off := range offsets {
+		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: off, Cookie: cookies[i], PID: a.pid})
+		if err != nil {
+			closeLinks(links)
+			return nil, fmt.Errorf("site %d at file offset %#x: %w", i, off, attachErr(err))
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// fallBack switches the engine to classic uprobes after the kernel refused
+// a uprobe_multi link.
+func (e *engine) fallBack(cause error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.classic == nil {
+		prog, err := e.objs.loadProgram(false)
+		if err != nil {
+			return permissionHint(err)
+		}
+		e.classic = prog
+	}
+	if e.multi != nil {
+		e.multi.Close()
+		e.multi = nil
+		e.multiState = "classic (uprobe_multi refused)"
+		e.log.Info("uprobe_multi is not supported: falling back to classic per-site uprobes, which take about 100 ms each to detach", "cause", cause)
+	}
+	return nil
+}
+
+func attachErr(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: %v (run as root, or with CAP_PERFMON)", ErrPermission, err)
+	}
+	return err
+}
+
+func closeLinks(links []link.Link) {
+	for _, l := range links {
+		l.Close()
+	}
+}
+
+func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	k := armKey{pid, group}
+	a := e.armed[k]
+	if a == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("disarm group %d in process %d: %w", group, pid, ErrNotArmed)
+	}
+	delete(e.armed, k)
+	a.removing = true
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+	return e.remove(a)
+}
+
+// remove closes a's links, which returns once no handler runs for them any
+// more, then moves its counters from the kernel to e.final. The caller has
+// taken a out of e.armed.
+func (e *engine) remove(a *arming) error {
+	<-a.ready
+	start := time.Now()
+	var errs []error
+	for _, l := range a.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.links == nil {
+		return nil // attaching failed: nothing was counted
+	}
+	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "links", len(a.links), "took", time.Since(start))
+	if err := e.collect(a); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("disarm group %d in process %d: %w", a.group, a.pid, err)
+	}
+	return nil
+}
+
+// collect moves the counters of a removed arming from the kernel map to
+// e.final.
+func (e *engine) collect(a *arming) error {
+	e.countMu.Lock()
+	defer e.countMu.Unlock()
+	var (
+		key   counterKey
+		value uint64
+		keys  []counterKey
+	)
+	if a.pid > 0 {
+		for i, s := range a.sites {
+			keys = append(keys, counterKey{Cookie: makeCookie(a.id, i, s.Kind, a.mode), TGID: uint32(a.pid)})
+		}
+	} else {
+		it := e.objs.counters.Iterate()
+		for it.Next(&key, &value) {
+			if cookieArm(key.Cookie) == a.id {
+				keys = append(keys, key)
+			}
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("read counters: %w", err)
+		}
+	}
+	for _, k := range keys {
+		if err := e.objs.counters.Lookup(&k, &value); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue
+			}
+			return fmt.Errorf("read counter: %w", err)
+		}
+		e.final[countKey{int(k.TGID), a.group, cookieSite(k.Cookie)}] += value
+		if err := e.objs.counters.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete counter: %w", err)
+		}
+	}
+	return nil
+}
+
+// counterKey is the key of the counter map.
+type counterKey struct {
+	Cookie uint64
+	TGID   uint32
+	_      uint32
+}
+
+func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	e.countMu.Lock()
+	counts := make(map[countKey]uint64, len(e.final))
+	for k, v := range e.final {
+		counts[k] = v
+	}
+	var (
+		key   counterKey
+		value uint64
+		live  = map[counterKey]uint64{}
+	)
+	it := e.objs.counters.Iterate()
+	for it.Next(&key, &value) {
+		live[key] = value
+	}
+	err := it.Err()
+	e.countMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	e.mu.Lock()
+	for k, v := range live {
+		if a := e.arms[cookieArm(k.Cookie)]; a != nil {
+			counts[countKey{int(k.TGID), a.group, cookieSite(k.Cookie)}] += v
+		}
+	}
+	e.mu.Unlock()
+	return sortCounts(counts), nil
+}
+
+func (e *engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	var left []*arming
+	for k, a := range e.armed {
+		left = append(left, a)
+		delete(e.armed, k)
+	}
+	e.mu.Unlock()
+
+	close(e.done)
+	err := e.reader.Close()
+	e.wg.Wait()
+	var wg sync.WaitGroup
+	for _, a := range left {
+		wg.Go(func() {
+			<-a.ready
+			closeLinks(a.links)
+		})
+	}
+	wg.Wait()
+	e.closeObjects()
+	close(e.hits)
+	if err != nil {
+		return fmt.Errorf("close ring buffer reader: %w", err)
+	}
+	return nil
+}
+
+func (e *engine) closeObjects() {
+	if e.multi != nil {
+		e.multi.Close()
+	}
+	if e.classic != nil {
+		e.classic.Close()
+	}
+	if e.objs != nil {
+		e.objs.close()
+	}
+}

@@ -1,0 +1,145 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reach-sca/reach/internal/testprog"
+)
+
+// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("eBPF tests need root, and CI=true forbids skipping them")
+	}
+	t.Skip("eBPF tests need root")
+}
+
+func buildHot(t testing.TB, v testprog.Variant) string {
+	t.Helper()
+	return testprog.Build(t, filepath.Join("testdata", "hot"), v)
+}
+
+// hot is a running testdata/hot process.
+type hot struct {
+	t    testing.TB
+	path string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+func startHot(t testing.TB, path string) *hot {
+	t.Helper()
+	cmd := exec.Command(path)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &hot{t: t, path: path, cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if line := h.line(); line != "ready" {
+		t.Fatalf("fixture said %q, want ready", line)
+	}
+	return h
+}
+
+func (h *hot) pid() int { return h.cmd.Process.Pid }
+
+func (h *hot) line() string {
+	h.t.Helper()
+	if !h.out.Scan() {
+		h.t.Fatalf("fixture output ended: %v", h.out.Err())
+	}
+	return h.out.Text()
+}
+
+// do sends a command and returns its answer.
+func (h *hot) do(format string, args ...any) string {
+	h.t.Helper()
+	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.line()
+}
+
+// codeByte reads the byte at file offset off of the executable as mapped in
+// the process, through /proc/PID/mem.
+func codeByte(pid int, exe string, off uint64) (byte, error) {
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, err
+	}
+	exe, err = filepath.EvalSymlinks(exe)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		var lo, hi, mapOff uint64
+		var perms, dev, path string
+		var inode int
+		if n, _ := fmt.Sscanf(l, "%x-%x %s %x %s %d %s", &lo, &hi, &perms, &mapOff, &dev, &inode, &path); n < 7 || path != exe {
+			continue
+		}
+		if off < mapOff || off >= mapOff+hi-lo {
+			continue
+		}
+		f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		b := []byte{0}
+		if _, err := f.ReadAt(b, int64(lo+off-mapOff)); err != nil {
+			return 0, err
+		}
+		return b[0], nil
+	}
+	return 0, fmt.Errorf("file offset %#x of %s not mapped in process %d", off, exe, pid)
+}
+
+// waitByte polls the code byte at off until it is want.
+func waitByte(t testing.TB, pid int, exe string, off uint64, want byte) {
+	t.Helper()
+	var got byte
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got, err = codeByte(pid, exe, off)
+		if err == nil && got == want {
+			return
+		}
+	}
+	t.Fatalf("code byte at file offset %#x in process %d: got %#x (err %v), want %#x", off, pid, got, err, want)
+}
+
+func uprobeEvents(t testing.TB) []byte {
+	b, err := os.ReadFile("/sys/kernel/tracing/uprobe_events")
+	if err != nil {
+		b, _ = os.ReadFile("/sys/kernel/debug/tracing/uprobe_events")
+	}
+	return bytes.TrimSpace(b)
+}

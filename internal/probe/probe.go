@@ -1,0 +1,254 @@
+// Package probe watches functions of running Go programs with eBPF uprobes.
+//
+// The caller hands an Engine groups of probe sites (file offsets in an
+// executable) for one process; a group is everything that observes one
+// target symbol: its entry and each of its inlined copies. The engine counts
+// every execution of every site in the kernel and reports to user space only
+// the first execution of each site in each process (and, in count mode, each
+// new caller), so the observed program is not slowed down by a reader woken
+// on every call. In one-shot mode a group's probes are removed as soon as one
+// of its sites has been hit.
+//
+// Probes only watch: the engine never writes to the observed program's memory
+// or registers and never uses return probes. Probes are owned by the file
+// descriptors of the process that armed them: when it exits, even by SIGKILL,
+// the kernel removes them.
+//
+// The eBPF engine needs Linux, root or CAP_BPF with CAP_PERFMON, and a kernel
+// with ring buffers and BPF cookies (5.15 or later); it uses uprobe_multi
+// links (6.6, with per-process filtering fixed in 6.10) when the kernel has
+// them and classic per-site uprobes otherwise.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// ErrNotSupported reports a platform or kernel that lacks a feature the
+// engine needs; the error names the feature.
+var ErrNotSupported = errors.New("not supported")
+
+// ErrPermission reports missing privileges; the error names them.
+var ErrPermission = errors.New("permission denied")
+
+// ErrArmed reports a group that is already armed in the process.
+var ErrArmed = errors.New("group already armed")
+
+// ErrNotArmed reports a group that is not armed in the process.
+var ErrNotArmed = errors.New("group not armed")
+
+// ErrClosed reports use of a closed engine.
+var ErrClosed = errors.New("engine closed")
+
+// SiteKind says which instruction a probe site is on. It decides where the
+// engine reads the return address of a hit.
+type SiteKind uint8
+
+const (
+	// SiteEntry is a function's first instruction. The return address is at
+	// [SP].
+	SiteEntry SiteKind = iota
+	// SitePushBP is a function's PUSH RBP after its stack-bound check. The
+	// push has not executed yet, so the return address is still at [SP].
+	SitePushBP
+	// SiteInline is where execution enters an inlined copy. The return
+	// address reported is the enclosing function's, at [BP+8].
+	SiteInline
+)
+
+func (k SiteKind) String() string {
+	switch k {
+	case SiteEntry:
+		return "entry"
+	case SitePushBP:
+		return "push-bp"
+	case SiteInline:
+		return "inline"
+	}
+	return fmt.Sprintf("SiteKind(%d)", uint8(k))
+}
+
+// Site is one instruction to probe.
+type Site struct {
+	// Offset is the instruction's offset in the executable file, as uprobes
+	// take it. It must be the first byte of an instruction: the kernel does
+	// not check that, and a probe in the middle of an instruction corrupts
+	// the program.
+	Offset uint64
+	// PC is the instruction's link-time virtual address. The engine only
+	// uses it to compute Hit.Bias.
+	PC   uint64
+	Kind SiteKind
+}
+
+// Group is a set of sites that are armed and disarmed together, such as the
+// entry and the inlined copies of one vulnerable function.
+type Group struct {
+	// ID is the caller's name for the group; it is unique per process.
+	ID    uint64
+	Sites []Site
+}
+
+// MaxSites is the largest number of sites in one group.
+const MaxSites = 1 << 24
+
+// Mode says what happens after a site's first hit.
+type Mode uint8
+
+const (
+	// OneShot removes a group's probes after its first hit in the process.
+	// Hits that arrive before the removal completes are counted.
+	OneShot Mode = iota
+	// Count keeps the probes and counts every execution. A Hit is reported
+	// for the first execution of each site and for each new return address
+	// of a site.
+	Count
+)
+
+func (m Mode) String() string {
+	switch m {
+	case OneShot:
+		return "one-shot"
+	case Count:
+		return "count"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// ProcessSpec says what to probe in one process.
+type ProcessSpec struct {
+	// PID is the process to watch. 0 watches every process that runs Path,
+	// which a one-shot group then leaves on the first hit in any of them.
+	PID int
+	// Path is the executable file the offsets refer to. /proc/PID/exe works
+	// and survives the file being replaced on disk.
+	Path   string
+	Mode   Mode
+	Groups []Group
+}
+
+// Hit is one reported execution of a site.
+type Hit struct {
+	PID, TID int
+	Group    uint64
+	Site     int // index in the group's Sites
+	Kind     SiteKind
+	// Callsite is false for the first hit of the site in the process, and
+	// true for a later hit with a return address not seen before (count
+	// mode only).
+	Callsite bool
+	// Lost is true when the kernel could not queue the hit's record (the
+	// ring buffer was full) and the engine found the hit in the counters:
+	// only PID, Group, Site, Kind, Count and Time are known.
+	Lost bool
+	Time time.Time
+	// IP, SP and BP are the registers at the probe, as runtime addresses.
+	IP, SP, BP uint64
+	// Bias is the load bias of the executable in the process: IP minus the
+	// site's PC. Subtract it from runtime addresses to get link-time ones.
+	Bias uint64
+	// Return is the return address of the function being entered ([SP] at
+	// entry and push-bp sites) or, at an inline site, of the function the
+	// copy was inlined into ([BP+8]). 0 when it could not be read.
+	// Symbolize it as Return-1.
+	Return uint64
+	// Stack is the user stack, innermost first, from the kernel's frame
+	// pointer walk. At an entry or push-bp site it does not include the
+	// direct caller: use Return.
+	Stack []uint64
+	// Count is the site's number of executions in the process when the hit
+	// was recorded.
+	Count uint64
+}
+
+// SiteCount is the number of executions of one site in one process.
+type SiteCount struct {
+	PID   int
+	Group uint64
+	Site  int
+	Hits  uint64
+}
+
+// Options configures an engine.
+type Options struct {
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+	// Classic forces classic per-site uprobes even when the kernel has
+	// uprobe_multi. Detaching them is slow (about 100 ms per site, serially).
+	Classic bool
+	// HitBuffer is the capacity of the Hits channel; 0 means 1024.
+	HitBuffer int
+	// RingBytes is the size of the kernel ring buffer; 0 means 1 MiB. It is
+	// rounded up to a power of two of at least the page size.
+	RingBytes int
+	// MaxCounters is the number of (process, site) counters; 0 means 65536.
+	MaxCounters int
+	// SweepInterval is how often the engine looks for hits whose records
+	// the kernel dropped; 0 means 1s.
+	SweepInterval time.Duration
+}
+
+// Engine arms and disarms probes and reports hits. Implementations are safe
+// for concurrent use.
+type Engine interface {
+	// Arm attaches spec's groups to the process. Each group is attached
+	// as a whole or not at all; Arm returns the errors of the groups that
+	// failed, joined, and leaves the others armed.
+	Arm(ctx context.Context, spec ProcessSpec) error
+	// Disarm removes a group's probes from the process and keeps its final
+	// counts for Counts. It returns when the probes are gone.
+	Disarm(ctx context.Context, pid int, group uint64) error
+	// Counts returns the executions counted so far for every site ever
+	// armed, per process, sorted by PID, group and site. Sites never
+	// executed are left out.
+	Counts(ctx context.Context) ([]SiteCount, error)
+	// Hits delivers hits until Close, then is closed. The caller must keep
+	// receiving: while it does not, the engine stops reading the kernel's
+	// ring buffer, which then drops records (see Hit.Lost).
+	Hits() <-chan Hit
+	// Close removes every probe, stops every goroutine of the engine and
+	// closes Hits.
+	Close() error
+}
+
+// New returns the eBPF engine. It fails with ErrPermission or
+// ErrNotSupported, naming what is missing, when the process or the kernel
+// cannot run it.
+func New(ctx context.Context, opts Options) (Engine, error) {
+	return newEngine(ctx, opts)
+}
+
+func (spec *ProcessSpec) validate() error {
+	if spec.PID < 0 {
+		return fmt.Errorf("pid %d: must be 0 (every process) or a process ID", spec.PID)
+	}
+	if spec.Path == "" {
+		return errors.New("no executable path: set ProcessSpec.Path to the program file or /proc/PID/exe")
+	}
+	if spec.Mode != OneShot && spec.Mode != Count {
+		return fmt.Errorf("unknown mode %d", spec.Mode)
+	}
+	return nil
+}
+
+func (g *Group) validate() error {
+	if len(g.Sites) == 0 {
+		return fmt.Errorf("group %d: no sites", g.ID)
+	}
+	if len(g.Sites) > MaxSites {
+		return fmt.Errorf("group %d: %d sites, more than %d: split it", g.ID, len(g.Sites), MaxSites)
+	}
+	for i, s := range g.Sites {
+		if s.Offset == 0 {
+			return fmt.Errorf("group %d site %d: file offset 0 is not code", g.ID, i)
+		}
+		if s.Kind > SiteInline {
+			return fmt.Errorf("group %d site %d: unknown kind %d", g.ID, i, s.Kind)
+		}
+	}
+	return nil
+}
