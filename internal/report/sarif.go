@@ -1,0 +1,367 @@
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// SARIF 2.1.0, as GitHub code scanning reads it. The types cover what reach
+// writes; see https://docs.oasis-open.org/sarif/sarif/v2.1.0 and
+// https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning.
+
+const (
+	sarifVersion   = "2.1.0"
+	sarifSchemaURI = "https://json.schemastore.org/sarif-2.1.0.json"
+	// InformationURI is reach's home page.
+	InformationURI = "https://github.com/reach-sca/reach"
+	// sarifFingerprint is the partialFingerprints key of reach's results.
+	sarifFingerprint = "reachFinding/v1"
+	srcRoot          = "%SRCROOT%"
+)
+
+type sarifLog struct {
+	Version string     `json:"version"`
+	Schema  string     `json:"$schema"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool               sarifTool                   `json:"tool"`
+	Invocations        []sarifInvocation           `json:"invocations,omitempty"`
+	OriginalURIBaseIDs map[string]sarifArtifactLoc `json:"originalUriBaseIds,omitempty"`
+	Results            []sarifResult               `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	Version        string      `json:"version,omitempty"`
+	InformationURI string      `json:"informationUri"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifRule struct {
+	ID               string         `json:"id"`
+	ShortDescription sarifMessage   `json:"shortDescription"`
+	FullDescription  sarifMessage   `json:"fullDescription"`
+	Help             sarifMessage   `json:"help"`
+	HelpURI          string         `json:"helpUri"`
+	Properties       sarifRuleProps `json:"properties"`
+}
+
+type sarifRuleProps struct {
+	Tags []string `json:"tags"`
+}
+
+type sarifMessage struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown,omitempty"`
+}
+
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level   string       `json:"level"`
+	Message sarifMessage `json:"message"`
+}
+
+type sarifResult struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifMessage      `json:"message"`
+	Locations           []sarifLocation   `json:"locations"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
+	Properties          sarifResultProps  `json:"properties"`
+}
+
+type sarifResultProps struct {
+	Status Status `json:"reachStatus"`
+	Binary string `json:"binary"`
+	Hits   uint64 `json:"hits,omitempty"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysical `json:"physicalLocation"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifactLoc `json:"artifactLocation"`
+	Region           *sarifRegion     `json:"region,omitempty"`
+}
+
+type sarifArtifactLoc struct {
+	URI       string `json:"uri"`
+	URIBaseID string `json:"uriBaseId,omitempty"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+// SARIFOptions adjusts the SARIF output.
+type SARIFOptions struct {
+	// SourceRoot is the local directory of the repository the binaries
+	// were built from. Callsite files under it get URIs relative to it, as
+	// GitHub needs to show them in the code.
+	SourceRoot string
+}
+
+// WriteSARIF writes r as SARIF 2.1.0 with default options.
+func WriteSARIF(w io.Writer, r *Report) error {
+	return SARIFOptions{}.Write(w, r)
+}
+
+// Write writes r as one SARIF 2.1.0 run for GitHub code scanning.
+//
+// Each OSV entry is a rule. Each finding gives results whose level follows
+// its status: reached is "error", linked "warning", imported "note". A
+// reached symbol gives one result per callsite, located at the callsite's
+// file and line; everything else gives one result per finding located at
+// go.mod (or, for a binary without a main module, the binary). Files
+// recorded with -trimpath as "module/path/file.go" become relative to the
+// repository root, as do absolute files under SourceRoot; other absolute
+// files stay file:// URIs.
+func (o SARIFOptions) Write(w io.Writer, r *Report) error {
+	log := o.build(r)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(log); err != nil {
+		return fmt.Errorf("write sarif report: %w", err)
+	}
+	return nil
+}
+
+func (o SARIFOptions) build(r *Report) *sarifLog {
+	run := sarifRun{
+		Tool: sarifTool{Driver: sarifDriver{
+			Name:           toolName(r),
+			Version:        r.Tool.Version,
+			InformationURI: InformationURI,
+			Rules:          []sarifRule{},
+		}},
+		Invocations: []sarifInvocation{{ExecutionSuccessful: true}},
+		Results:     []sarifResult{},
+	}
+	for _, n := range r.Notes {
+		run.Invocations[0].ToolExecutionNotifications = append(run.Invocations[0].ToolExecutionNotifications,
+			sarifNotification{Level: "warning", Message: sarifMessage{Text: n}})
+	}
+	if root := o.SourceRoot; root != "" {
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Clean(root)) + "/"}
+		run.OriginalURIBaseIDs = map[string]sarifArtifactLoc{"SRCROOT": {URI: u.String()}}
+	}
+
+	// Rules: one per OSV ID, from the first finding that names it.
+	ruleIndex := map[string]int{}
+	var ids []string
+	firsts := map[string]*Finding{}
+	fixes := map[string][]string{}
+	for _, b := range r.Binaries {
+		for _, f := range b.Findings {
+			if _, ok := firsts[f.OSV]; !ok {
+				firsts[f.OSV] = f
+				ids = append(ids, f.OSV)
+			}
+			if a := f.Advice(b); !slices.Contains(fixes[f.OSV], a) {
+				fixes[f.OSV] = append(fixes[f.OSV], a)
+			}
+		}
+	}
+	slices.Sort(ids)
+	for i, id := range ids {
+		ruleIndex[id] = i
+		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRuleFor(firsts[id], fixes[id]))
+	}
+
+	for _, b := range r.Binaries {
+		for _, f := range b.Findings {
+			run.Results = append(run.Results, o.results(b, f, ruleIndex[f.OSV])...)
+		}
+	}
+	return &sarifLog{Version: sarifVersion, Schema: sarifSchemaURI, Runs: []sarifRun{run}}
+}
+
+func toolName(r *Report) string {
+	if r.Tool.Name != "" {
+		return r.Tool.Name
+	}
+	return "reach"
+}
+
+func sarifRuleFor(f *Finding, fixes []string) sarifRule {
+	title := f.Summary
+	if title == "" {
+		title = "vulnerability in " + f.Module
+	}
+	ids := f.OSV
+	if len(f.Aliases) > 0 {
+		ids += " (" + strings.Join(f.Aliases, ", ") + ")"
+	}
+	fixText := upperFirst(strings.Join(fixes, "; ")) + "."
+	const levels = "reach reports the vulnerable code as reached (it ran while reach watched: error), " +
+		"linked (it is in the binary: warning) or imported (only its module version is: note)."
+	var md strings.Builder
+	fmt.Fprintf(&md, "**%s**: %s\n\n", ids, title)
+	fmt.Fprintf(&md, "Module: `%s`.\n\n", f.Module)
+	fmt.Fprintf(&md, "**Fix:** %s\n\n", fixText)
+	fmt.Fprintf(&md, "%s\n\n", levels)
+	fmt.Fprintf(&md, "More: [%s](%s)", f.OSV, f.URL())
+	tags := []string{"security", "vulnerability", "go", f.OSV}
+	tags = append(tags, f.Aliases...)
+	return sarifRule{
+		ID:               f.OSV,
+		ShortDescription: sarifMessage{Text: fmt.Sprintf("[%s] %s", f.OSV, title)},
+		FullDescription:  sarifMessage{Text: fmt.Sprintf("%s: %s", ids, title)},
+		Help: sarifMessage{
+			Text:     fmt.Sprintf("%s: %s\nModule: %s\nFix: %s\n%s\nMore: %s", ids, title, f.Module, fixText, levels, f.URL()),
+			Markdown: md.String(),
+		},
+		HelpURI:    f.URL(),
+		Properties: sarifRuleProps{Tags: tags},
+	}
+}
+
+func sarifLevel(s Status) string {
+	switch s {
+	case Reached:
+		return "error"
+	case Linked:
+		return "warning"
+	}
+	return "note"
+}
+
+func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
+	advice := upperFirst(f.Advice(b)) + "."
+	newResult := func(level string, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
+		return sarifResult{
+			RuleID:              f.OSV,
+			RuleIndex:           rule,
+			Level:               level,
+			Message:             sarifMessage{Text: msg},
+			Locations:           []sarifLocation{{PhysicalLocation: loc}},
+			PartialFingerprints: map[string]string{sarifFingerprint: fingerprint(append([]string{f.OSV, b.MainModule, path.Base(filepath.ToSlash(b.Path))}, key...)...)},
+			Properties:          sarifResultProps{Status: f.Status, Binary: b.Path, Hits: hits},
+		}
+	}
+	var out []sarifResult
+	var rest []string // symbols without a callsite result
+	var restHits uint64
+	for _, s := range f.Symbols {
+		if s.Status != Reached || len(s.Callsites) == 0 {
+			rest = append(rest, symbolName(s))
+			restHits += s.Hits
+			continue
+		}
+		for _, c := range s.Callsites {
+			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
+				c.Function, symbolName(s), f.OSV, times(c.Hits), b.Path, moduleAt(f), advice)
+			loc := o.callsiteLocation(b, c)
+			out = append(out, newResult("error", msg, loc, c.Hits, symbolName(s), c.Function, c.File))
+		}
+	}
+	if len(out) > 0 && len(rest) == 0 {
+		return out
+	}
+	var msg string
+	level := sarifLevel(f.Status)
+	switch {
+	case f.Status == Imported:
+		msg = fmt.Sprintf("%s in %s is affected by %s, but none of its vulnerable symbols is in the binary. %s",
+			moduleAt(f), b.Path, f.OSV, advice)
+	default:
+		// Reached symbols without a callsite, and linked ones.
+		var parts []string
+		var reached, linked []string
+		for _, s := range f.Symbols {
+			if s.Status == Reached && len(s.Callsites) == 0 {
+				reached = append(reached, fmt.Sprintf("%s (%s)", symbolName(s), times(s.Hits)))
+			} else if s.Status != Reached {
+				linked = append(linked, symbolName(s))
+			}
+		}
+		if len(reached) > 0 {
+			parts = append(parts, "ran "+strings.Join(reached, ", ")+" from an unknown callsite")
+		} else {
+			level = "warning"
+		}
+		if len(linked) > 0 {
+			parts = append(parts, "links "+strings.Join(linked, ", "))
+		}
+		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s. %s", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV, advice)
+	}
+	out = append(out, newResult(level, msg, o.moduleLocation(b), restHits, "module"))
+	return out
+}
+
+func times(n uint64) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// moduleLocation is where a finding without a callsite shows: the
+// repository's go.mod, or the binary when it has no main module.
+func (o SARIFOptions) moduleLocation(b *Binary) sarifPhysical {
+	if b.MainModule == "" {
+		return sarifPhysical{ArtifactLocation: o.fileLocation(b.Path)}
+	}
+	return sarifPhysical{ArtifactLocation: sarifArtifactLoc{URI: "go.mod", URIBaseID: srcRoot}}
+}
+
+func (o SARIFOptions) callsiteLocation(b *Binary, c *Callsite) sarifPhysical {
+	loc := sarifPhysical{ArtifactLocation: o.fileLocation(c.File)}
+	// Trimmed paths ("example.com/app/api/lang.go") are relative to the
+	// main module's root.
+	if b.MainModule != "" {
+		if rel, ok := strings.CutPrefix(filepath.ToSlash(c.File), b.MainModule+"/"); ok {
+			loc.ArtifactLocation = sarifArtifactLoc{URI: escapePath(rel), URIBaseID: srcRoot}
+		}
+	}
+	if c.Line > 0 {
+		loc.Region = &sarifRegion{StartLine: c.Line}
+	}
+	return loc
+}
+
+// fileLocation is a path relative to SourceRoot when it is under it, and a
+// file URI otherwise.
+func (o SARIFOptions) fileLocation(p string) sarifArtifactLoc {
+	if o.SourceRoot != "" && filepath.IsAbs(p) {
+		if rel, err := filepath.Rel(o.SourceRoot, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return sarifArtifactLoc{URI: escapePath(filepath.ToSlash(rel)), URIBaseID: srcRoot}
+		}
+	}
+	if filepath.IsAbs(p) {
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(p)}
+		return sarifArtifactLoc{URI: u.String()}
+	}
+	return sarifArtifactLoc{URI: escapePath(filepath.ToSlash(p)), URIBaseID: srcRoot}
+}
+
+// escapePath makes a relative slash path a valid relative URI reference.
+func escapePath(p string) string {
+	return (&url.URL{Path: p}).EscapedPath()
+}
+
+func fingerprint(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:16])
+}

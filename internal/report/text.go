@@ -1,0 +1,295 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// textWidth is the column the text report wraps prose at.
+const textWidth = 80
+
+var sectionTitles = map[Status]string{
+	Reached:  "Reached: the vulnerable code ran while reach watched",
+	Linked:   "Linked: the vulnerable code is in the binary, not seen running",
+	Imported: "Imported: an affected module version, its vulnerable code not in the binary",
+}
+
+// WriteText writes r for people: a one-line summary, notes, the binaries,
+// then one section per status (reached, linked, imported) listing each
+// vulnerability once with the binaries it was found in, the fix, and the
+// symbols with their hits and callsites.
+func WriteText(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	tw := &textWriter{w: bw}
+	tw.report(r)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write text report: %w", err)
+	}
+	return nil
+}
+
+type textWriter struct {
+	w *bufio.Writer
+}
+
+func (t *textWriter) line(format string, args ...any) {
+	fmt.Fprintf(t.w, format, args...)
+	t.w.WriteByte('\n')
+}
+
+// prose writes s wrapped at textWidth, each line indented by indent.
+func (t *textWriter) prose(indent, s string) {
+	for _, l := range wrap(s, textWidth-len(indent)) {
+		t.line("%s%s", indent, l)
+	}
+}
+
+func (t *textWriter) report(r *Report) {
+	c := r.Counts()
+	mode := r.Mode
+	if mode == "" {
+		mode = "scan"
+	}
+	t.line("reach %s: %s", mode, summaryLine(c))
+	db := r.DB.Source
+	if db == "" {
+		db = "(unknown)"
+	}
+	if !r.DB.Modified.IsZero() {
+		db += " (modified " + r.DB.Modified.UTC().Format(time.DateOnly) + ")"
+	}
+	t.line("Database: %s", db)
+	if !r.Started.IsZero() && (mode == "run" || mode == "attach") {
+		t.line("Watched: %s", span(r.Started, r.Finished))
+	}
+	for _, n := range r.Notes {
+		t.line("")
+		t.prose("", "Note: "+n)
+	}
+	if len(r.Binaries) > 0 {
+		t.line("")
+		t.line("Binaries:")
+		for _, b := range r.Binaries {
+			t.line("  %s", b.Path)
+			t.line("    %s", binaryFacts(b))
+		}
+	}
+	for _, st := range Statuses {
+		groups := groupByOSV(r, st)
+		if len(groups) == 0 {
+			continue
+		}
+		t.line("")
+		title := fmt.Sprintf("%s (%d)", sectionTitles[st], countStatus(c, st))
+		t.line("%s", title)
+		t.line("%s", strings.Repeat("=", min(len(title), textWidth)))
+		for _, g := range groups {
+			t.group(g)
+		}
+	}
+	if c.Reached+c.Linked+c.Imported == 0 {
+		t.line("")
+		t.line("No vulnerabilities found.")
+	}
+}
+
+func countStatus(c Counts, s Status) int {
+	switch s {
+	case Reached:
+		return c.Reached
+	case Linked:
+		return c.Linked
+	case Imported:
+		return c.Imported
+	}
+	return 0
+}
+
+// summaryLine is "2 reached, 3 linked, 1 imported in 1 binary".
+func summaryLine(c Counts) string {
+	bins := "binaries"
+	if c.Binaries == 1 {
+		bins = "binary"
+	}
+	return fmt.Sprintf("%d reached, %d linked, %d imported in %d %s", c.Reached, c.Linked, c.Imported, c.Binaries, bins)
+}
+
+func binaryFacts(b *Binary) string {
+	var facts []string
+	if b.MainModule != "" {
+		m := b.MainModule
+		if b.MainVersion != "" {
+			m += "@" + b.MainVersion
+		}
+		facts = append(facts, m)
+	}
+	if b.GoVersion != "" {
+		facts = append(facts, b.GoVersion)
+	}
+	if b.Stripped {
+		facts = append(facts, "stripped")
+	}
+	if b.PIE {
+		facts = append(facts, "PIE")
+	}
+	if len(b.PIDs) > 0 {
+		p := make([]string, len(b.PIDs))
+		for i, pid := range b.PIDs {
+			p[i] = fmt.Sprint(pid)
+		}
+		facts = append(facts, "pid "+strings.Join(p, " "))
+	}
+	return strings.Join(facts, ", ")
+}
+
+// osvGroup is one vulnerability within a status section: the findings of
+// that status in each binary.
+type osvGroup struct {
+	first *Finding
+	in    []binaryFinding
+}
+
+type binaryFinding struct {
+	b *Binary
+	f *Finding
+}
+
+// groupByOSV returns the findings of status st grouped by OSV ID, in the
+// order of the IDs.
+func groupByOSV(r *Report, st Status) []*osvGroup {
+	byID := map[string]*osvGroup{}
+	var ids []string
+	for _, b := range r.Binaries {
+		for _, f := range b.Findings {
+			if f.Status != st {
+				continue
+			}
+			g := byID[f.OSV]
+			if g == nil {
+				g = &osvGroup{first: f}
+				byID[f.OSV] = g
+				ids = append(ids, f.OSV)
+			}
+			g.in = append(g.in, binaryFinding{b, f})
+		}
+	}
+	slices.Sort(ids)
+	out := make([]*osvGroup, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out
+}
+
+func (t *textWriter) group(g *osvGroup) {
+	f := g.first
+	t.line("")
+	head := f.OSV
+	if len(f.Aliases) > 0 {
+		head += "  " + strings.Join(f.Aliases, ", ")
+	}
+	t.line("%s", head)
+	if f.Summary != "" {
+		t.prose("  ", f.Summary)
+	}
+	t.line("  %s", f.URL())
+	for _, bf := range g.in {
+		t.line("")
+		t.line("  In %s: %s", bf.b.Path, moduleAt(bf.f))
+		t.prose("    ", upperFirst(bf.f.Advice(bf.b))+".")
+		for _, s := range bf.f.Symbols {
+			t.symbol(s)
+		}
+	}
+}
+
+// moduleAt is "golang.org/x/text@v0.3.5", or "Go standard library go1.19"
+// for stdlib.
+func moduleAt(f *Finding) string {
+	switch f.Module {
+	case "stdlib":
+		return "Go standard library " + f.DisplayVersion()
+	case "toolchain":
+		return "Go toolchain " + f.DisplayVersion()
+	}
+	return f.Module + "@" + f.Version
+}
+
+func (t *textWriter) symbol(s *Symbol) {
+	name := symbolName(s)
+	if s.Name == "" {
+		name += " (any function of the package)"
+	}
+	const pad = "             " // under the name, past "    reached  "
+	if s.Status != Reached {
+		t.line("    %-8s %s", s.Status, name)
+		return
+	}
+	hits := "1 hit"
+	if s.Hits != 1 {
+		hits = fmt.Sprintf("%d hits", s.Hits)
+	}
+	t.line("    %-8s %s: %s", s.Status, name, hits)
+	if s.FirstSeen != nil {
+		if s.LastSeen == nil || s.LastSeen.Equal(*s.FirstSeen) {
+			t.line("%sseen %s", pad, stamp(*s.FirstSeen))
+		} else {
+			t.line("%sfirst seen %s, last %s", pad, stamp(*s.FirstSeen), stamp(*s.LastSeen))
+		}
+	}
+	if len(s.Callsites) == 0 {
+		t.line("%scallsite unknown", pad)
+	}
+	for _, c := range s.Callsites {
+		n := "1 hit"
+		if c.Hits != 1 {
+			n = fmt.Sprintf("%d hits", c.Hits)
+		}
+		t.line("%sfrom %s (%s)", pad, c.Function, n)
+		t.line("%s  at %s:%d", pad, c.File, c.Line)
+	}
+}
+
+func stamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func span(from, to time.Time) string {
+	if to.IsZero() {
+		return "since " + stamp(from)
+	}
+	return fmt.Sprintf("%s to %s (%s)", stamp(from), stamp(to), to.Sub(from).Round(time.Second))
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// wrap splits s into lines of at most width bytes at spaces; a word longer
+// than width gets a line of its own.
+func wrap(s string, width int) []string {
+	var lines []string
+	cur := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case cur == "":
+			cur = word
+		case len(cur)+1+len(word) <= width:
+			cur += " " + word
+		default:
+			lines = append(lines, cur)
+			cur = word
+		}
+	}
+	if cur != "" {
+		lines = append(lines, cur)
+	}
+	return lines
+}
