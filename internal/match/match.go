@@ -15,6 +15,17 @@ import (
 type Result struct {
 	Binary   *binfo.Binary
 	Findings []*Finding // sorted by OSV ID
+	// Unchecked lists the modules of the binary that could not be checked
+	// against any entry because their version is unknown, in the order of
+	// the build information.
+	Unchecked []Unchecked
+}
+
+// Unchecked is a module of the binary that Match could not check.
+type Unchecked struct {
+	Module  string // module path, or "stdlib" and "toolchain"
+	Version string // the version the binary records, if any
+	Reason  string
 }
 
 // Finding is one OSV entry that affects the binary.
@@ -56,8 +67,12 @@ type Target struct {
 	Func string
 	// Sites are where a probe observes executions of Func: its entry site
 	// when the function has code of its own, and where execution enters
-	// each copy of it inlined into other functions.
+	// each copy of it inlined into other functions. Sorted by PC.
 	Sites []Site
+	// SiteErr, when not nil, says which sites could not be computed (it
+	// joins one error per copy): those executions cannot be watched. The
+	// symbol is linked all the same.
+	SiteErr error
 }
 
 // Site is a probe site of a target.

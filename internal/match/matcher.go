@@ -1,0 +1,235 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/semver"
+)
+
+// ErrNoBinary reports a call to Match without a binary.
+var ErrNoBinary = errors.New("no binary to match")
+
+// SiteFinder computes probe sites. *binfo.Binary implements it.
+type SiteFinder interface {
+	EntrySite(f *binfo.Func) (binfo.Site, error)
+	InlineSites(f *binfo.Func, i int) ([]binfo.Site, error)
+}
+
+// Options tune Match. The zero value (or nil) computes every probe site
+// with the binary itself.
+type Options struct {
+	// SkipSites leaves Target.Sites empty, for callers that only report
+	// (reach scan).
+	SkipSites bool
+	// Sites computes the probe sites instead of the binary.
+	Sites SiteFinder
+}
+
+// Match matches bin against entries, which may hold entries for modules
+// bin does not contain: they are ignored. It never modifies entries or bin.
+//
+// An entry affects bin when it is not withdrawn and one of its "affected"
+// blocks names a module of bin whose version is in the block's ranges and
+// whose imports (if it lists any) include one for bin's GOOS and GOARCH. The
+// finding lists every vulnerable symbol of those imports that is compiled
+// into bin, as a function of its own or inlined into another (see the
+// package documentation for how names match). A block without imports gives
+// no symbols: its finding is Imported. When an entry affects several
+// modules of bin, its one finding names the module with the highest status
+// (the first listed on a tie) and lists the symbols of all of them.
+//
+// Probe sites that cannot be computed do not fail the match: they are
+// recorded in Target.SiteErr. Match fails only when ctx is done or bin is
+// nil.
+func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *Options) (*Result, error) {
+	if bin == nil {
+		return nil, ErrNoBinary
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	mods, unchecked := binaryModules(bin)
+	m := &matcher{bin: bin, mods: mods}
+	res := &Result{Binary: bin, Unchecked: unchecked}
+	for i, e := range entries {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("match %s: %w", bin.Path, err)
+			}
+		}
+		if e == nil || e.Withdrawn != nil {
+			continue
+		}
+		if f := m.entry(e); f != nil {
+			res.Findings = append(res.Findings, f)
+		}
+	}
+	sort.SliceStable(res.Findings, func(i, j int) bool { return res.Findings[i].Entry.ID < res.Findings[j].Entry.ID })
+	if !opts.SkipSites && m.idx != nil {
+		sf := opts.Sites
+		if sf == nil {
+			sf = bin
+		}
+		if err := m.addSites(ctx, sf, res.Findings); err != nil {
+			return nil, fmt.Errorf("match %s: %w", bin.Path, err)
+		}
+	}
+	return res, nil
+}
+
+// matcher holds what Match computes once per binary.
+type matcher struct {
+	bin  *binfo.Binary
+	mods map[string]string
+	idx  *index // built on first use: most binaries match few entries
+}
+
+// moduleMatch is what one entry says about one module of the binary.
+type moduleMatch struct {
+	module, version string
+	affected        bool
+	ranges          []osv.Range // of every block for this platform
+	allVersions     bool        // some block for this platform has no ranges
+	symbols         []*Symbol
+}
+
+// entry returns the finding of e in the binary, or nil.
+func (m *matcher) entry(e *osv.Entry) *Finding {
+	var order []*moduleMatch
+	byModule := map[string]*moduleMatch{}
+	for _, a := range e.Affected {
+		version, ok := m.mods[a.Module.Path]
+		if !ok {
+			continue
+		}
+		var imports []osv.Package
+		if a.EcosystemSpecific != nil {
+			for _, p := range a.EcosystemSpecific.Packages {
+				if matchesPlatform(p, m.bin.GOOS, m.bin.GOARCH) {
+					imports = append(imports, p)
+				}
+			}
+			if len(a.EcosystemSpecific.Packages) > 0 && len(imports) == 0 {
+				continue // only for other platforms
+			}
+		}
+		mm := byModule[a.Module.Path]
+		if mm == nil {
+			mm = &moduleMatch{module: a.Module.Path, version: version}
+			byModule[a.Module.Path] = mm
+			order = append(order, mm)
+		}
+		mm.ranges = append(mm.ranges, a.Ranges...)
+		if len(a.Ranges) == 0 {
+			mm.allVersions = true
+		}
+		if !semver.Affects(a.Ranges, version) {
+			continue
+		}
+		mm.affected = true
+		for _, p := range imports {
+			mm.symbols = m.addSymbols(mm.symbols, p)
+		}
+	}
+	var best *moduleMatch
+	var symbols []*Symbol
+	for _, mm := range order {
+		if !mm.affected {
+			continue
+		}
+		if best == nil || len(best.symbols) == 0 && len(mm.symbols) > 0 {
+			best = mm
+		}
+		symbols = append(symbols, mm.symbols...)
+	}
+	if best == nil {
+		return nil
+	}
+	f := &Finding{
+		Entry:   e,
+		Module:  best.module,
+		Version: best.version,
+		Status:  report.Imported,
+		Symbols: mergeSymbols(symbols),
+	}
+	if !best.allVersions {
+		f.FixedVersion = semver.FixedVersion(best.ranges, best.version)
+	}
+	if len(f.Symbols) > 0 {
+		f.Status = report.Linked
+	}
+	return f
+}
+
+// addSymbols appends the symbols of import p found in the binary.
+func (m *matcher) addSymbols(syms []*Symbol, p osv.Package) []*Symbol {
+	if m.idx == nil {
+		m.idx = newIndex(m.bin.Funcs)
+	}
+	if len(p.Symbols) == 0 {
+		if cs := m.idx.pkg(p.Path); len(cs) > 0 {
+			syms = append(syms, newSymbol(p.Path, "", cs))
+		}
+		return syms
+	}
+	for _, s := range p.Symbols {
+		if cs := m.idx.symbol(p.Path, s); len(cs) > 0 {
+			syms = append(syms, newSymbol(p.Path, s, cs))
+		}
+	}
+	return syms
+}
+
+func newSymbol(pkg, name string, cs []*compiled) *Symbol {
+	s := &Symbol{Package: pkg, Name: name}
+	for _, c := range cs {
+		s.Targets = append(s.Targets, &Target{Func: c.name})
+	}
+	return s
+}
+
+// mergeSymbols sorts syms by package and name, merging the targets of a
+// symbol listed more than once, and sorts each symbol's targets by name.
+func mergeSymbols(syms []*Symbol) []*Symbol {
+	type key struct{ pkg, name string }
+	byKey := map[key]*Symbol{}
+	var out []*Symbol
+	for _, s := range syms {
+		k := key{s.Package, s.Name}
+		if prev := byKey[k]; prev != nil {
+			for _, t := range s.Targets {
+				if !hasTarget(prev.Targets, t.Func) {
+					prev.Targets = append(prev.Targets, t)
+				}
+			}
+			continue
+		}
+		byKey[k] = s
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Package != out[j].Package {
+			return out[i].Package < out[j].Package
+		}
+		return out[i].Name < out[j].Name
+	})
+	for _, s := range out {
+		sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Func < s.Targets[j].Func })
+	}
+	return out
+}
+
+func hasTarget(ts []*Target, name string) bool {
+	for _, t := range ts {
+		if t.Func == name {
+			return true
+		}
+	}
+	return false
+}
