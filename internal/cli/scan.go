@@ -167,7 +167,7 @@ func matchBinaries(ctx context.Context, db *vulndb.Client, bins []*binfo.Binary)
 	}
 	results := make([]*match.Result, len(bins))
 	for i, b := range bins {
-		res, err := match.Match(ctx, b, entries)
+		res, err := match.Match(ctx, b, entries, &match.Options{SkipSites: true})
 		if err != nil {
 			return nil, fmt.Errorf("match %s: %w", b.Path, err)
 		}
