@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/reach-sca/reach/internal/osv"
+)
+
+func TestDBInfo(t *testing.T) {
+	db := realDB(t)
+	out, stderr, code := reach(t, "db", "-db", db, "info")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"source:", db, "entries:", "modules:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("db info lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "entries:   0\n") {
+		t.Errorf("db info counts no entries:\n%s", out)
+	}
+}
+
+func TestDBShow(t *testing.T) {
+	db := realDB(t)
+	out, stderr, code := reach(t, "db", "-db", db, "show", "GO-2021-0113")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var e osv.Entry
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("db show output is not one OSV entry: %v\n%s", err, out)
+	}
+	if e.ID != "GO-2021-0113" || len(e.Affected) == 0 || e.Affected[0].Module.Path != "golang.org/x/text" {
+		t.Errorf("db show: %+v", e)
+	}
+
+	_, stderr, code = reach(t, "db", "-db", db, "show", "GO-1999-0000")
+	if code != 1 || !strings.Contains(stderr, "GO-1999-0000") {
+		t.Errorf("unknown ID: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = reach(t, "db", "-db", db, "show", "../../etc/passwd")
+	if code == 0 || !strings.Contains(stderr, "../../etc/passwd") {
+		t.Errorf("bad ID: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestDBLookup(t *testing.T) {
+	db := realDB(t)
+	tests := []struct {
+		arg      string
+		want     []string // IDs that must be listed
+		wantNot  []string // IDs that must not
+		none     bool
+		usageErr bool
+	}{
+		{arg: "golang.org/x/text@v0.3.5", want: []string{"GO-2021-0113", "GO-2022-1059"}, wantNot: []string{"GO-2020-0015"}},
+		{arg: "golang.org/x/text@0.3.5", want: []string{"GO-2021-0113"}},
+		{arg: "golang.org/x/text@v0.3.2", want: []string{"GO-2020-0015", "GO-2021-0113"}},
+		{arg: "stdlib@go1.21.0", want: []string{"GO-2024-2609"}},
+		{arg: "stdlib@go1.21.8", wantNot: []string{"GO-2024-2609"}},
+		{arg: "example.com/nothing@v1.0.0", none: true},
+		{arg: "golang.org/x/text", usageErr: true},
+		{arg: "golang.org/x/text@notaversion", usageErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.arg, func(t *testing.T) {
+			out, stderr, code := reach(t, "db", "-db", db, "lookup", tc.arg)
+			if tc.usageErr {
+				if code != 2 {
+					t.Errorf("exit %d, want 2 (usage); stderr %q", code, stderr)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, id := range tc.want {
+				if !strings.Contains(out, id) {
+					t.Errorf("lookup %s lacks %s:\n%s", tc.arg, id, out)
+				}
+			}
+			for _, id := range tc.wantNot {
+				if strings.Contains(out, id) {
+					t.Errorf("lookup %s lists %s, which does not affect it:\n%s", tc.arg, id, out)
+				}
+			}
+			if tc.none != strings.Contains(out, "no known vulnerabilities") {
+				t.Errorf("lookup %s: 'no known vulnerabilities' = %v, want %v:\n%s", tc.arg, !tc.none, tc.none, out)
+			}
+		})
+	}
+}
