@@ -2,7 +2,7 @@ package binfo
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -101,6 +101,22 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		v := valueAt(ranges, off)
 		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
 	}
+	entries := copyEntries(insts, in)
+	sites := make([]Site, 0, len(entries))
+	for _, off := range entries {
+		pc := fn.Entry + uint64(off)
+		o, err := b.FileOffset(pc)
+		if err != nil {
+			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
+		}
+		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o})
+	}
+	return sites, nil
+}
+
+// copyEntries returns, sorted, the offsets of the instructions of a copy
+// (those for which in is true) where execution enters it; see InlineSites.
+func copyEntries(insts []inst, in func(off uint32) bool) []uint32 {
 	entries := map[uint32]bool{}
 	targeted := map[uint32]bool{}
 	indirectOutside := false
@@ -116,10 +132,7 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		if ins.indirectJump && !inside {
 			indirectOutside = true
 		}
-		if !inside {
-			continue
-		}
-		if k == 0 || (!in(insts[k-1].off) && insts[k-1].fallsThrough) {
+		if inside && (k == 0 || (!in(insts[k-1].off) && insts[k-1].fallsThrough)) {
 			entries[ins.off] = true
 		}
 	}
@@ -130,17 +143,12 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 			}
 		}
 	}
-	sites := make([]Site, 0, len(entries))
+	out := make([]uint32, 0, len(entries))
 	for off := range entries {
-		pc := fn.Entry + uint64(off)
-		o, err := b.FileOffset(pc)
-		if err != nil {
-			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
-		}
-		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o})
+		out = append(out, off)
 	}
-	sort.Slice(sites, func(a, c int) bool { return sites[a].PC < sites[c].PC })
-	return sites, nil
+	slices.Sort(out)
+	return out
 }
 
 // descendants returns, indexed by inline tree index, whether the entry is
