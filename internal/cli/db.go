@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/semver"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
@@ -116,6 +117,9 @@ func dbLookup(ctx context.Context, e *env, db *vulndb.Client, args []string) err
 				}
 				n++
 				fixed := semver.FixedVersion(a.Ranges, sv)
+				if report.IsGo(mod) {
+					fixed = report.GoVersion(fixed)
+				}
 				if fixed == "" {
 					fixed = "no fix"
 				} else {

@@ -231,6 +231,32 @@ func TestMatch(t *testing.T) {
 		entries: []*osv.Entry{entry("GO-2024-2609", "stdlib", []string{"0<"}, imp{path: "net/mail", symbols: []string{"ParseAddress"}})},
 		want:    []string{"unchecked example.com/app", "unchecked stdlib", "unchecked toolchain"},
 	}, {
+		name: "stdlib: a package with code in the binary is needed",
+		bin:  bin(nil, "net/mail.(*Address).String", "net/http.Get"),
+		entries: []*osv.Entry{
+			entry("GO-2000-0020", "stdlib", []string{"0<1.21.8"}, imp{path: "net/mail", symbols: []string{"ParseAddress"}}),
+			entry("GO-2000-0021", "stdlib", []string{"0<1.21.8"}, imp{path: "crypto/tls", symbols: []string{"Conn.Handshake"}}),
+			entry("GO-2000-0022", "toolchain", []string{"0<1.21.8"}, imp{path: "cmd/go"}),
+			entry("GO-2000-0023", "stdlib", []string{"0<1.21.8"}),
+			entry("GO-2000-0024", "golang.org/x/text", []string{"0<"}, imp{path: language, symbols: []string{"Parse"}}),
+		},
+		want: []string{
+			"GO-2000-0020 stdlib@v1.21.0 fixed=v1.21.8 imported",
+			"GO-2000-0023 stdlib@v1.21.0 fixed=v1.21.8 imported",
+			"unchecked example.com/app",
+		},
+	}, {
+		name: "toolchain vulnerabilities of the go command",
+		bin:  bin(nil, "cmd/go/internal/work.(*Builder).build"),
+		entries: []*osv.Entry{
+			entry("GO-2000-0022", "toolchain", []string{"0<1.21.8"}, imp{path: "cmd/go/internal/work", symbols: []string{"Builder.build"}}),
+		},
+		want: []string{
+			"GO-2000-0022 toolchain@v1.21.0 fixed=v1.21.8 linked",
+			`  cmd/go/internal/work "Builder.build": cmd/go/internal/work.(*Builder).build`,
+			"unchecked example.com/app",
+		},
+	}, {
 		name:    "import for another GOOS does not apply",
 		bin:     bin(textDeps, language+".Parse"),
 		entries: []*osv.Entry{entry("GO-2021-0113", text, []string{"0<"}, imp{path: language, symbols: []string{"Parse"}, goos: []string{"windows"}})},

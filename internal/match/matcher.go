@@ -40,7 +40,14 @@ type Options struct {
 // finding lists every vulnerable symbol of those imports that is compiled
 // into bin, as a function of its own or inlined into another (see the
 // package documentation for how names match). A block without imports gives
-// no symbols: its finding is Imported. When an entry affects several
+// no symbols: its finding is Imported.
+//
+// Every binary contains the Go distribution, so for the "stdlib" and
+// "toolchain" modules being present says nothing: a block of those modules
+// applies only when the binary has code from one of the packages it names
+// (or it names none). A crypto/tls vulnerability is thus no finding for a
+// program without crypto/tls, and toolchain (cmd/go) vulnerabilities are
+// findings only for the go command itself. When an entry affects several
 // modules of bin, its one finding names the module with the highest status
 // (the first listed on a tie) and lists the symbols of all of them.
 //
@@ -132,6 +139,9 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 		if !semver.Affects(a.Ranges, version) {
 			continue
 		}
+		if isGo(a.Module.Path) && len(imports) > 0 && !m.anyPackage(imports) {
+			continue
+		}
 		mm.affected = true
 		for _, p := range imports {
 			mm.symbols = m.addSymbols(mm.symbols, p)
@@ -165,6 +175,25 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 		f.Status = report.Linked
 	}
 	return f
+}
+
+// isGo reports whether module is the Go distribution, which every binary
+// contains.
+func isGo(module string) bool {
+	return module == osv.ModuleStdlib || module == osv.ModuleToolchain
+}
+
+// anyPackage reports whether the binary has code from one of imports.
+func (m *matcher) anyPackage(imports []osv.Package) bool {
+	if m.idx == nil {
+		m.idx = newIndex(m.bin.Funcs)
+	}
+	for _, p := range imports {
+		if len(m.idx.byPkg[p.Path]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // addSymbols appends the symbols of import p found in the binary.

@@ -141,7 +141,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "insert"),
 		asm.Mov.Imm(asm.R1, 1),
-		asm.FetchAdd.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		fetchAdd(asm.R0, asm.R1),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
 		asm.JEq.Imm(asm.R1, 1, "first"),
@@ -167,7 +167,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"), // the map is full
 		asm.Mov.Imm(asm.R1, 1),
-		asm.FetchAdd.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		fetchAdd(asm.R0, asm.R1),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
 
@@ -251,6 +251,17 @@ func (o *objects) instructions() asm.Instructions {
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),
 	)
+	return ins
+}
+
+// fetchAdd is *(u64 *)dst += src, with the old value left in src.
+//
+// cilium/ebpf v0.22 encodes the atomic operation into the immediate after
+// it has taken the immediate to marshal, so asm.FetchAdd.Mem alone comes out
+// as a plain atomic add (src keeps its value): set the immediate here.
+func fetchAdd(dst, src asm.Register) asm.Instruction {
+	ins := asm.FetchAdd.Mem(dst, src, asm.DWord, 0)
+	ins.Constant = int64(asm.FetchAdd >> 8)
 	return ins
 }
 

@@ -1,13 +1,16 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +165,250 @@ func TestOneShot(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestCount(t *testing.T) {
+	requireRoot(t)
+	for _, classic := range []bool{false, true} {
+		name := "multi"
+		if classic {
+			name = "classic"
+		}
+		t.Run(name, func(t *testing.T) {
+			exe := buildHot(t, testprog.Plain)
+			fns := locate(t, exe, "main.work", "main.helper", "main.caller", "main.caller2")
+			work, helper := fns["main.work"], fns["main.helper"]
+			if helper.push.Offset != 0 {
+				t.Fatalf("main.helper has a PUSH RBP at %#x; the fixture expects a frameless leaf", helper.push.PC)
+			}
+			e := newTestEngine(t, Options{Classic: classic})
+			h := startHot(t, exe)
+			err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count, Groups: []Group{
+				{ID: 1, Sites: []Site{work.push}},
+				{ID: 2, Sites: []Site{helper.entry}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n, g = 1000, 4
+			h.do("par %d %d", n, g)
+			h.do("call2 %d", n)
+
+			// Group 1: a first hit from caller, a new callsite in caller2.
+			// Group 2: one first hit from work; its only caller.
+			var hits []Hit
+			for range 3 {
+				hits = append(hits, waitHit(t, e))
+			}
+			noHit(t, e, 200*time.Millisecond)
+			var first1, call1, first2 int
+			for _, hit := range hits {
+				ret := hit.Return - hit.Bias
+				switch {
+				case hit.Group == 1 && !hit.Callsite:
+					first1++
+					if c := fns["main.caller"]; ret <= c.lo || ret > c.hi {
+						t.Errorf("first hit of work returns to %#x, not into main.caller", ret)
+					}
+				case hit.Group == 1 && hit.Callsite:
+					call1++
+					if c := fns["main.caller2"]; ret <= c.lo || ret > c.hi {
+						t.Errorf("callsite hit of work returns to %#x, not into main.caller2", ret)
+					}
+					if hit.Count != g*n+1 {
+						t.Errorf("callsite hit count %d, want %d", hit.Count, g*n+1)
+					}
+				case hit.Group == 2 && !hit.Callsite:
+					first2++
+					if ret <= work.lo || ret > work.hi {
+						t.Errorf("first hit of helper returns to %#x, not into main.work", ret)
+					}
+				default:
+					t.Errorf("unexpected hit %+v", hit)
+				}
+				if hit.PID != h.pid() {
+					t.Errorf("hit pid %d, want %d", hit.PID, h.pid())
+				}
+			}
+			if first1 != 1 || call1 != 1 || first2 != 1 {
+				t.Errorf("hits: %d first and %d callsite for work, %d first for helper; want 1 each", first1, call1, first2)
+			}
+			want := uint64(g*n + n)
+			if got := total(t, e, h.pid(), 1); got != want {
+				t.Errorf("work counted %d times, want %d", got, want)
+			}
+			if got := total(t, e, h.pid(), 2); got != want {
+				t.Errorf("helper counted %d times, want %d", got, want)
+			}
+
+			// Disarm keeps the counts, restores the code, and stops counting.
+			if err := e.Disarm(context.Background(), h.pid(), 1); err != nil {
+				t.Fatal(err)
+			}
+			waitByte(t, h.pid(), exe, work.push.Offset, work.original)
+			h.do("call %d", n)
+			if got := total(t, e, h.pid(), 1); got != want {
+				t.Errorf("work counted %d times after Disarm, want %d", got, want)
+			}
+			if got := total(t, e, h.pid(), 2); got != want+n {
+				t.Errorf("helper counted %d times, want %d", got, want+n)
+			}
+
+			// Arm it again: counting resumes where it stopped.
+			err = e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count, Groups: []Group{
+				{ID: 1, Sites: []Site{work.push}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.do("call %d", n)
+			if got := total(t, e, h.pid(), 1); got != want+n {
+				t.Errorf("work counted %d times after arming again, want %d", got, want+n)
+			}
+		})
+	}
+}
+
+// TestOtherProcess checks that a probe armed for one process neither counts
+// nor changes another process running the same file.
+func TestOtherProcess(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{})
+	watched, other := startHot(t, exe), startHot(t, exe)
+	if err := e.Arm(context.Background(), ProcessSpec{PID: watched.pid(), Path: exe, Mode: Count,
+		Groups: []Group{{ID: 1, Sites: []Site{work.push}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := codeByte(other.pid(), exe, work.push.Offset); err != nil || b != work.original {
+		t.Errorf("other process's code byte: %#x, %v; want %#x", b, err, work.original)
+	}
+	other.do("call 100")
+	watched.do("call 10")
+	if n := total(t, e, watched.pid(), 1); n != 10 {
+		t.Errorf("watched process: %d hits, want 10", n)
+	}
+	if n := total(t, e, other.pid(), 1); n != 0 {
+		t.Errorf("other process: %d hits, want 0", n)
+	}
+}
+
+func TestArmErrors(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{})
+	h := startHot(t, exe)
+	good := Group{ID: 1, Sites: []Site{work.push}}
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{good}}); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spec ProcessSpec
+		is   error  // errors.Is target, or nil
+		want string // in the message
+	}{
+		{"no path", ProcessSpec{PID: h.pid(), Groups: []Group{good}}, nil, "no executable path"},
+		{"missing file", ProcessSpec{PID: h.pid(), Path: exe + ".missing", Groups: []Group{good}}, nil, "no such file"},
+		{"negative pid", ProcessSpec{PID: -1, Path: exe, Groups: []Group{good}}, nil, "pid -1"},
+		{"dead pid", ProcessSpec{PID: dead.Process.Pid, Path: exe, Groups: []Group{{ID: 2, Sites: []Site{work.push}}}}, nil, "no such process"},
+		{"empty group", ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 3}}}, nil, "no sites"},
+		{"offset 0", ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 4, Sites: []Site{{}}}}}, nil, "offset 0"},
+		{"bad kind", ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 5, Sites: []Site{{Offset: work.push.Offset, Kind: 9}}}}}, nil, "unknown kind"},
+		{"bad mode", ProcessSpec{PID: h.pid(), Path: exe, Mode: 7, Groups: []Group{good}}, nil, "unknown mode"},
+		{"armed twice", ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{good}}, ErrArmed, "group 1"},
+		{"offset past the file", ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 6, Sites: []Site{{Offset: 1 << 40}}}}}, nil, "group 6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.Arm(context.Background(), tt.spec)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %v is not %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+	if err := e.Disarm(context.Background(), h.pid(), 99); !errors.Is(err, ErrNotArmed) {
+		t.Errorf("Disarm of an unknown group: %v, want ErrNotArmed", err)
+	}
+	// A failed group does not stay armed: arming it properly works.
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 6, Sites: []Site{work.entry}}}}); err != nil {
+		t.Errorf("arm group 6 after a failed attempt: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Groups: []Group{{ID: 7, Sites: []Site{work.entry}}}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Arm after Close: %v, want ErrClosed", err)
+	}
+	if _, ok := <-e.Hits(); ok {
+		t.Error("Hits still open after Close")
+	}
+	// Close removed the probes.
+	waitByte(t, h.pid(), exe, work.push.Offset, work.original)
+}
+
+// TestKilledOwner checks that probes go away with the process that armed
+// them, even when it is killed with SIGKILL and cleans up nothing.
+func TestKilledOwner(t *testing.T) {
+	requireRoot(t)
+	for _, classic := range []string{"", "1"} {
+		t.Run("classic="+classic, func(t *testing.T) {
+			exe := buildHot(t, testprog.Plain)
+			work := locate(t, exe, "main.work")["main.work"]
+			h := startHot(t, exe)
+			events := uprobeEvents(t)
+
+			self, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner := exec.Command(self)
+			owner.Env = append(os.Environ(),
+				"REACH_PROBE_HELPER=1",
+				fmt.Sprintf("REACH_PROBE_HELPER_PID=%d", h.pid()),
+				"REACH_PROBE_HELPER_EXE="+exe,
+				fmt.Sprintf("REACH_PROBE_HELPER_OFFSET=%#x", work.push.Offset),
+				"REACH_PROBE_HELPER_CLASSIC="+classic,
+			)
+			out, err := owner.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner.Stderr = os.Stderr
+			if err := owner.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { owner.Process.Kill(); owner.Wait() })
+			if line, _ := bufio.NewReader(out).ReadString('\n'); line != "armed\n" {
+				t.Fatalf("helper said %q, want armed", line)
+			}
+			if b, err := codeByte(h.pid(), exe, work.push.Offset); err != nil || b != 0xcc {
+				t.Fatalf("armed code byte: %#x, %v; want 0xcc", b, err)
+			}
+			h.do("call 10") // the probe fires into the helper's program
+
+			if err := owner.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			owner.Wait()
+			waitByte(t, h.pid(), exe, work.push.Offset, work.original)
+			if after := uprobeEvents(t); string(after) != string(events) {
+				t.Errorf("uprobe_events changed:\nbefore: %s\nafter: %s", events, after)
+			}
+			if got := h.do("call 10"); !strings.HasPrefix(got, "ok ") {
+				t.Errorf("fixture after the owner died: %q", got)
+			}
+		})
 	}
 }

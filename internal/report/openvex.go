@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -64,9 +65,10 @@ type vexComponent struct {
 // WriteOpenVEX writes r as an OpenVEX v0.2.0 document.
 //
 // The product is the program a binary was built from: the purl
-// pkg:golang/MAINMODULE@VERSION of its main module (without a version when
-// the build recorded none or "(devel)"), or the binary's file URI when it
-// has no main module. The subcomponent is the vulnerable module, as
+// pkg:golang/MAINMODULE@VERSION of its main module; when the build recorded
+// no version or "(devel)", pkg:golang/MAINMODULE?file_name=BINARY instead,
+// since a purl without a version would claim every version of the module.
+// A binary without a main module is named by its file URI. The subcomponent is the vulnerable module, as
 // pkg:golang/MODULE@VERSION ("stdlib" for the standard library).
 //
 // There is one statement per OSV entry and product. When several binaries
@@ -167,6 +169,11 @@ func vexProductOf(b *Binary) vexComponent {
 		v = ""
 	}
 	p := purl(b.MainModule, v)
+	if v == "" {
+		// A purl without a version stands for every version: a statement
+		// about this one build must not claim them all.
+		p += "?file_name=" + url.QueryEscape(path.Base(filepath.ToSlash(b.Path)))
+	}
 	return vexComponent{ID: p, Identifiers: map[string]string{"purl": p}}
 }
 

@@ -249,15 +249,15 @@ func sarifLevel(s Status) string {
 
 func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	advice := upperFirst(f.Advice(b)) + "."
-	newResult := func(level string, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
+	newResult := func(st Status, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
 		return sarifResult{
 			RuleID:              f.OSV,
 			RuleIndex:           rule,
-			Level:               level,
+			Level:               sarifLevel(st),
 			Message:             sarifMessage{Text: msg},
 			Locations:           []sarifLocation{{PhysicalLocation: loc}},
 			PartialFingerprints: map[string]string{sarifFingerprint: fingerprint(append([]string{f.OSV, b.MainModule, path.Base(filepath.ToSlash(b.Path))}, key...)...)},
-			Properties:          sarifResultProps{Status: f.Status, Binary: b.Path, Hits: hits},
+			Properties:          sarifResultProps{Status: st, Binary: b.Path, Hits: hits},
 		}
 	}
 	var out []sarifResult
@@ -273,14 +273,14 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
 				c.Function, symbolName(s), f.OSV, times(c.Hits), b.Path, moduleAt(f), advice)
 			loc := o.callsiteLocation(b, c)
-			out = append(out, newResult("error", msg, loc, c.Hits, symbolName(s), c.Function, c.File))
+			out = append(out, newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File))
 		}
 	}
 	if len(out) > 0 && len(rest) == 0 {
 		return out
 	}
 	var msg string
-	level := sarifLevel(f.Status)
+	st := f.Status
 	switch {
 	case f.Status == Imported:
 		msg = fmt.Sprintf("%s in %s is affected by %s, but none of its vulnerable symbols is in the binary. %s",
@@ -299,14 +299,14 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		if len(reached) > 0 {
 			parts = append(parts, "ran "+strings.Join(reached, ", ")+" from an unknown callsite")
 		} else {
-			level = "warning"
+			st = Linked
 		}
 		if len(linked) > 0 {
 			parts = append(parts, "links "+strings.Join(linked, ", "))
 		}
 		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s. %s", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV, advice)
 	}
-	out = append(out, newResult(level, msg, o.moduleLocation(b), restHits, "module"))
+	out = append(out, newResult(st, msg, o.moduleLocation(b), restHits, "module"))
 	return out
 }
 

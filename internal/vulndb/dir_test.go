@@ -220,6 +220,9 @@ func TestDirMalformedIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = c.ByModules(context.Background(), []string{"example.com/a"})
+			if err == nil && tc.file == "index/vulns.json" { // only ByID and Info read it
+				_, err = c.Info(context.Background())
+			}
 			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), filepath.FromSlash(tc.file)) {
 				t.Fatalf("error = %v, want ErrMalformed naming %s", err, tc.file)
 			}

@@ -49,10 +49,10 @@ type dbIndex struct {
 }
 
 // moduleVuln is one element of a module's "vulns" in index/modules.json.
+// Its "modified" and "fixed" are not needed (index/vulns.json has the
+// former, the entries the latter) and are left unparsed.
 type moduleVuln struct {
-	ID       string    `json:"id"`
-	Modified time.Time `json:"modified"`
-	Fixed    string    `json:"fixed,omitempty"`
+	ID string `json:"id"`
 }
 
 type moduleIndexEntry struct {

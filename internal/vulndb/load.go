@@ -12,28 +12,26 @@ import (
 const hint = "check the network, or pass a local copy of the database with -db"
 
 // index returns the database index, loading it on first use. A failed load
-// is not remembered: the next call tries again.
-func (c *Client) index(ctx context.Context) (*index, error) {
+// is not remembered: the next call tries again. A local source reads
+// index/vulns.json only when needVulns is set: ByModules does without it.
+func (c *Client) index(ctx context.Context, needVulns bool) (*index, error) {
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
 	c.mu.Lock()
 	idx := c.idx
 	c.mu.Unlock()
-	if idx != nil {
+	if idx != nil && (idx.vulns != nil || !needVulns) {
 		return idx, nil
 	}
 
 	var err error
-	if !c.isHTTP() {
-		idx, err = c.fetchIndex(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read vulnerability database %s: %w; is it a Go vulnerability database in the v1 layout (index/db.json, index/modules.json, index/vulns.json, ID/)?", c.source, err)
-		}
-	} else {
+	if c.isHTTP() {
 		idx, err = c.loadRemoteIndex(ctx)
-		if err != nil {
-			return nil, err
-		}
+	} else {
+		idx, err = c.loadLocalIndex(ctx, idx, needVulns)
+	}
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	c.idx = idx
@@ -46,41 +44,74 @@ func (c *Client) isHTTP() bool {
 	return ok
 }
 
-// fetchIndex reads the three index files from the source.
-func (c *Client) fetchIndex(ctx context.Context) (*index, error) {
-	dbData, err := c.src.get(ctx, endpointDB)
-	if err != nil {
-		return nil, err
+// loadLocalIndex reads what prev lacks of the index of a local source, and
+// returns a new index: readers of prev see it unchanged.
+func (c *Client) loadLocalIndex(ctx context.Context, prev *index, needVulns bool) (_ *index, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("read vulnerability database %s: %w; is it a Go vulnerability database in the v1 layout (index/db.json, index/modules.json, index/vulns.json, ID/)?", c.source, err)
+		}
+	}()
+	idx := &index{}
+	if prev != nil {
+		*idx = *prev
+	} else {
+		data, err := c.src.get(ctx, endpointDB)
+		if err != nil {
+			return nil, err
+		}
+		if idx.db, err = parseDBIndex(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.src.where(endpointDB), err)
+		}
+		if idx.modules, _, err = c.fetchModules(ctx); err != nil {
+			return nil, err
+		}
 	}
-	db, err := parseDBIndex(dbData)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.src.where(endpointDB), err)
+	if needVulns && idx.vulns == nil {
+		if idx.vulns, _, err = c.fetchVulns(ctx); err != nil {
+			return nil, err
+		}
 	}
-	idx, _, err := c.fetchIndexRest(ctx, db)
-	return idx, err
+	return idx, nil
 }
 
 // fetchIndexRest reads and parses index/modules.json and index/vulns.json,
 // returning their bytes too.
 func (c *Client) fetchIndexRest(ctx context.Context, db dbIndex) (*index, [2][]byte, error) {
 	var raw [2][]byte
+	var err error
 	idx := &index{db: db}
+	if idx.modules, raw[0], err = c.fetchModules(ctx); err != nil {
+		return nil, raw, err
+	}
+	if idx.vulns, raw[1], err = c.fetchVulns(ctx); err != nil {
+		return nil, raw, err
+	}
+	return idx, raw, nil
+}
+
+func (c *Client) fetchModules(ctx context.Context) (modulesIndex, []byte, error) {
 	data, err := c.src.get(ctx, endpointModules)
 	if err != nil {
-		return nil, raw, err
+		return nil, nil, err
 	}
-	if idx.modules, err = parseModulesIndex(data); err != nil {
-		return nil, raw, fmt.Errorf("%s: %w", c.src.where(endpointModules), err)
+	m, err := parseModulesIndex(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c.src.where(endpointModules), err)
 	}
-	raw[0] = data
-	if data, err = c.src.get(ctx, endpointVulns); err != nil {
-		return nil, raw, err
+	return m, data, nil
+}
+
+func (c *Client) fetchVulns(ctx context.Context) (vulnsIndex, []byte, error) {
+	data, err := c.src.get(ctx, endpointVulns)
+	if err != nil {
+		return nil, nil, err
 	}
-	if idx.vulns, err = parseVulnsIndex(data); err != nil {
-		return nil, raw, fmt.Errorf("%s: %w", c.src.where(endpointVulns), err)
+	v, err := parseVulnsIndex(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c.src.where(endpointVulns), err)
 	}
-	raw[1] = data
-	return idx, raw, nil
+	return v, data, nil
 }
 
 // loadRemoteIndex loads the index of an HTTP source through the cache: it

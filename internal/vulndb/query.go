@@ -21,7 +21,7 @@ import (
 // skipped with a warning naming its ID (see Warnings); any other failure to
 // read an entry fails the call, since the result would be incomplete.
 func (c *Client) ByModules(ctx context.Context, modulePaths []string) ([]*osv.Entry, error) {
-	idx, err := c.index(ctx)
+	idx, err := c.index(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (c *Client) ByID(ctx context.Context, id string) (*osv.Entry, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("entry %q: %w (IDs look like GO-2021-0113)", id, ErrInvalidID)
 	}
-	idx, err := c.index(ctx)
+	idx, err := c.index(ctx, true)
 	if err != nil {
 		return nil, err
 	}

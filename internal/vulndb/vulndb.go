@@ -259,7 +259,7 @@ func (c *Client) warn(msg string) {
 
 // Info loads the index when needed and describes the database.
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	idx, err := c.index(ctx)
+	idx, err := c.index(ctx, true)
 	if err != nil {
 		return Info{}, err
 	}
