@@ -33,15 +33,15 @@ func TestCopyEntries(t *testing.T) {
 		{"copy at the function's first instruction", []op{{fall, 0}, {fall, 0}, {ret, 0}}, []uint32{0}, []uint32{0}},
 		{"copy after a jump is only entered by the jump", []op{{jmp, 3}, {fall, 0}, {ret, 0}, {jmp, 1}}, []uint32{1, 2}, []uint32{1}},
 		{"split copy: second range entered by a jump from the caller", []op{
-			{fall, 0},  // 0 caller
-			{fall, 0},  // 1 copy
-			{jcc, 6},   // 2 copy, leaves to the caller
-			{ret, 0},   // 3 caller
-			{fall, 0},  // 4 caller
-			{jmp, 7},   // 5 caller jumps into the copy's second range
-			{ret, 0},   // 6 caller
-			{fall, 0},  // 7 copy
-			{ret, 0},   // 8 copy
+			{fall, 0}, // 0 caller
+			{fall, 0}, // 1 copy
+			{jcc, 6},  // 2 copy, leaves to the caller
+			{ret, 0},  // 3 caller
+			{fall, 0}, // 4 caller
+			{jmp, 7},  // 5 caller jumps into the copy's second range
+			{ret, 0},  // 6 caller
+			{fall, 0}, // 7 copy
+			{ret, 0},  // 8 copy
 		}, []uint32{1, 2, 7, 8}, []uint32{1, 7}},
 		{"backward branch inside the copy is not an entry", []op{{fall, 0}, {fall, 0}, {jcc, 1}, {ret, 0}}, []uint32{1, 2}, []uint32{1}},
 		{"out-of-line path reached from inside the copy is not an entry", []op{
