@@ -1,0 +1,144 @@
+package match
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
+)
+
+// govulncheckLevels runs govulncheck in binary mode on path against the
+// database directory db and returns, per OSV ID, the finest level it
+// reports: "symbol", "package" or "module".
+func govulncheckLevels(t *testing.T, path, db string) map[string]string {
+	t.Helper()
+	exe, err := exec.LookPath("govulncheck")
+	if err != nil {
+		home, _ := os.UserHomeDir()
+		exe = filepath.Join(home, "go", "bin", "govulncheck")
+		if _, err := os.Stat(exe); err != nil {
+			t.Skip("govulncheck not installed: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0 to compare with it")
+		}
+	}
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.Command(exe, "-mode", "binary", "-db", "file://"+abs, "-json", path)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
+	}
+	rank := map[string]int{"module": 1, "package": 2, "symbol": 3}
+	levels := map[string]string{}
+	dec := json.NewDecoder(&out)
+	for {
+		var msg struct {
+			Finding *struct {
+				OSV   string `json:"osv"`
+				Trace []struct {
+					Function string `json:"function"`
+					Package  string `json:"package"`
+				} `json:"trace"`
+			} `json:"finding"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("govulncheck output: %v", err)
+		}
+		f := msg.Finding
+		if f == nil {
+			continue
+		}
+		level := "module"
+		if len(f.Trace) > 0 && f.Trace[0].Function != "" {
+			level = "symbol"
+		} else if len(f.Trace) > 0 && f.Trace[0].Package != "" {
+			level = "package"
+		}
+		if rank[level] > rank[levels[f.OSV]] {
+			levels[f.OSV] = level
+		}
+	}
+	return levels
+}
+
+func ids(m map[string]string, keep func(id, level string) bool) []string {
+	var out []string
+	for id, level := range m {
+		if keep(id, level) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestAgainstGovulncheck compares Match with govulncheck's binary mode on
+// unstripped fixtures: the linked findings must be exactly govulncheck's
+// symbol-level ones. For stdlib, reach reports only entries whose packages
+// are in the binary, which are govulncheck's package-level ones; for other
+// modules, every affected entry, as govulncheck does.
+func TestAgainstGovulncheck(t *testing.T) {
+	db := realDB(t)
+	dbDir := os.Getenv("REACH_TEST_VULNDB")
+	for _, tc := range []struct {
+		prog string
+		v    testprog.Variant
+	}{
+		{"textyaml", testprog.Plain},
+		{"stdmail", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
+	} {
+		t.Run(tc.prog+"-"+tc.v.Name, func(t *testing.T) {
+			if testing.Short() && tc.v.Toolchain != "" {
+				t.Skip("-short: skipping a build with another toolchain")
+			}
+			path := testprog.Build(t, testprog.Dir(t, tc.prog), tc.v)
+			res := matchReal(t, db, path)
+			gv := govulncheckLevels(t, path, dbDir)
+
+			ours := map[string]string{}
+			for _, f := range res.Findings {
+				ours[f.Entry.ID] = string(f.Status)
+				if f.Module == "stdlib" || f.Module == "toolchain" {
+					ours[f.Entry.ID] += "/go"
+				}
+			}
+			linked := ids(ours, func(_, s string) bool { return s == string(report.Linked) || s == string(report.Linked)+"/go" })
+			symbols := ids(gv, func(_, l string) bool { return l == "symbol" })
+			if !slices.Equal(linked, symbols) {
+				t.Errorf("linked findings\n\t%v\ngovulncheck symbol-level findings\n\t%v", linked, symbols)
+			}
+			// Everything govulncheck finds at package level or finer, we find.
+			for _, id := range ids(gv, func(_, l string) bool { return l != "module" }) {
+				if ours[id] == "" {
+					t.Errorf("%s: govulncheck finds it at %s level, Match does not", id, gv[id])
+				}
+			}
+			// Every finding of ours, govulncheck has too; stdlib module-level
+			// ones are dropped on purpose.
+			for id, s := range ours {
+				if gv[id] == "" {
+					t.Errorf("%s: Match finds it (%s), govulncheck does not", id, s)
+				}
+			}
+			for id, l := range gv {
+				if l == "module" && ours[id] != "" && ours[id] != string(report.Imported) {
+					t.Errorf("%s: govulncheck module level, Match %s", id, ours[id])
+				}
+			}
+			t.Logf("%d findings (%d linked); govulncheck %d (%d symbol-level)", len(ours), len(linked), len(gv), len(symbols))
+		})
+	}
+}
