@@ -1,0 +1,53 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+)
+
+// AddBinary appends b to the report's binaries, unless it is there already.
+// Runtime observers call it when they analyse a binary while the report is
+// in use.
+func (rec *Recorder) AddBinary(b *Binary) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.r.Binaries, b) {
+		rec.r.Binaries = append(rec.r.Binaries, b)
+	}
+}
+
+// AddPID records that process pid runs binary b, even if it never reaches
+// a vulnerable symbol.
+func (rec *Recorder) AddPID(b *Binary, pid int) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if pid != 0 && !slices.Contains(b.PIDs, pid) {
+		b.PIDs = append(b.PIDs, pid)
+		slices.Sort(b.PIDs)
+	}
+}
+
+// SetHits raises t's symbol's hit total to n, an exact count such as one
+// read from the kernel's counters, when n is larger than the hits recorded
+// so far (hits recorded one by one are a lower bound of such counts). A
+// symbol with n > 0 is reached. The callsites keep the hits recorded for
+// them.
+func (rec *Recorder) SetHits(t Target, n uint64) error {
+	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
+		return fmt.Errorf("set hits: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
+	}
+	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
+		return fmt.Errorf("set hits of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n <= t.Symbol.Hits {
+		return nil
+	}
+	t.Symbol.Hits = n
+	t.Symbol.Status = Reached
+	if t.Finding.Status.Rank() < Reached.Rank() {
+		t.Finding.Status = Reached
+	}
+	return nil
+}

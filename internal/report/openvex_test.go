@@ -1,0 +1,136 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/openvex/go-vex/pkg/vex"
+)
+
+func parseVEX(t *testing.T, r *Report) *vex.VEX {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteOpenVEX(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := vex.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatalf("go-vex cannot parse the document: %v", err)
+	}
+	return doc
+}
+
+// TestOpenVEXValid validates the document with go-vex: it parses, every
+// statement passes Statement.Validate, the metadata is set, and each
+// finding can be looked up by vulnerability and product.
+func TestOpenVEXValid(t *testing.T) {
+	r := fixtureReport()
+	doc := parseVEX(t, r)
+	if !strings.HasPrefix(doc.Context, vex.Context) || doc.Author != "reach" || doc.Version != 1 ||
+		doc.Timestamp == nil || !doc.Timestamp.Equal(r.Finished) || !strings.HasPrefix(doc.ID, "https://openvex.dev/docs/public/reach-") {
+		t.Errorf("metadata = %+v", doc.Metadata)
+	}
+	for i := range doc.Statements {
+		st := &doc.Statements[i]
+		if err := st.Validate(); err != nil {
+			t.Errorf("statement %d (%s): %v", i, st.Vulnerability.Name, err)
+		}
+	}
+	tests := []struct {
+		vuln, product, sub string
+		status             vex.Status
+		justification      vex.Justification
+	}{
+		{"GO-2021-0113", "pkg:golang/example.com/app@v1.4.0", "pkg:golang/golang.org/x/text@v0.3.5", vex.StatusAffected, ""},
+		{"CVE-2022-27664", "pkg:golang/example.com/app@v1.4.0", "pkg:golang/stdlib@v1.19.0", vex.StatusAffected, ""},
+		{"GO-2023-1571", "pkg:golang/example.com/app@v1.4.0", "", vex.StatusAffected, ""}, // linked
+		{"GO-2020-0036", "pkg:golang/example.com/app@v1.4.0", "", vex.StatusNotAffected, vex.VulnerableCodeNotPresent},
+		{"GO-2021-0113", "pkg:golang/example.com/app?file_name=worker", "", vex.StatusAffected, ""}, // worker, linked
+		{"GO-2099-0001", "pkg:golang/example.com/app?file_name=worker", "", vex.StatusNotAffected, vex.VulnerableCodeNotPresent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.vuln+"/"+tt.product, func(t *testing.T) {
+			var subs []string
+			if tt.sub != "" {
+				subs = []string{tt.sub}
+			}
+			got := doc.Matches(tt.vuln, tt.product, subs)
+			if len(got) != 1 {
+				t.Fatalf("%d statements match, want 1", len(got))
+			}
+			st := got[0]
+			if st.Status != tt.status || st.Justification != tt.justification {
+				t.Errorf("status %s (%s), want %s (%s)", st.Status, st.Justification, tt.status, tt.justification)
+			}
+			if tt.status == vex.StatusAffected && !strings.Contains(st.ActionStatement, "upgrade") {
+				t.Errorf("action statement %q says no upgrade", st.ActionStatement)
+			}
+		})
+	}
+	// The worker's statements must not claim app@v1.4.0.
+	if got := doc.Matches("GO-2099-0001", "pkg:golang/example.com/app@v1.4.0", nil); len(got) != 0 {
+		t.Errorf("a statement about a build without a version matches app@v1.4.0: %+v", got)
+	}
+	if n := len(doc.Statements); n != 6 {
+		t.Errorf("%d statements, want one per finding and product: 6", n)
+	}
+}
+
+// TestOpenVEXSharedProduct: two binaries of the same product give one
+// statement per vulnerability, with the most severe status and both
+// binaries in the notes.
+func TestOpenVEXSharedProduct(t *testing.T) {
+	r := fixtureReport()
+	r.Binaries[1].MainVersion = "v1.4.0" // worker now is the same product as app
+	doc := parseVEX(t, r)
+	got := doc.Matches("GO-2021-0113", "pkg:golang/example.com/app@v1.4.0", nil)
+	if len(got) != 1 {
+		t.Fatalf("%d statements for GO-2021-0113, want 1", len(got))
+	}
+	st := got[0]
+	if st.Status != vex.StatusAffected || !strings.Contains(st.StatusNotes, "/srv/bin/app") || !strings.Contains(st.StatusNotes, "/srv/bin/worker") {
+		t.Errorf("statement = %+v", st)
+	}
+	if !strings.Contains(st.StatusNotes, "reached") {
+		t.Errorf("notes lose that app reached it: %q", st.StatusNotes)
+	}
+	if n := len(doc.Statements); n != 5 {
+		t.Errorf("%d statements, want 5", n)
+	}
+}
+
+func TestOpenVEXDeterministic(t *testing.T) {
+	var a, b bytes.Buffer
+	if err := WriteOpenVEX(&a, fixtureReport()); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteOpenVEX(&b, fixtureReport()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("the same report gave two documents")
+	}
+	r := fixtureReport()
+	r.Binaries[0].Findings[0].Status = Linked
+	if da, dr := parseVEX(t, fixtureReport()).ID, parseVEX(t, r).ID; da == dr {
+		t.Error("@id did not change with the content")
+	}
+}
+
+func TestPurl(t *testing.T) {
+	tests := []struct{ mod, ver, want string }{
+		{"golang.org/x/text", "v0.3.5", "pkg:golang/golang.org/x/text@v0.3.5"},
+		{"stdlib", "v1.19.0", "pkg:golang/stdlib@v1.19.0"},
+		{"example.com/app", "", "pkg:golang/example.com/app"},
+		{"example.com/a b", "v0.0.0-20200101000000-abcdef012345", "pkg:golang/example.com/a%20b@v0.0.0-20200101000000-abcdef012345"},
+	}
+	for _, tt := range tests {
+		if got := purl(tt.mod, tt.ver); got != tt.want {
+			t.Errorf("purl(%q, %q) = %q, want %q", tt.mod, tt.ver, got, tt.want)
+		}
+		if !vex.PurlMatches(tt.want, tt.want) {
+			t.Errorf("go-vex cannot parse purl %q", tt.want)
+		}
+	}
+}

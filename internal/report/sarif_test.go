@@ -1,0 +1,191 @@
+package report
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The SARIF 2.1.0 schema in testdata comes from the npm package
+// @microsoft/jest-sarif 1.0.0-beta.0 (MIT), lib/schemas/sarif-2.1.0-rtm.5.json.
+const sarifSchemaFile = "testdata/sarif-2.1.0-rtm.5.schema.json"
+
+func sarifValidator(t *testing.T) *schemaValidator {
+	t.Helper()
+	schema, err := os.ReadFile(sarifSchemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := newSchemaValidator(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestSARIFSchema(t *testing.T) {
+	v := sarifValidator(t)
+	reports := map[string]*Report{"full": fixtureReport(), "empty": {}}
+	for name, r := range reports {
+		for _, opts := range []SARIFOptions{{}, {SourceRoot: "/home/dev/app"}} {
+			t.Run(name+"/"+opts.SourceRoot, func(t *testing.T) {
+				var buf strings.Builder
+				if err := opts.Write(&buf, r); err != nil {
+					t.Fatal(err)
+				}
+				errs, err := v.validate([]byte(buf.String()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range errs {
+					t.Error(e)
+				}
+			})
+		}
+	}
+}
+
+// TestSchemaValidatorCatches makes sure the validator can fail: each broken
+// log must give at least one violation.
+func TestSchemaValidatorCatches(t *testing.T) {
+	v := sarifValidator(t)
+	tests := []struct{ name, doc string }{
+		{"no version", `{"runs":[]}`},
+		{"bad version", `{"version":"2.0.0","runs":[]}`},
+		{"unknown property", `{"version":"2.1.0","runs":[],"extra":1}`},
+		{"driver without name", `{"version":"2.1.0","runs":[{"tool":{"driver":{}}}]}`},
+		{"bad level", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"message":{"text":"m"},"level":"fatal"}]}]}`},
+		{"zero line", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"message":{"text":"m"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a.go"},"region":{"startLine":0}}}]}]}]}`},
+		{"relative helpUri", `{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x","rules":[{"id":"r","helpUri":"vuln/GO-1"}]}}}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs, err := v.validate([]byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) == 0 {
+				t.Error("broken SARIF log passed validation")
+			}
+		})
+	}
+}
+
+// TestSARIFGitHub checks what GitHub code scanning needs beyond the schema:
+// every result has a rule, a location with an artifact URI, a
+// fingerprint and a level matching its status; rules have help and a
+// helpUri; relative URIs when the file is in the repository.
+func TestSARIFGitHub(t *testing.T) {
+	r := fixtureReport()
+	var buf strings.Builder
+	if err := (SARIFOptions{SourceRoot: "/home/dev/app"}).Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var log sarifLog
+	if err := json.Unmarshal([]byte(buf.String()), &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Runs) != 1 {
+		t.Fatalf("%d runs, want 1", len(log.Runs))
+	}
+	run := log.Runs[0]
+	d := run.Tool.Driver
+	if d.Name != "reach" || d.Version != "v0.1.0" || d.InformationURI == "" {
+		t.Errorf("driver = %+v", d)
+	}
+	wantRules := []string{"GO-2020-0036", "GO-2021-0113", "GO-2022-0969", "GO-2023-1571", "GO-2099-0001"}
+	if len(d.Rules) != len(wantRules) {
+		t.Fatalf("%d rules, want %d", len(d.Rules), len(wantRules))
+	}
+	for i, rule := range d.Rules {
+		if rule.ID != wantRules[i] {
+			t.Errorf("rule %d = %s, want %s", i, rule.ID, wantRules[i])
+		}
+		if rule.HelpURI != "https://pkg.go.dev/vuln/"+rule.ID || rule.Help.Text == "" || rule.Help.Markdown == "" ||
+			rule.ShortDescription.Text == "" || rule.FullDescription.Text == "" || len(rule.Properties.Tags) == 0 {
+			t.Errorf("rule %s incomplete: %+v", rule.ID, rule)
+		}
+	}
+	if !strings.Contains(d.Rules[2].Help.Markdown, "upgrade Go to go1.19.1") {
+		t.Errorf("stdlib rule help lacks the Go upgrade: %s", d.Rules[2].Help.Markdown)
+	}
+
+	levels := map[string]int{}
+	fps := map[string]bool{}
+	var callsites []string
+	for i, res := range run.Results {
+		if d.Rules[res.RuleIndex].ID != res.RuleID {
+			t.Errorf("result %d: ruleIndex %d is %s, not %s", i, res.RuleIndex, d.Rules[res.RuleIndex].ID, res.RuleID)
+		}
+		if res.Level != sarifLevel(res.Properties.Status) {
+			t.Errorf("result %d: level %s for status %s", i, res.Level, res.Properties.Status)
+		}
+		levels[res.Level]++
+		if len(res.Locations) == 0 || res.Locations[0].PhysicalLocation.ArtifactLocation.URI == "" {
+			t.Errorf("result %d has no location", i)
+			continue
+		}
+		fp := res.PartialFingerprints[sarifFingerprint]
+		if fp == "" || fps[fp] {
+			t.Errorf("result %d: fingerprint %q missing or not unique", i, fp)
+		}
+		fps[fp] = true
+		loc := res.Locations[0].PhysicalLocation
+		if loc.Region != nil {
+			callsites = append(callsites, loc.ArtifactLocation.URIBaseID+" "+loc.ArtifactLocation.URI)
+		}
+		if strings.HasPrefix(loc.ArtifactLocation.URI, "/") {
+			t.Errorf("result %d: absolute path %q is not a URI", i, loc.ArtifactLocation.URI)
+		}
+	}
+	// 2 reached callsites; the rest at go.mod: GO-2020-0036 imported,
+	// GO-2021-0113's linked MatchStrings, GO-2022-0969 reached without a
+	// callsite, GO-2023-1571 linked, and in worker GO-2021-0113 linked and
+	// GO-2099-0001 imported.
+	if want := map[string]int{"error": 3, "warning": 3, "note": 2}; !equalMaps(levels, want) {
+		t.Errorf("levels = %v, want %v", levels, want)
+	}
+	if want := []string{"%SRCROOT% api/lang.go", "%SRCROOT% main.go"}; strings.Join(callsites, ",") != strings.Join(want, ",") {
+		t.Errorf("callsite locations = %q, want %q", callsites, want)
+	}
+	if base := run.OriginalURIBaseIDs["SRCROOT"].URI; base != "file:///home/dev/app/" {
+		t.Errorf("SRCROOT = %q", base)
+	}
+	if n := run.Invocations[0].ToolExecutionNotifications; len(n) != 1 || n[0].Message.Text != r.Notes[0] {
+		t.Errorf("notes as notifications = %+v", n)
+	}
+}
+
+// TestSARIFFingerprintStable checks that fingerprints do not depend on where
+// the binary lies or on line numbers, so that GitHub keeps one alert when
+// code moves.
+func TestSARIFFingerprintStable(t *testing.T) {
+	fps := func(r *Report) []string {
+		var out []string
+		for _, res := range (SARIFOptions{}).build(r).Runs[0].Results {
+			out = append(out, res.PartialFingerprints[sarifFingerprint])
+		}
+		return out
+	}
+	a := fixtureReport()
+	b := fixtureReport()
+	b.Binaries[0].Path = filepath.Join("/elsewhere", filepath.Base(b.Binaries[0].Path))
+	b.Binaries[0].Findings[1].Symbols[1].Callsites[0].Line += 3
+	if x, y := fps(a), fps(b); strings.Join(x, ",") != strings.Join(y, ",") {
+		t.Errorf("fingerprints changed:\n%v\n%v", x, y)
+	}
+}
+
+func equalMaps(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
