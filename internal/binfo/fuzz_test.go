@@ -1,0 +1,39 @@
+package binfo
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzNewFile feeds mutated ELF files through every parser: ELF headers,
+// build information, pclntab, inline trees, pc-value tables, and the
+// methods that decode code. None may panic or allocate without bound.
+func FuzzNewFile(f *testing.F) {
+	seed := synthELF()
+	f.Add(seed)
+	f.Add(seed[:len(seed)/2])
+	corrupt := bytes.Clone(seed)
+	corrupt[0x1000+16] ^= 0xff // in main.main's code
+	f.Add(corrupt)
+	f.Add([]byte("\x7fELF"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := NewFile(bytes.NewReader(data), int64(len(data)), "fuzz")
+		if err != nil {
+			return
+		}
+		for i := range b.Funcs {
+			if i >= 16 {
+				break
+			}
+			fn := &b.Funcs[i]
+			b.EntrySite(fn)
+			for k := range fn.Inlines {
+				b.InlineSites(fn, k)
+			}
+			b.Frames(fn.Entry)
+			b.Frames(fn.End - 1)
+			b.FuncAt(fn.Entry)
+		}
+		b.DWARFInlines()
+	})
+}
