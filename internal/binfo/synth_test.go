@@ -172,9 +172,9 @@ func synthELF() []byte {
 	w16 := func(at int, v uint16) { binary.LittleEndian.PutUint16(out[at:], v) }
 	w32 := func(at int, v uint32) { binary.LittleEndian.PutUint32(out[at:], v) }
 	w64 := func(at int, v uint64) { binary.LittleEndian.PutUint64(out[at:], v) }
-	w16(16, 2)    // ET_EXEC
-	w16(18, 62)   // EM_X86_64
-	w32(20, 1)    // EV_CURRENT
+	w16(16, 2)  // ET_EXEC
+	w16(18, 62) // EM_X86_64
+	w32(20, 1)  // EV_CURRENT
 	w64(24, textAddr)
 	w64(32, 64)    // phoff
 	w64(40, shOff) // shoff
