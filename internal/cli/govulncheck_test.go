@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
 )
@@ -95,7 +98,7 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 			bin := testprog.Build(t, testprog.Dir(t, p.dir), p.v)
 			gvFindings := govulncheckBinary(t, gv, db, bin)
 			rb := scanJSON(t, db, bin).Binaries[0]
-			symbols := checkAgreement(t, rb, gvFindings)
+			symbols := checkAgreement(t, db, bin, rb, gvFindings)
 			if symbols == 0 {
 				t.Fatalf("govulncheck made no symbol-level finding on %s; the comparison proves nothing", bin)
 			}
@@ -118,7 +121,7 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 			}
 			t.Logf("stripped: govulncheck names %d symbols absent from the unstripped build", guessed)
 			srb := scanJSON(t, db, sbin).Binaries[0]
-			if n := checkAgreement(t, srb, gvFindings); n != symbols {
+			if n := checkAgreement(t, db, bin, srb, gvFindings); n != symbols {
 				t.Errorf("stripped: %d of govulncheck's %d unstripped symbol findings linked", n, symbols)
 			}
 		})
@@ -127,11 +130,30 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 
 // checkAgreement reports every govulncheck finding that reach's binary report
 // lacks, and returns how many symbol-level findings it checked.
-func checkAgreement(t *testing.T, rb *report.Binary, gvFindings []gvFinding) int {
+//
+// One difference is by design: govulncheck reports every standard-library
+// entry that affects the binary's Go version, even when none of the entry's
+// packages is compiled into the binary; reach reports a standard-library
+// entry only when one of its packages has code in the binary. For each such
+// entry the check proves that none of its packages is in bin (unstripped).
+func checkAgreement(t *testing.T, db, bin string, rb *report.Binary, gvFindings []gvFinding) int {
 	t.Helper()
-	symbols := 0
+	symbols, absent := 0, 0
+	var pkgs map[string]bool
 	for _, f := range gvFindings {
 		rf := findFinding(rb, f.OSV)
+		if rf == nil && len(f.Trace) > 0 && (f.Trace[0].Module == "stdlib" || f.Trace[0].Module == "toolchain") && f.Trace[0].Package == "" {
+			if pkgs == nil {
+				pkgs = binaryPackages(t, bin)
+			}
+			for _, p := range entryPackages(t, db, f.OSV, f.Trace[0].Module) {
+				if pkgs[p] {
+					t.Errorf("govulncheck reports %s; reach does not, though its package %s is in the binary", f.OSV, p)
+				}
+			}
+			absent++
+			continue
+		}
 		if rf == nil {
 			t.Errorf("govulncheck reports %s; reach does not", f.OSV)
 			continue
@@ -150,7 +172,64 @@ func checkAgreement(t *testing.T, rb *report.Binary, gvFindings []gvFinding) int
 			t.Errorf("govulncheck: %s calls %s.%s; reach: finding %s, symbol %+v", f.OSV, tr.Package, name, rf.Status, s)
 		}
 	}
+	if absent > 0 {
+		t.Logf("%d standard-library entries govulncheck reports without any of their packages in the binary", absent)
+	}
 	return symbols
+}
+
+// binaryPackages lists the packages that have functions in bin.
+func binaryPackages(t *testing.T, bin string) map[string]bool {
+	t.Helper()
+	b, err := binfo.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := map[string]bool{}
+	for _, f := range b.Funcs {
+		if p := funcPackage(f.Name); p != "" {
+			pkgs[p] = true
+		}
+	}
+	return pkgs
+}
+
+// funcPackage returns the package of a standard-library function name, whose
+// package paths have no dots: "net/mail.(*addrParser).consumePhrase" is in
+// "net/mail".
+func funcPackage(name string) string {
+	slash := strings.LastIndex(name, "/")
+	dot := strings.Index(name[slash+1:], ".")
+	if dot < 0 {
+		return ""
+	}
+	return name[:slash+1+dot]
+}
+
+// entryPackages reads entry id from the database directory and returns the
+// packages it names for module.
+func entryPackages(t *testing.T, db, id, module string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(db, "ID", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e osv.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	var pkgs []string
+	for _, a := range e.Affected {
+		if a.Module.Path == module && a.EcosystemSpecific != nil {
+			for _, p := range a.EcosystemSpecific.Packages {
+				pkgs = append(pkgs, p.Path)
+			}
+		}
+	}
+	if len(pkgs) == 0 {
+		t.Errorf("%s names no %s packages: reach should report it", id, module)
+	}
+	return pkgs
 }
 
 func trimPointer(recv string) string {
