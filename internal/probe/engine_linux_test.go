@@ -412,3 +412,44 @@ func TestKilledOwner(t *testing.T) {
 		})
 	}
 }
+
+// TestLostRecords fills a small ring buffer while nobody reads Hits: the
+// first hits the kernel could not queue come back as Lost hits from the
+// counters, and their one-shot groups are removed all the same.
+func TestLostRecords(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{RingBytes: 4096, HitBuffer: 1, SweepInterval: 20 * time.Millisecond})
+	h := startHot(t, exe)
+	const groups = 40 // 40 records of 584 bytes do not fit in 4 KiB
+	spec := ProcessSpec{PID: h.pid(), Path: exe, Mode: OneShot}
+	for i := range groups {
+		spec.Groups = append(spec.Groups, Group{ID: uint64(i), Sites: []Site{work.push}})
+	}
+	if err := e.Arm(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	h.do("call 1")
+	seen := map[uint64]int{}
+	var lost int
+	for len(seen) < groups {
+		hit := waitHit(t, e)
+		seen[hit.Group]++
+		if hit.Lost {
+			lost++
+			if hit.Count != 1 || hit.PID != h.pid() {
+				t.Errorf("lost hit %+v", hit)
+			}
+		}
+	}
+	if lost == 0 {
+		t.Error("no hit was lost; the test did not fill the ring buffer")
+	}
+	t.Logf("%d of %d first hits came from the counters", lost, groups)
+	waitByte(t, h.pid(), exe, work.push.Offset, work.original)
+	for i := range groups {
+		if err := e.Disarm(context.Background(), h.pid(), uint64(i)); !errors.Is(err, ErrNotArmed) {
+			t.Errorf("group %d still armed: %v", i, err)
+		}
+	}
+}

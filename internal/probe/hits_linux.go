@@ -117,6 +117,11 @@ func (e *engine) lostHits() []Hit {
 		e.log.Warn("read lost-record counter", "err", err)
 		return nil
 	}
+	// A first hit whose record is still queued is not lost: wait until the
+	// reader has caught up.
+	if e.reader.AvailableBytes() > 0 {
+		return nil
+	}
 	e.mu.Lock()
 	if lost == e.lostSeen {
 		e.mu.Unlock()

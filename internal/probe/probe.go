@@ -143,7 +143,9 @@ type Hit struct {
 	Callsite bool
 	// Lost is true when the kernel could not queue the hit's record (the
 	// ring buffer was full) and the engine found the hit in the counters:
-	// only PID, Group, Site, Kind, Count and Time are known.
+	// only PID, Group, Site, Kind, Count and Time (when the engine found
+	// it) are known. Rarely, when the record was in the reader's hands at
+	// that moment, the same site is reported again with its record.
 	Lost bool
 	Time time.Time
 	// IP, SP and BP are the registers at the probe, as runtime addresses.
