@@ -41,6 +41,9 @@ func (rec *Recorder) SetHits(t Target, n uint64) error {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	if !slices.Contains(t.Binary.Findings, t.Finding) {
+		return fmt.Errorf("set hits of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	}
 	if n <= t.Symbol.Hits {
 		return nil
 	}
