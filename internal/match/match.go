@@ -3,6 +3,45 @@
 // whether a vulnerable symbol is linked into the binary (as a function of
 // its own or as an inlined copy) or only its module is present, and lists
 // the probe sites a runtime engine needs to watch each symbol.
+//
+// # Versions
+//
+// Each module of the binary is checked at the version it was built at: the
+// main module unless it is "(devel)", each dependency (at its replacement's
+// version when replaced; a replacement by a local directory has no version
+// and is reported in Result.Unchecked, as govulncheck skips it), and
+// "stdlib" and "toolchain" at the binary's Go version (see semver.FromGo).
+//
+// # Names
+//
+// An OSV symbol is a source-level function, "Parse" or "Decoder.Decode".
+// It matches every compiled function that implements it, in the pclntab or
+// inlined into another function:
+//
+//	Parse           pkg.Parse, pkg.Parse[go.shape.int] (generic instantiations),
+//	                pkg.Parse.func1, pkg.Parse.func1.2 (closures),
+//	                pkg.Parse.gowrap1, pkg.Parse.deferwrap1, pkg.Parse-range1
+//	Decoder.Decode  pkg.(*Decoder).Decode, pkg.Decoder.Decode (and the
+//	                compiler's wrappers for the other receiver),
+//	                pkg.(*Decoder[go.shape.int]).Decode, pkg.(*Decoder).Decode-fm
+//	                (method values), and their closures
+//	init#1          pkg.init.0, the package's first init function
+//
+// and nothing else: not pkg.ParseX, pkg.(*T).Parse, pkg.Decoder.DecodeAll
+// or other.Decoder.Decode. The package path is read as the linker writes
+// it, with the dots of its last element escaped (gopkg.in/yaml%2ev2), and
+// it ends before any type arguments, whose text may hold dots, slashes and
+// quoted struct tags. An import that lists no symbols makes every function
+// of its package a target, under Symbol.Name "".
+//
+// Functions of package main are named "main.F" in binaries: an entry that
+// names the main package by its import path matches them only when the
+// caller passes that path as Options.MainPackage (binfo.Binary does not
+// record it yet).
+//
+// Known gap: the standard library's vendored copies
+// (vendor/golang.org/x/net/...) are not matched against entries of the
+// vendored modules, as govulncheck does not either.
 package match
 
 import (

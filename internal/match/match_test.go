@@ -197,6 +197,22 @@ func TestMatch(t *testing.T) {
 			`  example.com/app/api "Server.Upload": example.com/app/api.(*Server).Upload`,
 		},
 	}, {
+		name: "main package by import path, with Options.MainPackage",
+		bin: func() *binfo.Binary {
+			b := bin(nil, "main.main", "main.readConfig", "main.init.0", "example.com/app/cmd/tool.helper")
+			b.Main.Version = "v1.0.0"
+			return b
+		}(),
+		entries: []*osv.Entry{entry("GO-2000-0012", "example.com/app", []string{"0<"},
+			imp{path: "example.com/app/cmd/app", symbols: []string{"init#1", "main", "readConfig"}},
+			imp{path: "example.com/app/cmd/tool", symbols: []string{"main"}})},
+		want: []string{
+			"GO-2000-0012 example.com/app@v1.0.0 fixed= linked",
+			`  example.com/app/cmd/app "init#1": main.init.0`,
+			`  example.com/app/cmd/app "main": main.main`,
+			`  example.com/app/cmd/app "readConfig": main.readConfig`,
+		},
+	}, {
 		name:    "main module (devel) is not checked",
 		bin:     bin(nil, "example.com/app/api.(*Server).Upload"),
 		entries: []*osv.Entry{entry("GO-2000-0004", "example.com/app", []string{"0<"}, imp{path: "example.com/app/api", symbols: []string{"Server.Upload"}})},
@@ -426,7 +442,7 @@ func TestMatch(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Match(context.Background(), tt.bin, tt.entries, &Options{Sites: fakeSites{}})
+			res, err := Match(context.Background(), tt.bin, tt.entries, &Options{Sites: fakeSites{}, MainPackage: "example.com/app/cmd/app"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -539,5 +555,19 @@ func TestMatchDoesNotModifyEntries(t *testing.T) {
 	}
 	if e.Affected[0].Ranges[0].Events[0].Fixed != "0.3.7" || fmt.Sprintf("%+v", *e.Affected[0].EcosystemSpecific) != before {
 		t.Errorf("Match modified its entry: %+v", e.Affected[0])
+	}
+}
+
+func TestMatchMainPackageNeedsOption(t *testing.T) {
+	b := bin(nil, "main.main", "main.readConfig")
+	b.Main.Version = "v1.0.0"
+	e := entry("GO-2000-0012", "example.com/app", []string{"0<"}, imp{path: "example.com/app/cmd/app", symbols: []string{"main", "readConfig"}})
+	res, err := Match(context.Background(), b, []*osv.Entry{e}, &Options{SkipSites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(summary(res), "\n")
+	if want := "GO-2000-0012 example.com/app@v1.0.0 fixed= imported"; got != want {
+		t.Errorf("without MainPackage: got\n%s\nwant\n%s", got, want)
 	}
 }

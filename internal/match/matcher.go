@@ -29,6 +29,12 @@ type Options struct {
 	SkipSites bool
 	// Sites computes the probe sites instead of the binary.
 	Sites SiteFinder
+	// MainPackage is the import path of the binary's package main (the
+	// "path" line of its build information, such as
+	// "example.com/app/cmd/app"). Binaries name that package's functions
+	// "main.F"; with MainPackage set, entries that name the package by its
+	// import path match them.
+	MainPackage string
 }
 
 // Match matches bin against entries, which may hold entries for modules
@@ -62,7 +68,7 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 		opts = &Options{}
 	}
 	mods, unchecked := binaryModules(bin)
-	m := &matcher{bin: bin, mods: mods}
+	m := &matcher{bin: bin, mods: mods, mainPkg: opts.MainPackage}
 	res := &Result{Binary: bin, Unchecked: unchecked}
 	for i, e := range entries {
 		if i%256 == 0 {
@@ -92,9 +98,28 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 
 // matcher holds what Match computes once per binary.
 type matcher struct {
-	bin  *binfo.Binary
-	mods map[string]string
-	idx  *index // built on first use: most binaries match few entries
+	bin     *binfo.Binary
+	mods    map[string]string
+	mainPkg string
+	idx     *index // built on first use: most binaries match few entries
+}
+
+// index returns the index of the binary's functions, building it on first
+// use: most binaries match few entries.
+func (m *matcher) index() *index {
+	if m.idx == nil {
+		m.idx = newIndex(m.bin.Funcs)
+	}
+	return m.idx
+}
+
+// binaryPkg returns the package path the binary uses for the package an
+// OSV entry calls path.
+func (m *matcher) binaryPkg(path string) string {
+	if m.mainPkg != "" && path == m.mainPkg {
+		return "main"
+	}
+	return path
 }
 
 // moduleMatch is what one entry says about one module of the binary.
@@ -185,11 +210,8 @@ func isGo(module string) bool {
 
 // anyPackage reports whether the binary has code from one of imports.
 func (m *matcher) anyPackage(imports []osv.Package) bool {
-	if m.idx == nil {
-		m.idx = newIndex(m.bin.Funcs)
-	}
 	for _, p := range imports {
-		if len(m.idx.byPkg[p.Path]) > 0 {
+		if len(m.index().byPkg[m.binaryPkg(p.Path)]) > 0 {
 			return true
 		}
 	}
@@ -198,17 +220,15 @@ func (m *matcher) anyPackage(imports []osv.Package) bool {
 
 // addSymbols appends the symbols of import p found in the binary.
 func (m *matcher) addSymbols(syms []*Symbol, p osv.Package) []*Symbol {
-	if m.idx == nil {
-		m.idx = newIndex(m.bin.Funcs)
-	}
+	idx, pkg := m.index(), m.binaryPkg(p.Path)
 	if len(p.Symbols) == 0 {
-		if cs := m.idx.pkg(p.Path); len(cs) > 0 {
+		if cs := idx.pkg(pkg); len(cs) > 0 {
 			syms = append(syms, newSymbol(p.Path, "", cs))
 		}
 		return syms
 	}
 	for _, s := range p.Symbols {
-		if cs := m.idx.symbol(p.Path, s); len(cs) > 0 {
+		if cs := idx.symbol(pkg, s); len(cs) > 0 {
 			syms = append(syms, newSymbol(p.Path, s, cs))
 		}
 	}
