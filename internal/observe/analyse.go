@@ -1,0 +1,245 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/report/assemble"
+)
+
+// fileID identifies an executable file: the same file, unchanged, has the
+// same ID in every process that runs it.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtimeNs  int64
+}
+
+func statID(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtimeNs: st.Mtim.Nano()}, true
+}
+
+// binary is one analysed executable.
+type binary struct {
+	id     uint32
+	path   string // the file's path when first seen
+	bin    *binfo.Binary
+	rb     *report.Binary
+	groups []*group // one per matched symbol that has probe sites
+	// err is why the file cannot be observed, such as ErrNotGoBinary; the
+	// other fields are then empty.
+	err error
+}
+
+// group is the probe group of one vulnerable symbol of one binary.
+type group struct {
+	id     uint64
+	bin    *binary
+	osv    string
+	alias  []string
+	module string // the vulnerable module, as the finding names it
+	pkg    string
+	name   string // as the OSV entry spells it; "" for a whole package
+	funcs  map[string]bool
+	sites  []probe.Site
+	target report.Target
+}
+
+// selector returns the symbol as a TargetSet names it.
+func (g *group) selector() string {
+	if g.name == "" {
+		return g.pkg
+	}
+	return g.pkg + "." + g.name
+}
+
+func groupID(bin uint32, i int) uint64 { return uint64(bin)<<32 | uint64(i) }
+
+// analyse returns the analysis of the executable of process pid, from the
+// cache when the file was seen before.
+func (s *Session) analyse(ctx context.Context, pid int) (*binary, error) {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	f, err := os.Open(exe)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	path, err := os.Readlink(exe)
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	path = strings.TrimSuffix(path, " (deleted)")
+	id, ok := statID(fi)
+	if !ok {
+		return nil, fmt.Errorf("process %d: cannot identify %s", pid, path)
+	}
+
+	s.analyseMu.Lock()
+	defer s.analyseMu.Unlock()
+	s.mu.Lock()
+	b := s.bins[id]
+	s.mu.Unlock()
+	if b != nil {
+		return b, b.err
+	}
+	b = &binary{path: path}
+	bin, err := binfo.NewFile(f, fi.Size(), path)
+	if err != nil {
+		b.err = err
+	} else {
+		keep = true
+		b.bin = bin
+		if err := s.matchBinary(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return nil, err // do not cache a cancelled analysis
+			}
+			b.err = err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		if b.bin != nil {
+			b.bin.Close()
+		}
+		return nil, ErrClosed
+	}
+	s.nextBin++
+	b.id = s.nextBin
+	for i, g := range b.groups {
+		g.id = groupID(b.id, i)
+		s.groups[g.id] = g
+	}
+	s.bins[id] = b
+	if b.rb != nil {
+		s.rec.AddBinary(b.rb)
+	}
+	return b, b.err
+}
+
+func procErr(pid int, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("process %d: %w", pid, ErrExited)
+	}
+	return fmt.Errorf("process %d: %w", pid, err)
+}
+
+// ErrExited reports a process that is gone.
+var ErrExited = errors.New("process exited")
+
+// matchBinary matches b.bin against the database and builds its report
+// binary and probe groups.
+func (s *Session) matchBinary(ctx context.Context, b *binary) error {
+	bin := b.bin
+	entries, err := s.db.ByModules(ctx, modulePaths(bin))
+	if err != nil {
+		return fmt.Errorf("read vulnerability entries for %s: %w", bin.Path, err)
+	}
+	res, err := match.Match(ctx, bin, entries, nil)
+	if err != nil {
+		return err
+	}
+	built, err := assemble.FromMatch([]*match.Result{res})
+	if err != nil {
+		return err
+	}
+	b.rb = built.Binaries[0]
+	for _, f := range res.Findings {
+		for _, sym := range f.Symbols {
+			g := &group{
+				bin:    b,
+				osv:    f.Entry.ID,
+				alias:  f.Entry.Aliases,
+				module: f.Module,
+				pkg:    sym.Package,
+				name:   sym.Name,
+				funcs:  map[string]bool{},
+				target: built.Targets[sym],
+			}
+			for _, t := range sym.Targets {
+				g.funcs[t.Func] = true
+				if t.SiteErr != nil {
+					s.log.Warn("some copies of a vulnerable function cannot be watched", "binary", bin.Path, "func", t.Func, "err", t.SiteErr)
+				}
+				for _, site := range t.Sites {
+					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind)})
+				}
+			}
+			g.sites = dedupSites(g.sites)
+			if len(g.sites) == 0 {
+				s.log.Warn("vulnerable symbol is linked but has no probe site: its executions cannot be seen", "binary", bin.Path, "osv", g.osv, "symbol", g.selector())
+				continue
+			}
+			b.groups = append(b.groups, g)
+		}
+	}
+	return nil
+}
+
+// dedupSites drops sites at the same offset (two targets can share a copy).
+func dedupSites(sites []probe.Site) []probe.Site {
+	slices.SortFunc(sites, func(a, b probe.Site) int {
+		switch {
+		case a.Offset < b.Offset:
+			return -1
+		case a.Offset > b.Offset:
+			return 1
+		}
+		return 0
+	})
+	return slices.CompactFunc(sites, func(a, b probe.Site) bool { return a.Offset == b.Offset })
+}
+
+// modulePaths lists the module paths whose entries bin needs: every
+// dependency (and its replacement), the main module, stdlib and toolchain.
+func modulePaths(bin *binfo.Binary) []string {
+	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
+	if bin.Main.Path != "" {
+		set[bin.Main.Path] = true
+	}
+	for _, m := range bin.Deps {
+		set[m.Path] = true
+		if m.Replace != nil && m.Replace.Version != "" {
+			set[m.Replace.Path] = true
+		}
+	}
+	paths := make([]string, 0, len(set))
+	for p := range set {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+func siteKind(k binfo.SiteKind) probe.SiteKind {
+	switch k {
+	case binfo.SitePushBP:
+		return probe.SitePushBP
+	case binfo.SiteInline:
+		return probe.SiteInline
+	}
+	return probe.SiteEntry
+}

@@ -1,0 +1,257 @@
+package observe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
+
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
+	"github.com/reach-sca/reach/internal/vulndb"
+)
+
+// fixtureDir holds the module proxy, module cache and the copy of the app
+// that the tests build; set by TestMain.
+var fixtureDir string
+
+func TestMain(m *testing.M) {
+	dir, err := setupFixtures()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "set up fixtures:", err)
+		os.Exit(1)
+	}
+	fixtureDir = dir
+	code := m.Run()
+	testprog.Cleanup()
+	// The module cache is read-only.
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// setupFixtures serves testdata/vuln as example.com/vuln@v1.0.0 from a
+// file:// module proxy and copies testdata/app next to it, so that the app
+// builds with a real module version for match to check.
+func setupFixtures() (string, error) {
+	dir, err := os.MkdirTemp("", "reach-observe-")
+	if err != nil {
+		return "", err
+	}
+	v := module.Version{Path: "example.com/vuln", Version: "v1.0.0"}
+	at := filepath.Join(dir, "proxy", "example.com", "vuln", "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		return "", err
+	}
+	zf, err := os.Create(filepath.Join(at, v.Version+".zip"))
+	if err != nil {
+		return "", err
+	}
+	if err := modzip.CreateFromDir(zf, v, filepath.Join("testdata", "vuln")); err != nil {
+		return "", fmt.Errorf("zip the vulnerable module: %w", err)
+	}
+	if err := zf.Close(); err != nil {
+		return "", err
+	}
+	gomod, err := os.ReadFile(filepath.Join("testdata", "vuln", "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	files := map[string]string{
+		"list":              v.Version + "\n",
+		v.Version + ".info": `{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}`,
+		v.Version + ".mod":  string(gomod),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(at, name), []byte(data), 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.CopyFS(filepath.Join(dir, "app"), os.DirFS(filepath.Join("testdata", "app"))); err != nil {
+		return "", err
+	}
+	os.Setenv("GOPROXY", "file://"+filepath.Join(dir, "proxy"))
+	os.Setenv("GOSUMDB", "off")
+	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))
+	return dir, nil
+}
+
+// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("observe tests need root for eBPF, and CI=true forbids skipping them")
+	}
+	t.Skip("observe tests need root for eBPF")
+}
+
+func buildApp(t testing.TB, v testprog.Variant) string {
+	t.Helper()
+	return testprog.Build(t, filepath.Join(fixtureDir, "app"), v)
+}
+
+func fixtureDB(t testing.TB) *vulndb.Client {
+	t.Helper()
+	db, err := vulndb.New(filepath.Join("testdata", "db"), vulndb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func newSession(t testing.TB, db EntrySource, opts Options) *Session {
+	t.Helper()
+	requireRoot(t)
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	if opts.Targets.String() == "" {
+		opts.Targets = AllTargets()
+	}
+	s, err := New(context.Background(), db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// callLines maps each "// call:NAME" marker of the app to its line.
+func callLines(t testing.TB) (file string, lines map[string]int) {
+	t.Helper()
+	file = filepath.Join(fixtureDir, "app", "main.go")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`// call:(\w+)`)
+	lines = map[string]int{}
+	for i, l := range strings.Split(string(data), "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			lines[m[1]] = i + 1
+		}
+	}
+	return file, lines
+}
+
+// symbol returns the report symbol pkg.name of finding id in the binary
+// at path.
+func symbol(t testing.TB, r *report.Report, path, id, name string) *report.Symbol {
+	t.Helper()
+	for _, b := range r.Binaries {
+		if b.Path != path {
+			continue
+		}
+		for _, f := range b.Findings {
+			if f.OSV != id {
+				continue
+			}
+			for _, s := range f.Symbols {
+				if s.Name == name {
+					return s
+				}
+			}
+		}
+	}
+	t.Fatalf("report has no symbol %s of %s in %s", name, id, path)
+	return nil
+}
+
+func binaryOf(t testing.TB, r *report.Report, path string) *report.Binary {
+	t.Helper()
+	for _, b := range r.Binaries {
+		if b.Path == path {
+			return b
+		}
+	}
+	t.Fatalf("report has no binary %s", path)
+	return nil
+}
+
+// app is a running fixture app started by the test, not by a session.
+type app struct {
+	t   testing.TB
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startApp(t testing.TB, path string, args ...string) *app {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return &app{t: t, cmd: cmd, in: in, out: bufio.NewScanner(out)}
+}
+
+func (a *app) expect(want string) {
+	a.t.Helper()
+	if !a.out.Scan() {
+		a.t.Fatalf("app output ended before %q: %v", want, a.out.Err())
+	}
+	if got := a.out.Text(); got != want {
+		a.t.Fatalf("app said %q, want %q", got, want)
+	}
+}
+
+func (a *app) wait() {
+	a.t.Helper()
+	a.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			a.t.Fatalf("app: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		a.t.Fatal("app did not exit")
+	}
+}
+
+// logReport logs the report as JSON in verbose runs.
+func logReport(t testing.TB, r *report.Report) {
+	t.Helper()
+	if !testing.Verbose() {
+		return
+	}
+	var b strings.Builder
+	if err := report.WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(b.String())
+}

@@ -1,0 +1,242 @@
+// Package observe watches running Go programs for executions of vulnerable
+// functions: the runtime half of `reach run` and `reach attach`.
+//
+// A Session analyses each observed process's executable once (binfo, match
+// against the vulnerability database, assemble), arms one probe group per
+// vulnerable symbol in the process, symbolizes the hits the probe engine
+// reports (inline-aware) and records them into a report. The set of
+// watched targets can change while processes run (SetTargets, WatchTargets).
+// Run starts a program with its probes armed before it executes any Go
+// code, and follows the programs it starts in turn.
+//
+// Observation is honest about time: a process attached to while running is
+// watched from the moment its probes are armed, and the report says when
+// that was; calls before it are not reported.
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/report"
+)
+
+// DefaultMaxSites is the default cap on probe sites armed in one process.
+const DefaultMaxSites = 4096
+
+// ErrTooManySites reports a target set that needs more probe sites in a
+// process than Options.MaxSites allows; nothing beyond the old set is
+// armed.
+var ErrTooManySites = errors.New("too many probe sites")
+
+// ErrClosed reports use of a closed Session.
+var ErrClosed = errors.New("session closed")
+
+// EntrySource gives the OSV entries of modules. *vulndb.Client implements
+// it.
+type EntrySource interface {
+	ByModules(ctx context.Context, modulePaths []string) ([]*osv.Entry, error)
+}
+
+// Options configure a Session.
+type Options struct {
+	// Logger receives the session's logs; nil discards them.
+	Logger *slog.Logger
+	// Report holds the report's header: Tool, DB, Mode and Notes are
+	// copied into the session's report. Binaries are the session's.
+	Report report.Report
+	// Mode is the probe mode: probe.OneShot (the default) removes a
+	// symbol's probes from a process after its first hit there;
+	// probe.Count keeps them and counts every call.
+	Mode probe.Mode
+	// MaxSites caps the probe sites armed in one process; 0 means
+	// DefaultMaxSites.
+	MaxSites int
+	// Targets selects the symbols to watch; the zero value selects none,
+	// use AllTargets() to watch everything.
+	Targets TargetSet
+	// ReapInterval is how often the session looks for observed processes
+	// that exited; 0 means 500ms.
+	ReapInterval time.Duration
+	// Engine is the probe engine to use, which the session then owns and
+	// closes; nil creates the eBPF engine.
+	Engine probe.Engine
+}
+
+// Session observes Go processes. It is safe for concurrent use. Close
+// stops every goroutine it started, removes every probe and waits.
+type Session struct {
+	log    *slog.Logger
+	db     EntrySource
+	engine probe.Engine
+	rec    *report.Recorder
+	rep    *report.Report
+	opts   Options
+	done   chan struct{}
+	wg     sync.WaitGroup
+	// lastHit is when the last hit was handled, in Unix ns.
+	lastHit atomic.Int64
+
+	// analyseMu serializes analyses so that each binary is analysed once.
+	analyseMu sync.Mutex
+
+	mu       sync.Mutex
+	closed   bool
+	targets  TargetSet
+	bins     map[fileID]*binary
+	nextBin  uint32
+	groups   map[uint64]*group // every group of every analysed binary
+	procs    map[int]*process
+	armingMu sync.Mutex // serializes arming changes (Add, SetTargets, exits)
+}
+
+// New returns a session that reads OSV entries from db. It fails with
+// probe.ErrPermission or probe.ErrNotSupported when eBPF probes cannot run
+// here.
+func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
+	if db == nil {
+		return nil, errors.New("new observe session: no vulnerability database")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxSites <= 0 {
+		opts.MaxSites = DefaultMaxSites
+	}
+	if opts.ReapInterval <= 0 {
+		opts.ReapInterval = 500 * time.Millisecond
+	}
+	if opts.Mode != probe.OneShot && opts.Mode != probe.Count {
+		return nil, fmt.Errorf("new observe session: unknown probe mode %d", opts.Mode)
+	}
+	log := opts.Logger.With("component", "observe")
+	eng := opts.Engine
+	if eng == nil {
+		var err error
+		eng, err = probe.New(ctx, probe.Options{Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("start the probe engine: %w", err)
+		}
+	}
+	r := &report.Report{
+		Schema:   report.Schema,
+		Tool:     opts.Report.Tool,
+		DB:       opts.Report.DB,
+		Mode:     opts.Report.Mode,
+		Started:  time.Now(),
+		Binaries: []*report.Binary{},
+		Notes:    append([]string(nil), opts.Report.Notes...),
+	}
+	s := &Session{
+		log:     log,
+		db:      db,
+		engine:  eng,
+		rec:     report.NewRecorder(r),
+		rep:     r,
+		opts:    opts,
+		done:    make(chan struct{}),
+		targets: opts.Targets.clone(),
+		bins:    map[fileID]*binary{},
+		groups:  map[uint64]*group{},
+		procs:   map[int]*process{},
+	}
+	s.wg.Add(2)
+	go s.consumeHits()
+	go s.reap()
+	return s, nil
+}
+
+// Note adds a note to the report.
+func (s *Session) Note(msg string) { s.rec.Note(msg) }
+
+// Report returns a snapshot of the report, with exact hit counts read from
+// the probe engine (see Sync). Finished is set to now.
+func (s *Session) Report(ctx context.Context) (*report.Report, error) {
+	err := s.Sync(ctx)
+	r := s.rec.Snapshot()
+	r.Finished = time.Now()
+	return r, err
+}
+
+// Sync reads the probe engine's counters and sets every symbol's hit total
+// to the number of executions counted in the observed processes.
+func (s *Session) Sync(ctx context.Context) error {
+	counts, err := s.engine.Counts(ctx)
+	if err != nil {
+		if errors.Is(err, probe.ErrClosed) {
+			return nil // Close synced for the last time
+		}
+		return fmt.Errorf("read hit counts: %w", err)
+	}
+	return s.applyCounts(counts)
+}
+
+func (s *Session) applyCounts(counts []probe.SiteCount) error {
+	totals := map[*group]uint64{}
+	s.mu.Lock()
+	for _, c := range counts {
+		if g := s.groups[c.Group]; g != nil {
+			totals[g] += c.Hits
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for g, n := range totals {
+		if err := s.rec.SetHits(g.target, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close removes every probe, stops the session's goroutines, records the
+// final hit counts and closes the analysed binaries. The report stays
+// readable with Report.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.done)
+
+	ctx := context.Background()
+	var errs []error
+	// Remove the probes first so that no new hit is counted, let the hit
+	// reader catch up with the ring buffer, then count: the engine drops
+	// its counters on Close.
+	if err := s.disarmAll(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	s.waitHitsIdle(100 * time.Millisecond)
+	if err := s.Sync(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.engine.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close the probe engine: %w", err))
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, b := range s.bins {
+		if b.bin != nil {
+			b.bin.Close()
+		}
+	}
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}

@@ -1,0 +1,286 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/reach-sca/reach/internal/probe"
+)
+
+// process is one observed process.
+type process struct {
+	pid   int
+	start uint64 // start time from /proc/PID/stat, which tells a reused PID
+	bin   *binary
+	armed map[uint64]bool // groups armed now
+	fired map[uint64]bool // one-shot groups already hit: not armed again
+}
+
+// Add observes process pid from now on: it analyses the process's
+// executable (once per file) and arms a probe group for every selected
+// vulnerable symbol in it. Calls the process made before are not seen; the
+// report notes when observation began.
+//
+// A process that is not a Go program fails with an error wrapping
+// binfo.ErrNotGoBinary, one that exits before its probes are armed with
+// ErrExited, and a selection needing more than Options.MaxSites probe
+// sites with ErrTooManySites (the process is then observed with nothing
+// armed, and a narrower SetTargets arms it). Adding a process twice is a
+// no-op.
+func (s *Session) Add(ctx context.Context, pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("process %d: not a process ID", pid)
+	}
+	return s.add(ctx, pid, false)
+}
+
+func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	start, err := procStart(pid)
+	if err != nil {
+		return err
+	}
+	b, err := s.analyse(ctx, pid)
+	if err != nil {
+		if errors.Is(err, ErrExited) {
+			return err
+		}
+		if b != nil {
+			return fmt.Errorf("process %d (%s): %w", pid, b.path, err)
+		}
+		return fmt.Errorf("process %d: %w", pid, err)
+	}
+
+	s.armingMu.Lock()
+	defer s.armingMu.Unlock()
+	s.mu.Lock()
+	old := s.procs[pid]
+	if old != nil && old.start == start && old.bin == b {
+		s.mu.Unlock()
+		return nil
+	}
+	p := &process{pid: pid, start: start, bin: b, armed: map[uint64]bool{}, fired: map[uint64]bool{}}
+	s.procs[pid] = p
+	targets := s.targets
+	s.mu.Unlock()
+	if old != nil {
+		// The process ran another program (exec) or the PID was reused.
+		s.disarmGroups(ctx, old, s.armedIDs(old))
+	}
+
+	began := time.Now()
+	s.rec.AddPID(b.rb, pid)
+	want := p.selected(targets)
+	if n := siteCount(want); n > s.opts.MaxSites {
+		s.rec.Note(fmt.Sprintf("process %d (%s): nothing armed: the selected targets need %d probe sites, more than the cap of %d", pid, b.path, n, s.opts.MaxSites))
+		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
+	}
+	armErr := s.armGroups(ctx, p, want)
+	if st, err := procStart(pid); err != nil || st != start {
+		s.disarmGroups(ctx, p, s.armedIDs(p))
+		s.mu.Lock()
+		if s.procs[pid] == p {
+			delete(s.procs, pid)
+		}
+		s.mu.Unlock()
+		s.rec.Note(fmt.Sprintf("process %d (%s) exited while reach armed it", pid, b.path))
+		return fmt.Errorf("process %d (%s): exited while reach armed it: %w", pid, b.path, ErrExited)
+	}
+	if atExec {
+		s.rec.Note(fmt.Sprintf("process %d (%s): observed from its start (probes armed at exec, at %s)", pid, b.path, began.Format(time.RFC3339Nano)))
+	} else {
+		s.rec.Note(fmt.Sprintf("process %d (%s): observed from %s; calls before then are not reported", pid, b.path, began.Format(time.RFC3339Nano)))
+	}
+	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(p.armed))
+	return armErr
+}
+
+// selected returns the groups of p's binary that targets selects and that
+// have not fired in p.
+func (p *process) selected(targets TargetSet) []*group {
+	var out []*group
+	for _, g := range p.bin.groups {
+		if targets.selects(g) && !p.fired[g.id] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func siteCount(groups []*group) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g.sites)
+	}
+	return n
+}
+
+// armedIDs returns the groups armed in p.
+func (s *Session) armedIDs(p *process) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]uint64, 0, len(p.armed))
+	for id, ok := range p.armed {
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// armGroups arms groups in p, one at a time so that a group that fails
+// leaves the others armed. The caller holds armingMu.
+func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) error {
+	var errs []error
+	path := fmt.Sprintf("/proc/%d/exe", p.pid)
+	for _, g := range groups {
+		s.mu.Lock()
+		if p.armed[g.id] || p.fired[g.id] {
+			s.mu.Unlock()
+			continue
+		}
+		// Mark it armed first: a hit can arrive before Arm returns.
+		p.armed[g.id] = true
+		s.mu.Unlock()
+		err := s.engine.Arm(ctx, probe.ProcessSpec{
+			PID: p.pid, Path: path, Mode: s.opts.Mode,
+			Groups: []probe.Group{{ID: g.id, Sites: g.sites}},
+		})
+		if err != nil {
+			s.mu.Lock()
+			delete(p.armed, g.id)
+			s.mu.Unlock()
+			errs = append(errs, fmt.Errorf("watch %s (%s) in process %d: %w", g.selector(), g.osv, p.pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// disarmGroups removes groups from p in parallel and waits. Groups the
+// engine removed on its own (one-shot) are skipped quietly. The caller
+// holds armingMu.
+func (s *Session) disarmGroups(ctx context.Context, p *process, ids []uint64) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, id := range ids {
+		s.mu.Lock()
+		armed := p.armed[id]
+		delete(p.armed, id)
+		s.mu.Unlock()
+		if !armed {
+			continue
+		}
+		wg.Go(func() {
+			err := s.engine.Disarm(ctx, p.pid, id)
+			if err != nil && !errors.Is(err, probe.ErrNotArmed) && !errors.Is(err, probe.ErrClosed) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// disarmAll removes every probe of every process.
+func (s *Session) disarmAll(ctx context.Context) error {
+	s.armingMu.Lock()
+	defer s.armingMu.Unlock()
+	s.mu.Lock()
+	procs := make([]*process, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range procs {
+		wg.Go(func() {
+			if err := s.disarmGroups(ctx, p, s.armedIDs(p)); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reap forgets processes that exited and removes their probes.
+func (s *Session) reap() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.opts.ReapInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+		s.reapOnce(context.Background())
+	}
+}
+
+func (s *Session) reapOnce(ctx context.Context) {
+	s.armingMu.Lock()
+	defer s.armingMu.Unlock()
+	s.mu.Lock()
+	var gone []*process
+	for pid, p := range s.procs {
+		if st, err := procStart(pid); err != nil || st != p.start {
+			gone = append(gone, p)
+			delete(s.procs, pid)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range gone {
+		if err := s.disarmGroups(ctx, p, s.armedIDs(p)); err != nil {
+			s.log.Warn("remove the probes of an exited process", "pid", p.pid, "err", err)
+		}
+		s.log.Debug("process exited", "pid", p.pid)
+	}
+}
+
+// procStart returns the start time of process pid (field 22 of
+// /proc/PID/stat, in clock ticks since boot), which tells a process from a
+// later one that reuses its PID.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, procErr(pid, err)
+	}
+	// The command name, in parentheses, may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("process %d: malformed /proc/%d/stat", pid, pid)
+	}
+	fields := bytes.Fields(b[i+1:])
+	// fields[0] is field 3 (state); the start time is field 22.
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("process %d: malformed /proc/%d/stat", pid, pid)
+	}
+	if string(fields[0]) == "Z" || string(fields[0]) == "X" {
+		return 0, fmt.Errorf("process %d: %w", pid, ErrExited)
+	}
+	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: malformed start time in /proc/%d/stat: %w", pid, pid, err)
+	}
+	return start, nil
+}

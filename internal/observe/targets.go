@@ -1,0 +1,367 @@
+package observe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/mod/module"
+)
+
+// ErrBadTarget reports a target selector that is neither an OSV ID, a
+// package.Symbol nor "*".
+var ErrBadTarget = errors.New("bad target selector")
+
+// TargetSet selects the vulnerable symbols a Session watches. The zero
+// value selects nothing. A TargetSet is immutable once built.
+type TargetSet struct {
+	all  bool
+	ids  map[string]bool // OSV IDs and aliases
+	syms map[string]bool // "pkg.Symbol", or "pkg" for all of a package's
+}
+
+// AllTargets selects every vulnerable symbol.
+func AllTargets() TargetSet { return TargetSet{all: true} }
+
+// NewTargetSet returns the set of the given selectors, each one of
+//
+//   - every vulnerable symbol
+//     GO-2021-0113, CVE-..., GHSA-...    the symbols of one OSV entry
+//     golang.org/x/text/language.Parse   one symbol, as OSV entries spell it
+//     example.com/p.Decoder.Decode       a method
+//     net/mail                           every symbol of a package (its last
+//     path element must have no dot)
+func NewTargetSet(selectors ...string) (TargetSet, error) {
+	var t TargetSet
+	for _, sel := range selectors {
+		if err := t.add(sel); err != nil {
+			return TargetSet{}, err
+		}
+	}
+	return t, nil
+}
+
+// ParseTargets reads a targets file: one selector (see NewTargetSet) per
+// line; blank lines and text after '#' are ignored. name is used in
+// errors, which give file:line. An empty file selects nothing.
+func ParseTargets(r io.Reader, name string) (TargetSet, error) {
+	var t TargetSet
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 64<<10)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if err := t.add(line); err != nil {
+			return TargetSet{}, fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return TargetSet{}, fmt.Errorf("read targets %s: %w", name, err)
+	}
+	return t, nil
+}
+
+var idPattern = regexp.MustCompile(`^(GO-[0-9]{4}-[0-9]{4,}|CVE-[0-9]{4}-[0-9]{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$`)
+
+func (t *TargetSet) add(sel string) error {
+	switch {
+	case sel == "*":
+		t.all = true
+	case sel != "" && 'A' <= sel[0] && sel[0] <= 'Z':
+		if !idPattern.MatchString(sel) {
+			return fmt.Errorf("%q: %w: an OSV ID looks like GO-2021-0113, CVE-2021-38561 or GHSA-ppp9-7jff-5vj2", sel, ErrBadTarget)
+		}
+		if t.ids == nil {
+			t.ids = map[string]bool{}
+		}
+		t.ids[sel] = true
+	default:
+		if err := checkSymbolSelector(sel); err != nil {
+			return fmt.Errorf("%q: %w: %v", sel, ErrBadTarget, err)
+		}
+		if t.syms == nil {
+			t.syms = map[string]bool{}
+		}
+		t.syms[sel] = true
+	}
+	return nil
+}
+
+// checkSymbolSelector checks "pkg", "pkg.Func" and "pkg.Type.Method".
+func checkSymbolSelector(sel string) error {
+	start := strings.LastIndexByte(sel, '/') + 1
+	pkg, sym := sel, ""
+	if dot := strings.IndexByte(sel[start:], '.'); dot >= 0 {
+		pkg, sym = sel[:start+dot], sel[start+dot+1:]
+	}
+	if err := module.CheckImportPath(pkg); err != nil {
+		return fmt.Errorf("package path: %v", err)
+	}
+	if sym == "" {
+		if strings.HasSuffix(sel, ".") {
+			return errors.New("empty symbol after the package path")
+		}
+		return nil
+	}
+	parts := strings.Split(sym, ".")
+	if len(parts) > 2 {
+		return fmt.Errorf("symbol %q: want Func or Type.Method", sym)
+	}
+	for _, p := range parts {
+		if !isIdent(p) {
+			return fmt.Errorf("symbol %q: %q is not a Go identifier", sym, p)
+		}
+	}
+	return nil
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r != '_' && !unicode.IsLetter(r) && (i == 0 || !unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// All reports whether the set selects everything.
+func (t TargetSet) All() bool { return t.all }
+
+// Selectors returns the set's selectors, sorted.
+func (t TargetSet) Selectors() []string {
+	var out []string
+	if t.all {
+		out = append(out, "*")
+	}
+	for id := range t.ids {
+		out = append(out, id)
+	}
+	for s := range t.syms {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (t TargetSet) String() string { return strings.Join(t.Selectors(), " ") }
+
+func (t TargetSet) clone() TargetSet {
+	c := TargetSet{all: t.all}
+	if t.ids != nil {
+		c.ids = make(map[string]bool, len(t.ids))
+		for k := range t.ids {
+			c.ids[k] = true
+		}
+	}
+	if t.syms != nil {
+		c.syms = make(map[string]bool, len(t.syms))
+		for k := range t.syms {
+			c.syms[k] = true
+		}
+	}
+	return c
+}
+
+func (t TargetSet) selects(g *group) bool {
+	if t.all || t.ids[g.osv] || t.syms[g.selector()] || t.syms[g.pkg] {
+		return true
+	}
+	for _, a := range g.alias {
+		if t.ids[a] {
+			return true
+		}
+	}
+	return false
+}
+
+// Targets returns the set the session watches.
+func (s *Session) Targets() TargetSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.targets.clone()
+}
+
+// SetTargets changes the watched symbols in every observed process: it
+// arms the newly selected groups and removes the deselected ones. One-shot
+// groups that fired in a process are not armed there again. When the new
+// set needs more than Options.MaxSites probe sites in some process,
+// SetTargets fails with ErrTooManySites and changes nothing.
+func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	s.armingMu.Lock()
+	defer s.armingMu.Unlock()
+	s.mu.Lock()
+	procs := make([]*process, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(procs, func(a, b *process) int { return a.pid - b.pid })
+
+	want := make([][]*group, len(procs))
+	for i, p := range procs {
+		s.mu.Lock()
+		want[i] = p.selected(t)
+		s.mu.Unlock()
+		if n := siteCount(want[i]); n > s.opts.MaxSites {
+			return fmt.Errorf("targets %s: process %d (%s) would need %d probe sites, more than the cap of %d: %w; the old targets stay",
+				t, p.pid, p.bin.path, n, s.opts.MaxSites, ErrTooManySites)
+		}
+	}
+	s.mu.Lock()
+	s.targets = t.clone()
+	s.mu.Unlock()
+
+	var errs []error
+	for i, p := range procs {
+		keep := map[uint64]bool{}
+		for _, g := range want[i] {
+			keep[g.id] = true
+		}
+		var drop []uint64
+		for _, id := range s.armedIDs(p) {
+			if !keep[id] {
+				drop = append(drop, id)
+			}
+		}
+		if err := s.disarmGroups(ctx, p, drop); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.armGroups(ctx, p, want[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.log.Info("targets changed", "targets", t.String(), "processes", len(procs))
+	return errors.Join(errs...)
+}
+
+// WatchTargets reads the targets file at path, applies it, and then polls
+// it every interval (0 means 200ms) until Close, applying each valid
+// change. An invalid file is rejected with an error naming file:line, and
+// the targets stay as they were: WatchTargets returns the error for the
+// first read, and logs it (and notes it in the report) for later ones.
+func (s *Session) WatchTargets(ctx context.Context, path string, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 200 * time.Millisecond
+	}
+	data, stamp, err := readTargetsFile(path)
+	if err != nil {
+		return err
+	}
+	t, err := ParseTargets(bytes.NewReader(data), path)
+	if err != nil {
+		return err
+	}
+	if err := s.SetTargets(ctx, t); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				if fileStamp(nil) != stamp {
+					s.log.Warn("read targets file: keeping the current targets", "file", path, "err", err)
+					stamp = fileStamp(nil)
+				}
+				continue
+			}
+			if fileStamp(st) == stamp {
+				continue
+			}
+			data, newStamp, err := readTargetsFile(path)
+			if err != nil {
+				s.log.Warn("read targets file: keeping the current targets", "file", path, "err", err)
+				continue
+			}
+			stamp = newStamp
+			t, err := ParseTargets(bytes.NewReader(data), path)
+			if err == nil {
+				err = s.SetTargets(ctx, t)
+			}
+			if err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Warn("targets file rejected: keeping the current targets", "err", err)
+				s.rec.Note(fmt.Sprintf("targets file rejected at %s: %v", time.Now().Format(time.RFC3339), err))
+			}
+		}
+	}()
+	return nil
+}
+
+// fileStamp is what tells a changed file: modification time, size and
+// inode (an editor or an atomic rename replaces the inode).
+type stamp struct {
+	mtime int64
+	size  int64
+	ino   uint64
+}
+
+func fileStamp(fi os.FileInfo) stamp {
+	if fi == nil {
+		return stamp{mtime: -1}
+	}
+	st := stamp{mtime: fi.ModTime().UnixNano(), size: fi.Size()}
+	if id, ok := statID(fi); ok {
+		st.ino = id.ino
+	}
+	return st
+}
+
+// maxTargetsFile caps the size of a targets file.
+const maxTargetsFile = 1 << 20
+
+func readTargetsFile(path string) ([]byte, stamp, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("read targets file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("read targets file: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxTargetsFile+1))
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("read targets file %s: %w", path, err)
+	}
+	if len(data) > maxTargetsFile {
+		return nil, stamp{}, fmt.Errorf("targets file %s: larger than %d bytes: list fewer selectors, or use * for all", path, maxTargetsFile)
+	}
+	return data, fileStamp(fi), nil
+}
