@@ -85,6 +85,7 @@ type sarifResult struct {
 	Level               string            `json:"level"`
 	Message             sarifMessage      `json:"message"`
 	Locations           []sarifLocation   `json:"locations"`
+	CodeFlows           []sarifCodeFlow   `json:"codeFlows,omitempty"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
 	Properties          sarifResultProps  `json:"properties"`
 }
@@ -97,6 +98,19 @@ type sarifResultProps struct {
 
 type sarifLocation struct {
 	PhysicalLocation sarifPhysical `json:"physicalLocation"`
+	Message          *sarifMessage `json:"message,omitempty"`
+}
+
+type sarifCodeFlow struct {
+	ThreadFlows []sarifThreadFlow `json:"threadFlows"`
+}
+
+type sarifThreadFlow struct {
+	Locations []sarifThreadFlowLocation `json:"locations"`
+}
+
+type sarifThreadFlowLocation struct {
+	Location sarifLocation `json:"location"`
 }
 
 type sarifPhysical struct {
@@ -135,7 +149,8 @@ func WriteSARIF(w io.Writer, r *Report) error {
 // go.mod (or, for a binary without a main module, the binary). Files
 // recorded with -trimpath as "module/path/file.go" become relative to the
 // repository root, as do absolute files under SourceRoot; other absolute
-// files stay file:// URIs.
+// files stay file:// URIs. The result of the callsite a symbol's first hit
+// came from carries that hit's stack as a code flow.
 func (o SARIFOptions) Write(w io.Writer, r *Report) error {
 	log := o.build(r)
 	enc := json.NewEncoder(w)
@@ -273,7 +288,9 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
 				c.Function, symbolName(s), f.OSV, times(c.Hits), b.Path, moduleAt(f), advice)
 			loc := o.callsiteLocation(b, c)
-			out = append(out, newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File))
+			res := newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File)
+			res.CodeFlows = o.stackFlow(b, s, c)
+			out = append(out, res)
 		}
 	}
 	if len(out) > 0 && len(rest) == 0 {
@@ -308,6 +325,37 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	}
 	out = append(out, newResult(st, msg, o.moduleLocation(b), restHits, "module"))
 	return out
+}
+
+// stackFlow shows the stack of s's first hit as a code flow, outermost
+// frame first, on the result of the callsite that hit came from.
+func (o SARIFOptions) stackFlow(b *Binary, s *Symbol, c *Callsite) []sarifCodeFlow {
+	// The hit's callsite is the innermost frame of the stack that is one of
+	// the symbol's callsites.
+	var from *Callsite
+	for _, f := range s.Stack {
+		i := slices.IndexFunc(s.Callsites, func(cs *Callsite) bool { return cs.Function == f.Function && cs.Line == f.Line })
+		if i >= 0 {
+			from = s.Callsites[i]
+			break
+		}
+	}
+	if from != c {
+		return nil
+	}
+	var locs []sarifThreadFlowLocation
+	for i := len(s.Stack) - 1; i >= 0; i-- {
+		f := s.Stack[i]
+		if f.File == "" {
+			continue
+		}
+		loc := o.callsiteLocation(b, &Callsite{Function: f.Function, File: f.File, Line: f.Line})
+		locs = append(locs, sarifThreadFlowLocation{Location: sarifLocation{PhysicalLocation: loc, Message: &sarifMessage{Text: f.Function}}})
+	}
+	if len(locs) == 0 {
+		return nil
+	}
+	return []sarifCodeFlow{{ThreadFlows: []sarifThreadFlow{{Locations: locs}}}}
 }
 
 func times(n uint64) string {

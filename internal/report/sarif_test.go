@@ -150,6 +150,21 @@ func TestSARIFGitHub(t *testing.T) {
 	if want := []string{"%SRCROOT% api/lang.go", "%SRCROOT% main.go"}; strings.Join(callsites, ",") != strings.Join(want, ",") {
 		t.Errorf("callsite locations = %q, want %q", callsites, want)
 	}
+	// The first hit came through negotiate: its result, and only it, shows
+	// the stack, outermost first.
+	var flows []string
+	for _, res := range run.Results {
+		for _, cf := range res.CodeFlows {
+			var fns []string
+			for _, l := range cf.ThreadFlows[0].Locations {
+				fns = append(fns, l.Location.Message.Text)
+			}
+			flows = append(flows, res.Locations[0].PhysicalLocation.ArtifactLocation.URI+": "+strings.Join(fns, " > "))
+		}
+	}
+	if want := "api/lang.go: main.main > example.com/app/api.(*Server).negotiate > golang.org/x/text/language.Parse"; len(flows) != 1 || flows[0] != want {
+		t.Errorf("code flows = %q, want [%q]", flows, want)
+	}
 	if base := run.OriginalURIBaseIDs["SRCROOT"].URI; base != "file:///home/dev/app/" {
 		t.Errorf("SRCROOT = %q", base)
 	}
