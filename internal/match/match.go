@@ -103,6 +103,9 @@ type Symbol struct {
 // instantiation, a closure inside it or a method-value wrapper.
 type Target struct {
 	// Func is the compiled name, such as "example.com/p.(*List[...]).Push".
+	// The pclntab writes the type arguments of every instantiation as
+	// "[...]", so one name can stand for several functions: Sites then
+	// covers all of them.
 	Func string
 	// Sites are where a probe observes executions of Func: its entry site
 	// when the function has code of its own, and where execution enters
