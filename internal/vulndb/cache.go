@@ -180,12 +180,17 @@ func writeFileAtomic(name string, data []byte) (err error) {
 	return os.Rename(f.Name(), name)
 }
 
-// sanitizeSource turns a source into a directory name: its letters,
-// digits, '.' and '-' (others become '_'), at most 64 of them, then a hash
-// of the whole source so that distinct sources never share a cache.
+// sanitizeSource turns a source into a directory name: the letters, digits,
+// '.' and '-' after the scheme (others become '_'), at most 64 of them, then
+// a hash of the whole source so that distinct sources never share a cache:
+// "https://vuln.go.dev" becomes "vuln.go.dev-<12 hex digits>".
 func sanitizeSource(source string) string {
+	readable := source
+	if _, rest, ok := strings.Cut(source, "://"); ok {
+		readable = rest
+	}
 	var b strings.Builder
-	for _, r := range source {
+	for _, r := range readable {
 		if b.Len() >= 64 {
 			break
 		}

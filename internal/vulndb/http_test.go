@@ -3,6 +3,7 @@ package vulndb
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -303,5 +304,57 @@ func TestHTTPMaxConcurrency(t *testing.T) {
 	}
 	if got := srv.maxInFlight(); got != 1 {
 		t.Errorf("max requests in flight = %d with MaxConcurrency 1", got)
+	}
+}
+
+// TestHTTPUnwritableCache checks that a cache that cannot be written costs
+// a warning, not the results.
+func TestHTTPUnwritableCache(t *testing.T) {
+	srv := newV1Server(t, readFixture(t, fixtureDir))
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	c := newHTTPClient(t, srv.URL, filepath.Join(file, "cache"), Options{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	got, err := c.ByModules(context.Background(), []string{"example.com/a", "example.com/b"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ByModules = %q, %v", ids(got), err)
+	}
+	w := c.Warnings()
+	if len(w) != 2 || !strings.HasPrefix(w[0], "cannot write the database cache in "+filepath.Join(file, "cache")) ||
+		!strings.HasPrefix(w[1], "skipping malformed entry GO-2099-0003") {
+		t.Errorf("warnings = %q", w)
+	}
+	for _, want := range []string{"level=WARN", "component=vulndb", "cannot write the database cache", "skipping malformed entry GO-2099-0003"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestDefaultCacheDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", home)
+	srv := newV1Server(t, readFixture(t, fixtureDir))
+	c, err := New(srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(home, "reach", "vulndb")
+	if filepath.Dir(info.CachePath) != dir || !strings.HasPrefix(filepath.Base(info.CachePath), "127.0.0.1_") {
+		t.Errorf("CachePath = %q, want 127.0.0.1_... under %s", info.CachePath, dir)
+	}
+	if _, err := os.Stat(filepath.Join(info.CachePath, "index", "modules.json")); err != nil {
+		t.Error(err)
+	}
+	if a, b := sanitizeSource("https://a.example/x"), sanitizeSource("https://a.example_x"); a == b {
+		t.Errorf("distinct sources share the cache %s", a)
 	}
 }
