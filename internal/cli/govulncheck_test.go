@@ -185,6 +185,7 @@ func binaryPackages(t *testing.T, bin string) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
 	pkgs := map[string]bool{}
 	for _, f := range b.Funcs {
 		if p := funcPackage(f.Name); p != "" {

@@ -82,6 +82,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if len(bins) == 0 {
 		return errors.Join(openErrs...)
 	}
+	defer closeBinaries(bins)
 	db, err := vulndb.New(o.db, vulndb.Options{Logger: e.log.With("component", "vulndb")})
 	if err != nil {
 		return fmt.Errorf("vulnerability database %s: %w", o.db, err)
@@ -135,6 +136,12 @@ func openBinaries(paths []string) ([]*binfo.Binary, []error) {
 		ok = append(ok, bins[i])
 	}
 	return ok, bad
+}
+
+func closeBinaries(bins []*binfo.Binary) {
+	for _, b := range bins {
+		b.Close()
+	}
 }
 
 // modulePaths lists the module paths of bins whose entries the database must
