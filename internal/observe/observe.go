@@ -94,7 +94,9 @@ type Session struct {
 	nextBin  uint32
 	groups   map[uint64]*group // every group of every analysed binary
 	procs    map[int]*process
-	armingMu sync.Mutex // serializes arming changes (Add, SetTargets, exits)
+	watcher  *probe.ExecWatcher // started by the first Run
+	armingMu sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
+	spawnMu  sync.Mutex         // serializes Run's starts
 }
 
 // New returns a session that reads OSV entries from db. It fails with
@@ -206,11 +208,17 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	w := s.watcher
 	s.mu.Unlock()
 	close(s.done)
 
 	ctx := context.Background()
 	var errs []error
+	if w != nil {
+		if err := w.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop following programs: %w", err))
+		}
+	}
 	// Remove the probes first so that no new hit is counted, let the hit
 	// reader catch up with the ring buffer, then count: the engine drops
 	// its counters on Close.
