@@ -152,16 +152,41 @@ func copyEntries(insts []inst, in func(off uint32) bool) []uint32 {
 }
 
 // descendants returns, indexed by inline tree index, whether the entry is
-// i or nested in i.
+// i or nested in i. It runs in time linear in the tree's size, and takes
+// entries in a parent cycle (a corrupt tree) as not nested.
 func descendants(tree []Inline, i int) []bool {
-	in := make([]bool, len(tree))
+	const (
+		unknown = iota
+		visiting
+		yes
+		no
+	)
+	state := make([]uint8, len(tree))
+	var path []int
 	for j := range tree {
-		for k, depth := j, 0; k >= 0 && k < len(tree) && depth <= len(tree); k, depth = tree[k].Parent, depth+1 {
+		path = path[:0]
+		res := uint8(no)
+		for k := j; k >= 0 && k < len(tree); k = tree[k].Parent {
 			if k == i {
-				in[j] = true
+				res = yes
 				break
 			}
+			if s := state[k]; s != unknown {
+				if s != visiting {
+					res = s
+				}
+				break
+			}
+			state[k] = visiting
+			path = append(path, k)
 		}
+		for _, k := range path {
+			state[k] = res
+		}
+	}
+	in := make([]bool, len(tree))
+	for j, s := range state {
+		in[j] = s == yes || j == i
 	}
 	return in
 }
