@@ -86,7 +86,18 @@ func setupFixtures() (string, error) {
 	if err := os.CopyFS(filepath.Join(dir, "app"), os.DirFS(filepath.Join("testdata", "app"))); err != nil {
 		return "", err
 	}
-	os.Setenv("GOPROXY", "file://"+filepath.Join(dir, "proxy"))
+	// Other modules (for the shared fixture programs) come from the usual
+	// module cache, served as a proxy, else from the usual proxy.
+	out, err := exec.Command("go", "env", "GOMODCACHE", "GOPROXY").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	env := strings.Split(strings.TrimSpace(string(out)), "\n")
+	proxies := []string{"file://" + filepath.Join(dir, "proxy")}
+	if len(env) == 2 {
+		proxies = append(proxies, "file://"+filepath.Join(env[0], "cache", "download"), env[1])
+	}
+	os.Setenv("GOPROXY", strings.Join(proxies, ","))
 	os.Setenv("GOSUMDB", "off")
 	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))
 	return dir, nil

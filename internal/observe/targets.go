@@ -76,6 +76,8 @@ func ParseTargets(r io.Reader, name string) (TargetSet, error) {
 	return t, nil
 }
 
+var stdPath = regexp.MustCompile(`^[a-z0-9_]+(/[a-z0-9_]+)*$`)
+
 var idPattern = regexp.MustCompile(`^(GO-[0-9]{4}-[0-9]{4,}|CVE-[0-9]{4}-[0-9]{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$`)
 
 func (t *TargetSet) add(sel string) error {
@@ -111,6 +113,12 @@ func checkSymbolSelector(sel string) error {
 	}
 	if err := module.CheckImportPath(pkg); err != nil {
 		return fmt.Errorf("package path: %v", err)
+	}
+	if strings.Contains(pkg, "..") {
+		return fmt.Errorf("package path %q: empty element between dots", pkg)
+	}
+	if first, _, _ := strings.Cut(pkg, "/"); !strings.Contains(first, ".") && !stdPath.MatchString(pkg) {
+		return fmt.Errorf("package path %q: neither a standard library package nor a module path (whose first element has a dot)", pkg)
 	}
 	if sym == "" {
 		if strings.HasSuffix(sel, ".") {
