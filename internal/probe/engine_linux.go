@@ -310,8 +310,11 @@ func (e *engine) fallBack(cause error) error {
 }
 
 func attachErr(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+	switch {
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
 		return fmt.Errorf("%w: %v (run as root, or with CAP_PERFMON)", ErrPermission, err)
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, enotsupp):
+		return fmt.Errorf("%w (the kernel cannot probe the instruction at one of the sites: check that each offset starts an instruction it can probe, such as a PUSH RBP)", err)
 	}
 	return err
 }
@@ -340,6 +343,35 @@ func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
 	e.mu.Unlock()
 	defer e.wg.Done()
 	return e.remove(a)
+}
+
+func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	var todo []*arming
+	for k, a := range e.armed {
+		if k.pid == pid {
+			delete(e.armed, k)
+			a.removing = true
+			todo = append(todo, a)
+		}
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	// Closing a uprobe_multi link waits for the kernel's grace periods, some
+	// 20-70 ms, most of it idle: close them all at once.
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, a := range todo {
+		wg.Go(func() { errs[i] = e.remove(a) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // remove closes a's links, which returns once no handler runs for them any
@@ -497,3 +529,6 @@ func (e *engine) closeObjects() {
 		e.objs.close()
 	}
 }
+
+// enotsupp is the kernel's internal ENOTSUPP, which some BPF paths return.
+const enotsupp = unix.Errno(524)

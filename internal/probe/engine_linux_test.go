@@ -453,3 +453,44 @@ func TestLostRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestDisarmProcess(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	fns := locate(t, exe, "main.work", "main.helper", "main.caller")
+	e := newTestEngine(t, Options{})
+	h := startHot(t, exe)
+	var groups []Group
+	for i, name := range []string{"main.work", "main.helper", "main.caller"} {
+		s := fns[name].push
+		if s.Offset == 0 {
+			s = fns[name].entry
+		}
+		groups = append(groups, Group{ID: uint64(i), Sites: []Site{s}})
+	}
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count, Groups: groups}); err != nil {
+		t.Fatal(err)
+	}
+	h.do("call 5")
+	if err := e.DisarmProcess(context.Background(), h.pid()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"main.work", "main.helper", "main.caller"} {
+		f := fns[name]
+		off := f.push.Offset
+		if off == 0 {
+			off = f.entry.Offset
+		}
+		if b, err := codeByte(h.pid(), exe, off); err != nil || b != f.original {
+			t.Errorf("%s: code byte %#x, %v after DisarmProcess; want %#x", name, b, err, f.original)
+		}
+	}
+	h.do("call 5")
+	for i, want := range []uint64{5, 5, 1} {
+		if got := total(t, e, h.pid(), uint64(i)); got != want {
+			t.Errorf("group %d: %d hits, want %d", i, got, want)
+		}
+		if err := e.Disarm(context.Background(), h.pid(), uint64(i)); !errors.Is(err, ErrNotArmed) {
+			t.Errorf("group %d after DisarmProcess: %v, want ErrNotArmed", i, err)
+		}
+	}
+}

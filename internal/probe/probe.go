@@ -204,6 +204,9 @@ type Engine interface {
 	// Disarm removes a group's probes from the process and keeps its final
 	// counts for Counts. It returns when the probes are gone.
 	Disarm(ctx context.Context, pid int, group uint64) error
+	// DisarmProcess removes every group armed in the process, in parallel,
+	// as when it has exited, and keeps their final counts for Counts.
+	DisarmProcess(ctx context.Context, pid int) error
 	// Counts returns the executions counted so far for every site ever
 	// armed, per process, sorted by PID, group and site. Sites never
 	// executed are left out.
