@@ -50,6 +50,9 @@ func main() {
 		os.Exit(code)
 	case "sleep":
 		time.Sleep(time.Minute)
+	case "loop":
+		n, _ := strconv.Atoi(os.Args[2])
+		loop(n)
 	}
 }
 
@@ -129,5 +132,11 @@ func children(n int) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	}
+}
+
+func loop(n int) {
+	for i := 0; i < n; i++ {
+		sink += vuln.Direct("loop") // call:loop
 	}
 }

@@ -1,0 +1,100 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strconv"
+	"testing"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
+)
+
+// TestModes calls Direct in a loop: count mode reports the exact number of
+// calls; one-shot mode removes the probe after the first hit, so it counts
+// far fewer than the calls (those made while the removal was under way).
+func TestModes(t *testing.T) {
+	requireRoot(t)
+	file, lines := callLines(t)
+	path := buildApp(t, testprog.Plain)
+	for _, tt := range []struct {
+		mode  probe.Mode
+		calls uint64
+	}{{probe.Count, 1000}, {probe.OneShot, 2000000}} {
+		mode, calls := tt.mode, tt.calls
+		t.Run(mode.String(), func(t *testing.T) {
+			s := newSession(t, fixtureDB(t), Options{Mode: mode})
+			r := runApp(t, s, path, "loop", strconv.FormatUint(calls, 10))
+			sym := symbol(t, r, path, "GO-2099-0001", "Direct")
+			if len(sym.Callsites) != 1 || sym.Callsites[0].Function != "main.loop" || sym.Callsites[0].File != file || sym.Callsites[0].Line != lines["loop"] {
+				t.Fatalf("callsites %+v, want main.loop at line %d", sym.Callsites, lines["loop"])
+			}
+			switch mode {
+			case probe.Count:
+				if sym.Hits != calls {
+					t.Errorf("count mode: %d hits, want exactly %d", sym.Hits, calls)
+				}
+			case probe.OneShot:
+				if sym.Hits < 1 || sym.Hits >= calls/2 {
+					t.Errorf("one-shot mode: %d hits of %d calls, want far fewer (the probe is removed after the first)", sym.Hits, calls)
+				}
+				t.Logf("one-shot: %d of %d calls counted before the probe was removed", sym.Hits, calls)
+			}
+			if st := symbol(t, r, path, "GO-2099-0001", "InitCall"); st.Hits != 1 {
+				t.Errorf("InitCall: %d hits, want 1", st.Hits)
+			}
+		})
+	}
+}
+
+// TestAddErrors: processes that cannot be observed give clear errors, and
+// the session goes on.
+func TestAddErrors(t *testing.T) {
+	requireRoot(t)
+	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}})
+	ctx := context.Background()
+
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	if err := s.Add(ctx, sleep.Process.Pid); !errors.Is(err, binfo.ErrNotGoBinary) {
+		t.Errorf("Add(sleep): %v, want ErrNotGoBinary", err)
+	}
+
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, gone.Process.Pid); !errors.Is(err, ErrExited) {
+		t.Errorf("Add(exited process): %v, want ErrExited", err)
+	}
+	if err := s.Add(ctx, 0); err == nil {
+		t.Error("Add(0) succeeded")
+	}
+
+	// The session still works.
+	a := startApp(t, buildApp(t, testprog.Plain), "wait")
+	a.expect("ready")
+	if err := s.Add(ctx, a.cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, a.cmd.Process.Pid); err != nil {
+		t.Fatalf("adding a process twice: %v", err)
+	}
+	a.in.Write([]byte("go\n"))
+	a.expect("done")
+	a.wait()
+	s.Close()
+	r, err := s.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := symbol(t, r, a.cmd.Path, "GO-2099-0002", "Attach"); st.Status != report.Reached || st.Hits != 1 {
+		t.Errorf("Attach: %s with %d hits, want reached once", st.Status, st.Hits)
+	}
+}
