@@ -78,7 +78,9 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 
 	began := time.Now()
 	s.rec.AddPID(b.rb, pid)
+	s.mu.Lock()
 	want := p.selected(targets)
+	s.mu.Unlock()
 	if n := siteCount(want); n > s.opts.MaxSites {
 		s.rec.Note(fmt.Sprintf("process %d (%s): nothing armed: the selected targets need %d probe sites, more than the cap of %d", pid, b.path, n, s.opts.MaxSites))
 		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
@@ -99,7 +101,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	} else {
 		s.rec.Note(fmt.Sprintf("process %d (%s): observed from %s; calls before then are not reported", pid, b.path, began.Format(time.RFC3339Nano)))
 	}
-	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(p.armed))
+	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want))
 	return armErr
 }
 
