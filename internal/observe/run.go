@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/probe"
@@ -26,7 +27,8 @@ import (
 //
 // cmd's standard input, output and error are the caller's to set; Run does
 // not touch them. Signals received on signals are forwarded to the
-// program; when ctx is done the program is killed. Run returns an error
+// program; when ctx is done the program gets SIGTERM, and SIGKILL 5s later
+// if it is still running. Run returns an error
 // only when the program could not be started or waited for; a non-zero
 // exit status is not an error.
 //
@@ -63,7 +65,13 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 			case <-waited:
 				return
 			case <-ctx.Done():
-				cmd.Process.Kill()
+				// Give the program a chance to exit cleanly.
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-waited:
+				case <-time.After(killDelay):
+					cmd.Process.Kill()
+				}
 				return
 			case sig, ok := <-signals:
 				if !ok {
@@ -89,6 +97,10 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 	}
 	return 0, nil
 }
+
+// killDelay is how long Run waits after SIGTERM before it kills the
+// program when its context is done.
+const killDelay = 5 * time.Second
 
 // execWatcher starts the session's exec watcher on first use.
 func (s *Session) execWatcher() (*probe.ExecWatcher, error) {

@@ -186,3 +186,19 @@ func TestRunProcess(t *testing.T) {
 		}
 	})
 }
+
+// TestRunCancel: a cancelled context ends the program with SIGTERM.
+func TestRunCancel(t *testing.T) {
+	requireRoot(t)
+	s := newSession(t, fixtureDB(t), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	code, err := s.Run(ctx, exec.Command(buildApp(t, testprog.Plain), "sleep"), nil)
+	if err != nil || code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("Run: %d, %v; want %d", code, err, 128+int(syscall.SIGTERM))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Run took %v after cancel", d)
+	}
+}
