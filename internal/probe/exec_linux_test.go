@@ -44,8 +44,15 @@ func TestExecWatcher(t *testing.T) {
 			if len(pids) == 0 && e.PID != cmd.Process.Pid {
 				t.Fatalf("first exec by process %d, want the started shell %d", e.PID, cmd.Process.Pid)
 			}
-			if st := procState(t, e.PID); st != "T" && st != "t" {
-				t.Errorf("process %d reported in state %q, want stopped (T)", e.PID, st)
+			// The stop signal is pending when the exec is reported; the
+			// process stops on its way back to user space.
+			st := procState(t, e.PID)
+			for deadline := time.Now().Add(2 * time.Second); st != "T" && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+				st = procState(t, e.PID)
+			}
+			if st != "T" {
+				t.Errorf("process %d in state %q, want stopped (T)", e.PID, st)
 			}
 			pids = append(pids, e.PID)
 			if err := w.Continue(e.PID); err != nil {
