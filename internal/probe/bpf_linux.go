@@ -116,8 +116,9 @@ const (
 
 // instructions returns the hit handler:
 //
-//	count this (cookie, process); on the first hit report it; in count mode
-//	report each new (cookie, process, return address).
+//	count this (cookie, process); in one-shot mode report the execution
+//	that made the count 1; in count mode report each new (cookie, process,
+//	return address).
 //
 // R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record.
 func (o *objects) instructions() asm.Instructions {
@@ -144,7 +145,6 @@ func (o *objects) instructions() asm.Instructions {
 		fetchAdd(asm.R0, asm.R1),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
-		asm.JEq.Imm(asm.R1, 1, "first"),
 		asm.Ja.Label("counted"),
 
 		asm.Mov.Imm(asm.R1, 1).WithSymbol("insert"),
@@ -159,7 +159,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, "retry"),
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
-		asm.Ja.Label("first"),
+		asm.Ja.Label("counted"),
 
 		asm.LoadMapPtr(asm.R1, counters).WithSymbol("retry"),
 		asm.Mov.Reg(asm.R2, asm.RFP),
@@ -171,12 +171,23 @@ func (o *objects) instructions() asm.Instructions {
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
 
-		// Not the first hit: in count mode, report a new return address.
+		// In count mode, report each new return address (user space
+		// tells the first of a site from the others); otherwise only the
+		// execution that made the count 1.
 		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("counted"),
 		asm.And.Imm(asm.R1, cookieCountBit),
-		asm.JEq.Imm(asm.R1, 0, "exit"),
+		asm.JNE.Imm(asm.R1, 0, "callsite"),
+		asm.LoadMem(asm.R1, asm.RFP, fpCount, asm.DWord),
+		asm.JNE.Imm(asm.R1, 1, "exit"),
 	}
-	// The lookup first keeps the hot path free of map updates.
+	ins = append(ins, readReturn("first")...)
+	ins = append(ins,
+		asm.StoreImm(asm.RFP, fpFlags, flagFirst, asm.Word),
+		asm.Ja.Label("emit"),
+	)
+	// The lookup first keeps the hot path free of map updates. Gating on
+	// the callsite map alone means two threads racing through a site's
+	// first execution cannot both report the same return address.
 	ins = append(ins, readReturn("callsite")...)
 	ins = append(ins, callsiteKey(asm.R8)...)
 	ins = append(ins,
@@ -192,18 +203,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.StoreImm(asm.RFP, fpFlags, flagCallsite, asm.Word),
 		asm.Ja.Label("emit"),
 	)
-	// The first hit: in count mode, its return address is seen already.
-	ins = append(ins, readReturn("first")...)
 	ins = append(ins,
-		asm.Mov.Reg(asm.R1, asm.R7),
-		asm.And.Imm(asm.R1, cookieCountBit),
-		asm.JEq.Imm(asm.R1, 0, "first_flags"),
-	)
-	ins = append(ins, callsiteKey(asm.R8)...)
-	ins = append(ins, insertCallsite(callsites)...)
-	ins = append(ins,
-		asm.StoreImm(asm.RFP, fpFlags, flagFirst, asm.Word).WithSymbol("first_flags"),
-
 		// Emit a record.
 		asm.LoadMapPtr(asm.R1, o.events.FD()).WithSymbol("emit"),
 		asm.Mov.Imm(asm.R2, recordSize),

@@ -494,3 +494,32 @@ func TestDisarmProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestOneShotBurst removes a one-shot probe while the function runs in a
+// tight loop: the calls made before the removal completes are counted, and
+// none after.
+func TestOneShotBurst(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{})
+	h := startHot(t, exe)
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: OneShot,
+		Groups: []Group{{ID: 1, Sites: []Site{work.push}}}}); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 300_000
+	h.do("call %d", calls)
+	if hit := waitHit(t, e); hit.Count != 1 || hit.Callsite {
+		t.Errorf("first hit %+v", hit)
+	}
+	waitByte(t, h.pid(), exe, work.push.Offset, work.original)
+	n := total(t, e, h.pid(), 1)
+	if n < 1 || n > calls {
+		t.Fatalf("%d calls counted, want 1 to %d", n, calls)
+	}
+	t.Logf("%d of %d calls counted before the one-shot probe was gone", n, calls)
+	h.do("call %d", calls)
+	if m := total(t, e, h.pid(), 1); m != n {
+		t.Errorf("%d calls counted after removal, want %d", m, n)
+	}
+}

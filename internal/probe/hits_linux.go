@@ -49,12 +49,14 @@ func (e *engine) hit(r record) (Hit, bool) {
 	}
 	s := a.sites[site]
 	h := Hit{
-		PID:      r.pid,
-		TID:      r.tid,
-		Group:    a.group,
-		Site:     site,
-		Kind:     s.Kind,
-		Callsite: r.flags&flagFirst == 0,
+		PID:   r.pid,
+		TID:   r.tid,
+		Group: a.group,
+		Site:  site,
+		Kind:  s.Kind,
+		// In count mode the kernel reports new return addresses; the first
+		// report of a site in a process is its first hit.
+		Callsite: r.flags&flagFirst == 0 && a.reported[[2]int{r.pid, site}],
 		Time:     time.Unix(0, int64(r.ktime)+e.wallMinus),
 		IP:       r.ip,
 		SP:       r.sp,
@@ -64,8 +66,8 @@ func (e *engine) hit(r record) (Hit, bool) {
 		Stack:    r.stack,
 		Count:    r.count,
 	}
-	if !h.Callsite {
-		a.reported[[2]int{r.pid, site}] = true
+	a.reported[[2]int{r.pid, site}] = true
+	if r.flags&flagFirst != 0 {
 		e.oneShotLocked(a)
 	}
 	return h, true

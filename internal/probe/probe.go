@@ -139,7 +139,8 @@ type Hit struct {
 	Kind     SiteKind
 	// Callsite is false for the first hit of the site in the process, and
 	// true for a later hit with a return address not seen before (count
-	// mode only).
+	// mode only; the kernel remembers the last 16,384 return addresses, so
+	// in a program with more callsites one may be reported again).
 	Callsite bool
 	// Lost is true when the kernel could not queue the hit's record (the
 	// ring buffer was full) and the engine found the hit in the counters:
@@ -158,9 +159,10 @@ type Hit struct {
 	// copy was inlined into ([BP+8]). 0 when it could not be read.
 	// Symbolize it as Return-1.
 	Return uint64
-	// Stack is the user stack, innermost first, from the kernel's frame
-	// pointer walk. At an entry or push-bp site it does not include the
-	// direct caller: use Return.
+	// Stack is the user stack, innermost first (Stack[0] is IP), from the
+	// kernel's frame pointer walk, at most 64 frames. At an entry site the
+	// walk skips the direct caller (the callee's frame does not exist yet):
+	// use Return. At a push-bp site it includes it.
 	Stack []uint64
 	// Count is the site's number of executions in the process when the hit
 	// was recorded.
