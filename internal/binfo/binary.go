@@ -22,11 +22,14 @@ type Binary struct {
 	GoVersion string // as the toolchain writes it, such as "go1.21.0"
 	GOOS      string
 	GOARCH    string
-	Main      Module
-	Deps      []Module
-	Settings  []Setting
-	Stripped  bool // no .symtab and no DWARF
-	PIE       bool
+	// MainPackage is the import path of the main package, such as
+	// "example.com/app/cmd/app"; its functions are named "main.*".
+	MainPackage string
+	Main        Module
+	Deps        []Module
+	Settings    []Setting
+	Stripped    bool // no .symtab and no DWARF
+	PIE         bool
 	// Funcs is every function in the pclntab, sorted by Entry.
 	Funcs []Func
 
@@ -147,6 +150,7 @@ func (b *Binary) Close() error {
 
 func (b *Binary) setBuildInfo(bi *buildinfo.BuildInfo) {
 	b.GoVersion = bi.GoVersion
+	b.MainPackage = bi.Path
 	b.Main = Module{Path: bi.Main.Path, Version: bi.Main.Version, Sum: bi.Main.Sum}
 	for _, d := range bi.Deps {
 		m := Module{Path: d.Path, Version: d.Version, Sum: d.Sum}

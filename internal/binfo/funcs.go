@@ -1,23 +1,52 @@
 package binfo
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 )
 
 // loadFuncs builds Funcs from the pclntab's function table, with each
-// function's inline tree.
+// function's inline tree. Decoding the inline trees is most of the work of
+// Open on a large binary, so the table is split in chunks decoded in
+// parallel.
 func (b *Binary) loadFuncs() error {
 	t := b.tab
 	text, err := b.textStart()
 	if err != nil {
 		return err
 	}
-	b.Funcs = make([]Func, 0, t.nfunc)
-	b.funcOff = make([]uint32, 0, t.nfunc)
+	b.Funcs = make([]Func, t.nfunc)
+	b.funcOff = make([]uint32, t.nfunc)
 	gf := b.gofuncData()
+
+	workers := min(runtime.GOMAXPROCS(0), 4, max(1, t.nfunc/2048))
+	chunk := (t.nfunc + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, t.nfunc)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = b.loadFuncRange(text, gf, lo, hi)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loadFuncRange fills Funcs[lo:hi].
+func (b *Binary) loadFuncRange(text uint64, gf funcData, lo, hi int) error {
+	t := b.tab
 	var d inlDecoder
 	prevEntry := uint64(0)
-	for i := 0; i < t.nfunc; i++ {
+	if lo > 0 {
+		prevOff, _ := t.ftab(lo - 1)
+		prevEntry = text + uint64(prevOff)
+	}
+	for i := lo; i < hi; i++ {
 		entryOff, funcOff := t.ftab(i)
 		nextOff, _ := t.ftab(i + 1)
 		r, ok := t.fn(funcOff)
@@ -39,8 +68,8 @@ func (b *Binary) loadFuncs() error {
 		if gf.ok() {
 			fn.Inlines = d.decode(t, r, gf, end-entry)
 		}
-		b.Funcs = append(b.Funcs, fn)
-		b.funcOff = append(b.funcOff, funcOff)
+		b.Funcs[i] = fn
+		b.funcOff[i] = funcOff
 	}
 	return nil
 }
