@@ -24,19 +24,24 @@ type index struct {
 	byPkg  map[string]map[string][]*compiled
 }
 
-func newIndex(funcs []binfo.Func) *index {
-	byName := make(map[string]*compiled, len(funcs))
+// newIndex indexes the functions of packages in pkgs (all packages when pkgs
+// is nil). Leaving out the packages no entry names keeps the index small:
+// a large binary has hundreds of thousands of function names and inlined
+// copies, of which matching needs a few hundred.
+func newIndex(funcs []binfo.Func, pkgs map[string]bool) *index {
+	byName := make(map[string]*compiled)
 	idx := &index{byName: byName, byPkg: make(map[string]map[string][]*compiled)}
 	add := func(name string, l loc) {
 		c := byName[name]
 		if c == nil {
-			c = &compiled{name: name}
-			byName[name] = c
 			pkg, sym := splitFuncName(name)
-			if pkg == "" {
-				// Assembly trampolines and other names outside any package.
+			if pkg == "" || (pkgs != nil && !pkgs[pkg]) {
+				// Assembly trampolines and other names outside any
+				// package, and packages no entry names.
 				return
 			}
+			c = &compiled{name: name}
+			byName[name] = c
 			key := osvSymbol(sym)
 			syms := idx.byPkg[pkg]
 			if syms == nil {

@@ -69,6 +69,7 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 	}
 	mods, unchecked := binaryModules(bin)
 	m := &matcher{bin: bin, mods: mods, mainPkg: opts.MainPackage}
+	m.pkgs = m.entryPackages(entries)
 	res := &Result{Binary: bin, Unchecked: unchecked}
 	for i, e := range entries {
 		if i%256 == 0 {
@@ -101,14 +102,35 @@ type matcher struct {
 	bin     *binfo.Binary
 	mods    map[string]string
 	mainPkg string
-	idx     *index // built on first use: most binaries match few entries
+	pkgs    map[string]bool // the binary package paths entries name
+	idx     *index          // built on first use: most binaries match few entries
+}
+
+// entryPackages returns the binary package paths of every package entries
+// name, whatever the versions: the only packages matching looks up.
+func (m *matcher) entryPackages(entries []*osv.Entry) map[string]bool {
+	pkgs := map[string]bool{}
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		for _, a := range e.Affected {
+			if a.EcosystemSpecific == nil {
+				continue
+			}
+			for _, p := range a.EcosystemSpecific.Packages {
+				pkgs[m.binaryPkg(p.Path)] = true
+			}
+		}
+	}
+	return pkgs
 }
 
 // index returns the index of the binary's functions, building it on first
 // use: most binaries match few entries.
 func (m *matcher) index() *index {
 	if m.idx == nil {
-		m.idx = newIndex(m.bin.Funcs)
+		m.idx = newIndex(m.bin.Funcs, m.pkgs)
 	}
 	return m.idx
 }
