@@ -83,42 +83,48 @@ func main() {
 			func(c int) bool { return c == 0 }},
 	}
 	walls := make([][]time.Duration, len(tools))
+	cpus := make([][]time.Duration, len(tools))
 	rss := make([][]int64, len(tools))
 	for round := -1; round < *n; round++ {
 		for i, tool := range tools {
-			wall, maxrss, code, err := run(tool.args)
+			wall, cpu, maxrss, code, err := run(tool.args)
 			if err != nil || !tool.ok(code) {
 				log.Fatalf("%s: exit %d: %v", tool.name, code, err)
 			}
 			if round >= 0 { // round -1 warms the page cache
 				walls[i] = append(walls[i], wall)
+				cpus[i] = append(cpus[i], cpu)
 				rss[i] = append(rss[i], maxrss)
 			}
 		}
 	}
-	fmt.Printf("%-26s %12s %14s\n", "tool", "wall (median)", "peak RSS (max)")
+	fmt.Printf("%-26s %14s %14s %15s\n", "tool", "wall (median)", "CPU (median)", "peak RSS (max)")
 	for i, tool := range tools {
-		fmt.Printf("%-26s %12s %11.1f MB\n", tool.name, median(walls[i]).Round(time.Millisecond), float64(slices.Max(rss[i]))/1e6)
+		fmt.Printf("%-26s %14s %14s %12.1f MB\n", tool.name, median(walls[i]).Round(time.Millisecond),
+			median(cpus[i]).Round(time.Millisecond), float64(slices.Max(rss[i]))/1e6)
 	}
 	speed := float64(median(walls[1])) / float64(median(walls[0]))
+	cpu := float64(median(cpus[1])) / float64(median(cpus[0]))
 	mem := float64(slices.Max(rss[1])) / float64(slices.Max(rss[0]))
-	fmt.Printf("\nspeed-up (govulncheck wall / reach wall):   %.2fx (goal >= 3x)\n", speed)
-	fmt.Printf("memory   (govulncheck peak / reach peak):   %.2fx (goal > 1x)\n", mem)
+	fmt.Printf("\nspeed-up, wall (govulncheck / reach):   %.2fx (goal >= 3x)\n", speed)
+	fmt.Printf("speed-up, CPU  (govulncheck / reach):   %.2fx\n", cpu)
+	fmt.Printf("memory, peak   (govulncheck / reach):   %.2fx (goal > 1x)\n", mem)
 }
 
 // run runs a command with its output discarded and returns its wall time,
-// peak resident memory in bytes and exit code.
-func run(args []string) (time.Duration, int64, int, error) {
+// CPU time (user and system), peak resident memory in bytes and exit code.
+func run(args []string) (wall, cpu time.Duration, maxrss int64, code int, err error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	err = cmd.Run()
+	wall = time.Since(start)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		return 0, 0, -1, err
+		return 0, 0, 0, -1, err
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, ru.Maxrss * 1024, cmd.ProcessState.ExitCode(), nil
+	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return wall, cpu, ru.Maxrss * 1024, cmd.ProcessState.ExitCode(), nil
 }
 
 func median(d []time.Duration) time.Duration {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -78,16 +79,32 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	e.setVerbose(o.v)
 	started := time.Now()
 
-	bins, openErrs := openBinaries(fs.Args())
-	if len(bins) == 0 {
-		return errors.Join(openErrs...)
-	}
-	defer closeBinaries(bins)
 	db, err := vulndb.New(o.db, vulndb.Options{Logger: e.log.With("component", "vulndb")})
 	if err != nil {
 		return fmt.Errorf("vulnerability database %s: %w", o.db, err)
 	}
-	results, err := matchBinaries(ctx, db, bins)
+	// Fetch the entries while the binaries are analysed: the build
+	// information alone names the modules.
+	var (
+		entries []*osv.Entry
+		dbErr   error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		entries, dbErr = db.ByModules(ctx, buildInfoModules(fs.Args()))
+	}()
+	bins, openErrs := openBinaries(fs.Args())
+	defer closeBinaries(bins)
+	wg.Wait()
+	if len(bins) == 0 {
+		return errors.Join(openErrs...)
+	}
+	if dbErr != nil {
+		return dbErr
+	}
+	results, err := matchBinaries(ctx, entries, bins, &match.Options{SkipSites: true})
 	if err != nil {
 		return err
 	}
@@ -144,41 +161,51 @@ func closeBinaries(bins []*binfo.Binary) {
 	}
 }
 
-// modulePaths lists the module paths of bins whose entries the database must
-// provide: every dependency, the main module, stdlib and toolchain.
-func modulePaths(bins []*binfo.Binary) []string {
+// buildInfoModules lists the module paths whose entries the binaries at
+// paths need: every dependency (and replacement), the main module, stdlib
+// and toolchain. It reads only the build information, which is quick; a
+// file that has none is left to binfo.Open to report.
+func buildInfoModules(paths []string) []string {
 	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
-	for _, b := range bins {
-		if b.Main.Path != "" {
-			set[b.Main.Path] = true
+	for _, p := range paths {
+		bi, err := buildinfo.ReadFile(p)
+		if err != nil {
+			continue
 		}
-		for _, m := range b.Deps {
+		set[bi.Main.Path] = true
+		for _, m := range bi.Deps {
 			set[m.Path] = true
 			if m.Replace != nil && m.Replace.Version != "" {
 				set[m.Replace.Path] = true
 			}
 		}
 	}
-	paths := make([]string, 0, len(set))
+	delete(set, "")
+	mods := make([]string, 0, len(set))
 	for p := range set {
-		paths = append(paths, p)
+		mods = append(mods, p)
 	}
-	slices.Sort(paths)
-	return paths
+	slices.Sort(mods)
+	return mods
 }
 
-func matchBinaries(ctx context.Context, db *vulndb.Client, bins []*binfo.Binary) ([]*match.Result, error) {
-	entries, err := db.ByModules(ctx, modulePaths(bins))
-	if err != nil {
-		return nil, err
-	}
+// matchBinaries matches each binary against entries, in parallel.
+func matchBinaries(ctx context.Context, entries []*osv.Entry, bins []*binfo.Binary, opts *match.Options) ([]*match.Result, error) {
 	results := make([]*match.Result, len(bins))
+	errs := make([]error, len(bins))
+	var wg sync.WaitGroup
 	for i, b := range bins {
-		res, err := match.Match(ctx, b, entries, &match.Options{SkipSites: true})
-		if err != nil {
-			return nil, fmt.Errorf("match %s: %w", b.Path, err)
-		}
-		results[i] = res
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := *opts
+			o.MainPackage = b.MainPackage
+			results[i], errs[i] = match.Match(ctx, b, entries, &o)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
