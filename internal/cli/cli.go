@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 )
 
 // Version is reach's version, set at link time with
@@ -42,6 +44,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"scan", "[flags] BINARY...", "list the vulnerable modules and symbols linked into Go binaries", runScan},
+		{"run", "[flags] -- PROG [ARGS...]", "run a program and report the vulnerable functions it executes", runRun},
+		{"attach", "[flags] PID...", "observe running processes and report the vulnerable functions they execute", runAttach},
 		{"db", "info | show ID... | lookup MODULE@VERSION...", "inspect the vulnerability database", runDB},
 		{"version", "", "print reach's version", runVersion},
 	}
@@ -64,6 +68,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if name != "run" {
+				// run passes signals on to its program instead.
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+				defer stop()
+			}
 			return c.run(ctx, e, args[1:])
 		}
 	}

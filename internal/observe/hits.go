@@ -54,6 +54,10 @@ func (s *Session) handleHit(h probe.Hit) {
 	}
 	if err := s.rec.Record(g.target, rh); err != nil {
 		s.log.Warn("record hit", "osv", g.osv, "symbol", g.selector(), "err", err)
+		return
+	}
+	if s.opts.OnHit != nil {
+		s.opts.OnHit(newEvent(g, h, rh))
 	}
 }
 

@@ -68,6 +68,10 @@ type Options struct {
 	// Engine is the probe engine to use, which the session then owns and
 	// closes; nil creates the eBPF engine.
 	Engine probe.Engine
+	// OnHit, when set, is called with every hit the session records, in
+	// order, from the session's one hit-handling goroutine. It must not
+	// block for long: hits wait while it runs.
+	OnHit func(Event)
 }
 
 // Session observes Go processes. It is safe for concurrent use. Close

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const runDoc = `
+Run starts PROG with ARGS under observation and reports, when it exits, which
+vulnerable functions it and every program it starts executed: the
+vulnerability, the callsite in the application, when first and how often.
+
+Probes are armed before a program runs any Go code (package init included),
+in PROG and in each child process it starts. Standard input, output and error
+pass through untouched; SIGINT and SIGTERM are passed on to PROG. reach exits
+with PROG's exit status, or 128+N when signal N ended it; with -fail-on, a
+program that exits 0 with findings at or above the threshold makes reach exit
+3. The report goes to -o FILE, or to standard error.
+
+Needs root, or CAP_BPF with CAP_PERFMON, and Linux 6.6 or later.`
+
+func runRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "run", "[flags] -- PROG [ARGS...]", runDoc)
+	var o observeFlags
+	o.register(fs, "never")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		return usageError("run: no program given: reach run [flags] -- PROG [ARGS...]")
+	}
+	e.setVerbose(o.v)
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("run %s: %w", argv[0], err)
+	}
+
+	// Signals go to the program, not to reach: reach stops when it exits.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	s, err := startSession(ctx, e, &o, "run")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	// *os.File streams (the usual case) are handed to the program as they
+	// are; exec copies others.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fwd := forwardSignals(sigs, cancel)
+	code, runErr := s.Run(runCtx, cmd, fwd)
+	r, finErr := s.finish()
+	if r != nil {
+		if err := writeObserved(e, &o.outputFlags, e.stderr, r); err != nil {
+			return errors.Join(runErr, err)
+		}
+	}
+	if runErr != nil {
+		return errors.Join(runErr, finErr)
+	}
+	if finErr != nil {
+		fmt.Fprintf(e.stderr, "reach: %v\n", finErr)
+	}
+	if code != 0 {
+		return &statusError{code: code}
+	}
+	return checkThreshold(r, o.failOn)
+}
+
+// forwardSignals passes the signals reach receives on to the program. A
+// SIGINT typed at the terminal reaches the program directly, as it is in
+// the terminal's foreground process group: it is not sent a second time. A
+// second signal after the first one stops the observation: the program gets
+// SIGTERM (and SIGKILL 5s later) and the report is written.
+func forwardSignals(in <-chan os.Signal, stop context.CancelFunc) <-chan os.Signal {
+	out := make(chan os.Signal, 8)
+	go func() {
+		n := 0
+		for sig := range in {
+			n++
+			if n > 1 {
+				stop()
+			}
+			if sig == syscall.SIGINT && terminalForeground() {
+				continue
+			}
+			out <- sig
+		}
+	}()
+	return out
+}
+
+// terminalForeground reports whether reach runs in the foreground process
+// group of the terminal on its standard input, where a typed ^C signals
+// every process of the group, the program included.
+func terminalForeground() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
