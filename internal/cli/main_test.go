@@ -22,14 +22,7 @@ func TestMain(m *testing.M) {
 // a skip would hide the test.
 func realDB(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("REACH_TEST_VULNDB")
-	if dir == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REACH_TEST_VULNDB is not set; CI must provide the real database")
-		}
-		t.Skip("REACH_TEST_VULNDB is not set: point it at a copy of the Go vulnerability database (v1 layout)")
-	}
-	return dir
+	return testprog.RealDB(t)
 }
 
 // reach runs the command line and returns its stdout, stderr and exit code.

@@ -15,10 +15,7 @@ import (
 // allEntries reads every entry of the database at $REACH_TEST_VULNDB.
 func allEntries(tb testing.TB) []*osv.Entry {
 	tb.Helper()
-	dir := os.Getenv("REACH_TEST_VULNDB")
-	if dir == "" {
-		tb.Skip("REACH_TEST_VULNDB is unset")
-	}
+	dir := testprog.RealDB(tb)
 	files, err := filepath.Glob(filepath.Join(dir, "ID", "*.json"))
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("no entries in %s/ID: %v", dir, err)

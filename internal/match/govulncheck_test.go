@@ -92,7 +92,7 @@ func ids(m map[string]string, keep func(id, level string) bool) []string {
 // modules, every affected entry, as govulncheck does.
 func TestAgainstGovulncheck(t *testing.T) {
 	db := realDB(t)
-	dbDir := os.Getenv("REACH_TEST_VULNDB")
+	dbDir := testprog.RealDB(t)
 	for _, tc := range []struct {
 		prog string
 		v    testprog.Variant

@@ -23,15 +23,7 @@ func TestMain(m *testing.M) {
 // when unset, and fails it when CI=true.
 func realDB(t *testing.T) *vulndb.Client {
 	t.Helper()
-	dir := os.Getenv("REACH_TEST_VULNDB")
-	if dir == "" {
-		const msg = "REACH_TEST_VULNDB is unset: point it at a copy of the Go vulnerability database in the v1 layout (such as ../shared/vulndb)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	c, err := vulndb.New(dir, vulndb.Options{})
+	c, err := vulndb.New(testprog.RealDB(t), vulndb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,13 +13,7 @@ import (
 // real vulnerability database ($REACH_TEST_VULNDB): GO-2021-0113
 // (language.Parse) is reached from main.main.
 func TestRealDB(t *testing.T) {
-	dir := os.Getenv("REACH_TEST_VULNDB")
-	if dir == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REACH_TEST_VULNDB is not set, and CI=true forbids skipping the real-database test")
-		}
-		t.Skip("set REACH_TEST_VULNDB to a copy of the Go vulnerability database to run this test")
-	}
+	dir := testprog.RealDB(t)
 	requireRoot(t)
 	db, err := vulndb.New(dir, vulndb.Options{})
 	if err != nil {

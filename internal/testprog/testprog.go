@@ -160,3 +160,20 @@ func repoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// RealDB returns the directory of the real Go vulnerability database that
+// tests read, from $REACH_TEST_VULNDB. It skips the test when the variable
+// is unset, except under CI=true, where a skip would hide the test: there
+// it fails it.
+func RealDB(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("REACH_TEST_VULNDB")
+	if dir == "" {
+		const msg = "REACH_TEST_VULNDB is unset: point it at a copy of the Go vulnerability database in the v1 layout (such as ../shared/vulndb)"
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg + "; CI must run this test")
+		}
+		tb.Skip(msg)
+	}
+	return dir
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // realDB returns the directory of the real Go vulnerability database named
@@ -19,15 +21,7 @@ import (
 // CI=true.
 func realDB(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("REACH_TEST_VULNDB")
-	if dir == "" {
-		const msg = "REACH_TEST_VULNDB is unset: point it at a copy of the Go vulnerability database in the v1 layout (such as ../shared/vulndb) to run this test"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return dir
+	return testprog.RealDB(tb)
 }
 
 // realModules lists the module paths of the real database's index, read
