@@ -1,0 +1,492 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
+
+	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/testprog"
+	"github.com/reach-sca/reach/internal/vulndb"
+)
+
+// fixtureDir holds the module proxy, the module cache and the copy of the
+// stress program that the tests build; set by TestMain.
+var fixtureDir string
+
+func TestMain(m *testing.M) {
+	dir, err := setupFixtures()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "set up fixtures:", err)
+		os.Exit(1)
+	}
+	fixtureDir = dir
+	code := m.Run()
+	testprog.Cleanup()
+	// The module cache is read-only.
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// setupFixtures serves testdata/hazard as example.com/hazard@v1.0.0 from a
+// file:// module proxy and copies testdata/stress next to it, so that the
+// stress program builds with a real module version for match to check.
+func setupFixtures() (string, error) {
+	dir, err := os.MkdirTemp("", "reach-reliability-")
+	if err != nil {
+		return "", err
+	}
+	v := module.Version{Path: "example.com/hazard", Version: "v1.0.0"}
+	at := filepath.Join(dir, "proxy", "example.com", "hazard", "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		return "", err
+	}
+	zf, err := os.Create(filepath.Join(at, v.Version+".zip"))
+	if err != nil {
+		return "", err
+	}
+	if err := modzip.CreateFromDir(zf, v, filepath.Join("testdata", "hazard")); err != nil {
+		return "", fmt.Errorf("zip the vulnerable module: %w", err)
+	}
+	if err := zf.Close(); err != nil {
+		return "", err
+	}
+	gomod, err := os.ReadFile(filepath.Join("testdata", "hazard", "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	files := map[string]string{
+		"list":              v.Version + "\n",
+		v.Version + ".info": `{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}`,
+		v.Version + ".mod":  string(gomod),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(at, name), []byte(data), 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.CopyFS(filepath.Join(dir, "stress"), os.DirFS(filepath.Join("testdata", "stress"))); err != nil {
+		return "", err
+	}
+	// The reach binary is built with the usual module cache and proxy;
+	// remember them before the fixture's replace them.
+	out, err := exec.Command("go", "env", "GOMODCACHE", "GOPROXY").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	env := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(env) == 2 {
+		origModCache, origProxy = env[0], env[1]
+	}
+	os.Setenv("GOPROXY", "file://"+filepath.Join(dir, "proxy"))
+	os.Setenv("GOSUMDB", "off")
+	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))
+	return dir, nil
+}
+
+var origModCache, origProxy string
+
+// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("reliability tests need root for eBPF, and CI=true forbids skipping them")
+	}
+	t.Skip("reliability tests need root for eBPF")
+}
+
+// envInt reads a count from the environment, for bench/reliability to
+// scale the tests up; def when unset.
+func envInt(t testing.TB, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+// figure logs one measured figure in the form bench/reliability parses.
+func figure(t testing.TB, name string, n int) {
+	t.Helper()
+	t.Logf("reliability-figure %s=%d", name, n)
+}
+
+func buildStress(t testing.TB, v testprog.Variant) string {
+	t.Helper()
+	return testprog.Build(t, filepath.Join(fixtureDir, "stress"), v)
+}
+
+var reachBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildReach builds cmd/reach once per test process.
+func buildReach(t testing.TB) string {
+	t.Helper()
+	reachBuild.once.Do(func() {
+		out := filepath.Join(fixtureDir, "reach")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/reach-sca/reach/cmd/reach")
+		cmd.Env = os.Environ()
+		if origModCache != "" {
+			cmd.Env = append(cmd.Env, "GOMODCACHE="+origModCache, "GOPROXY="+origProxy)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			reachBuild.err = fmt.Errorf("build reach: %v\n%s", err, stderr.String())
+			return
+		}
+		reachBuild.path = out
+	})
+	if reachBuild.err != nil {
+		t.Fatal(reachBuild.err)
+	}
+	return reachBuild.path
+}
+
+func dbDir(t testing.TB) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("testdata", "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func fixtureDB(t testing.TB) *vulndb.Client {
+	t.Helper()
+	db, err := vulndb.New(dbDir(t), vulndb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// probeSite is one place reach may put a probe, with the byte the file
+// holds there.
+type probeSite struct {
+	symbol string
+	osv    string
+	site   binfo.Site
+	orig   byte
+}
+
+// probeSites returns every probe site of the fixture database's symbols in
+// the binary at path, as match computes them for reach.
+func probeSites(t testing.TB, path string) []probeSite {
+	t.Helper()
+	bin, err := binfo.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
+	entries, err := fixtureDB(t).ByModules(context.Background(), []string{"example.com/hazard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := match.Match(context.Background(), bin, entries, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []probeSite
+	for _, f := range res.Findings {
+		for _, s := range f.Symbols {
+			for _, tg := range s.Targets {
+				if tg.SiteErr != nil {
+					t.Fatalf("%s: sites: %v", tg.Func, tg.SiteErr)
+				}
+				for _, site := range tg.Sites {
+					if site.Offset >= uint64(len(raw)) {
+						t.Fatalf("%s: site offset %#x beyond the file", tg.Func, site.Offset)
+					}
+					out = append(out, probeSite{symbol: s.Name, osv: f.Entry.ID, site: site.Site, orig: raw[site.Offset]})
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no probe sites for the fixture database", path)
+	}
+	return out
+}
+
+// entries reads the fixture database's entries.
+func entries(t testing.TB) []*osv.Entry {
+	t.Helper()
+	es, err := fixtureDB(t).ByModules(context.Background(), []string{"example.com/hazard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// codeBytes reads the bytes at the given file offsets of exe as mapped in
+// process pid, through /proc/PID/mem.
+func codeBytes(pid int, exe string, offs []uint64) ([]byte, error) {
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, err
+	}
+	exe, err = filepath.EvalSymlinks(exe)
+	if err != nil {
+		return nil, err
+	}
+	type mapping struct{ lo, hi, off uint64 }
+	var ms []mapping
+	for _, l := range strings.Split(string(maps), "\n") {
+		var m mapping
+		var perms, dev, path string
+		var inode int
+		if n, _ := fmt.Sscanf(l, "%x-%x %s %x %s %d %s", &m.lo, &m.hi, &perms, &m.off, &dev, &inode, &path); n < 7 || path != exe {
+			continue
+		}
+		ms = append(ms, m)
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer mem.Close()
+	out := make([]byte, len(offs))
+	for i, off := range offs {
+		found := false
+		for _, m := range ms {
+			if off < m.off || off >= m.off+m.hi-m.lo {
+				continue
+			}
+			if _, err := mem.ReadAt(out[i:i+1], int64(m.lo+off-m.off)); err != nil {
+				return nil, fmt.Errorf("read process %d at file offset %#x: %w", pid, off, err)
+			}
+			found = true
+			break
+		}
+		if !found {
+			return nil, fmt.Errorf("file offset %#x of %s not mapped in process %d", off, exe, pid)
+		}
+	}
+	return out, nil
+}
+
+// checkPristine waits up to 5s for every probe site in process pid to hold
+// its original byte again, and fails naming the sites that do not.
+func checkPristine(t testing.TB, pid int, exe string, sites []probeSite) {
+	t.Helper()
+	offs := make([]uint64, len(sites))
+	for i, s := range sites {
+		offs[i] = s.site.Offset
+	}
+	var bad []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := codeBytes(pid, exe, offs)
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		bad = bad[:0]
+		for i, s := range sites {
+			if got[i] != s.orig {
+				bad = append(bad, fmt.Sprintf("%s %s site %#x: %#x, want %#x", s.symbol, s.site.Kind, s.site.Offset, got[i], s.orig))
+			}
+		}
+		if len(bad) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("process %d: probe sites still patched 5s after reach left:\n%s", pid, strings.Join(bad, "\n"))
+	}
+}
+
+// armedSites returns how many of sites hold an int3 (0xcc) in process pid
+// where the file does not.
+func armedSites(t testing.TB, pid int, exe string, sites []probeSite) int {
+	t.Helper()
+	offs := make([]uint64, len(sites))
+	for i, s := range sites {
+		offs[i] = s.site.Offset
+	}
+	got, err := codeBytes(pid, exe, offs)
+	if err != nil {
+		t.Fatalf("process %d: %v", pid, err)
+	}
+	n := 0
+	for i, s := range sites {
+		if got[i] == 0xcc && s.orig != 0xcc {
+			n++
+		}
+	}
+	return n
+}
+
+func uprobeEvents() string {
+	b, err := os.ReadFile("/sys/kernel/tracing/uprobe_events")
+	if err != nil {
+		b, _ = os.ReadFile("/sys/kernel/debug/tracing/uprobe_events")
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// stressProc is a running "stress until-eof" process.
+type stressProc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	rounds chan string // "round N checksum X" lines
+	done   chan error  // the exit status, once
+}
+
+func startStress(t testing.TB, path string) *stressProc {
+	t.Helper()
+	cmd := exec.Command(path, "until-eof")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &stressProc{t: t, cmd: cmd, in: in, rounds: make(chan string, 1<<16), done: make(chan error, 1)}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Process.Kill()
+		<-p.done
+	})
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		cmd.Process.Kill()
+		t.Fatalf("stress said %q (%v), want ready", sc.Text(), sc.Err())
+	}
+	go func() {
+		for sc.Scan() {
+			p.rounds <- sc.Text()
+		}
+		close(p.rounds)
+		p.done <- cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+func (p *stressProc) pid() int { return p.cmd.Process.Pid }
+
+// alive reports whether the process has not exited.
+func (p *stressProc) alive() bool {
+	select {
+	case err, ok := <-p.done:
+		if ok {
+			p.done <- err // keep it for stop
+		}
+		return false
+	default:
+		return true
+	}
+}
+
+// stop closes standard input, waits up to limit for the process to finish
+// its round and exit, and returns the checksums of its rounds. It fails
+// the test on a non-zero exit or a hang.
+func (p *stressProc) stop(limit time.Duration) []string {
+	p.t.Helper()
+	p.in.Close()
+	var sums []string
+	timeout := time.After(limit)
+	for {
+		select {
+		case l, ok := <-p.rounds:
+			if !ok {
+				select {
+				case err := <-p.done:
+					if err != nil {
+						p.t.Fatalf("stress process %d: %v", p.pid(), err)
+					}
+				case <-timeout:
+					p.t.Fatalf("stress process %d did not exit within %s", p.pid(), limit)
+				}
+				return sums
+			}
+			f := strings.Fields(l)
+			if len(f) != 4 || f[0] != "round" || f[2] != "checksum" {
+				p.t.Fatalf("stress process %d said %q", p.pid(), l)
+			}
+			sums = append(sums, f[3])
+		case <-timeout:
+			p.t.Fatalf("stress process %d did not exit within %s", p.pid(), limit)
+		}
+	}
+}
+
+var reference struct {
+	sync.Mutex
+	sums map[string]string
+}
+
+// referenceChecksum runs the program unobserved for one round and returns
+// its checksum.
+func referenceChecksum(t testing.TB, path string) string {
+	t.Helper()
+	reference.Lock()
+	defer reference.Unlock()
+	if s, ok := reference.sums[path]; ok {
+		return s
+	}
+	cmd := exec.Command(path, "rounds", "2")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("unobserved run of %s: %v\n%s", path, err, stderr.Bytes())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("unobserved run of %s said %q", path, out)
+	}
+	a, b := strings.Fields(lines[0]), strings.Fields(lines[1])
+	if len(a) != 4 || len(b) != 4 || a[3] != b[3] {
+		t.Fatalf("unobserved run of %s is not deterministic: %q", path, out)
+	}
+	if reference.sums == nil {
+		reference.sums = map[string]string{}
+	}
+	reference.sums[path] = a[3]
+	return a[3]
+}

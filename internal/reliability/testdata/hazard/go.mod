@@ -1,0 +1,3 @@
+module example.com/hazard
+
+go 1.21
