@@ -1,0 +1,44 @@
+// Command loop calls golang.org/x/text/language.Parse (GO-2021-0113 in
+// v0.3.5) in a tight loop, a fixed number of times, and prints how long the
+// loop took. It is bench/overhead's fixture.
+//
+//	loop CALLS
+//
+// prints "calls CALLS loop_ns NS".
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+var tags = []string{"en-US", "fr", "de-CH", "zh-Hant-TW", "sr-Latn", "pt-BR", "ja", "und"}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: loop CALLS")
+		os.Exit(2)
+	}
+	n, err := strconv.Atoi(os.Args[1])
+	if err != nil || n < 0 {
+		fmt.Fprintf(os.Stderr, "loop: %q is not a call count\n", os.Args[1])
+		os.Exit(2)
+	}
+	ok := 0
+	start := time.Now()
+	for i := range n {
+		if _, err := language.Parse(tags[i%len(tags)]); err == nil {
+			ok++
+		}
+	}
+	elapsed := time.Since(start)
+	if ok != n {
+		fmt.Fprintf(os.Stderr, "loop: %d of %d tags did not parse\n", n-ok, n)
+		os.Exit(1)
+	}
+	fmt.Printf("calls %d loop_ns %d\n", n, elapsed.Nanoseconds())
+}
