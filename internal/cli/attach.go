@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -63,7 +65,7 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 	var addErrs []error
 	for _, pid := range pids {
 		if err := s.Add(ctx, pid); err != nil {
-			err = fmt.Errorf("process %d: %w", pid, err)
+			// Add's errors name the process already.
 			addErrs = append(addErrs, err)
 			s.Note(err.Error())
 			fmt.Fprintf(e.stderr, "reach: %v\n", err)
@@ -124,9 +126,22 @@ func waitAttached(ctx context.Context, pids []int, d time.Duration) {
 
 func anyAlive(pids []int) bool {
 	for _, pid := range pids {
-		if err := unix.Kill(pid, 0); err == nil || errors.Is(err, unix.EPERM) {
+		if err := unix.Kill(pid, 0); (err == nil || errors.Is(err, unix.EPERM)) && !zombie(pid) {
 			return true
 		}
 	}
 	return false
+}
+
+// zombie reports whether process pid has exited and waits for its parent
+// to reap it: it runs no more code, though signals still find it.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// hold any character.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
