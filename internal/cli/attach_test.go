@@ -435,6 +435,9 @@ func TestAttachErrors(t *testing.T) {
 			if !strings.Contains(res.stderr, tc.want) || !strings.Contains(res.stderr, "no process could be observed") {
 				t.Errorf("standard error does not say %q and that no process could be observed:\n%s", tc.want, res.stderr)
 			}
+			if twice := fmt.Sprintf("process %d: process %d", tc.pid, tc.pid); strings.Contains(res.stderr, twice) {
+				t.Errorf("standard error names the process twice (%q):\n%s", twice, res.stderr)
+			}
 			if tc.name == "not Go" && !strings.Contains(res.stderr, "not a Go binary") {
 				t.Errorf("standard error does not say sleep is not a Go program:\n%s", res.stderr)
 			}
@@ -446,52 +449,79 @@ func TestAttachErrors(t *testing.T) {
 	}
 
 	t.Run("mixed", func(t *testing.T) {
-		dir := testprog.Dir(t, "lifecycle")
-		src := filepath.Join(dir, "main.go")
-		bin := testprog.Build(t, dir, testprog.Plain)
-		prog := exec.Command(bin, "wait")
-		in, err := prog.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
+		testAttachExit(t, db, []int{gonePID}, true)
+	})
+	// A process that exited but that its parent has not reaped yet (a
+	// zombie) runs no more code: reach stops when it exits all the same.
+	t.Run("zombie", func(t *testing.T) {
+		testAttachExit(t, db, nil, false)
+	})
+}
+
+// testAttachExit attaches to a lifecycle process waiting to call
+// language.Parse, and to the processes of others, which cannot be
+// observed; lets it call Parse and exit (and waits for it when reap is
+// set); and checks that reach then stops by itself and reports the call
+// and the others.
+func testAttachExit(t *testing.T, db string, others []int, reap bool) {
+	dir := testprog.Dir(t, "lifecycle")
+	src := filepath.Join(dir, "main.go")
+	bin := testprog.Build(t, dir, testprog.Plain)
+	prog := exec.Command(bin, "wait")
+	in, err := prog.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := prog.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		prog.Process.Kill()
+		if !reap {
+			prog.Wait()
 		}
-		stdout, err := prog.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := prog.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer prog.Process.Kill()
-		lines := bufio.NewReader(stdout)
-		if l := readLine(t, lines, 10*time.Second); l != "ready" {
-			t.Fatalf("program said %q, want ready", l)
-		}
-		out := filepath.Join(t.TempDir(), "report.json")
-		a := startAttach(t, "attach", "-db", db, "-format", "json", "-o", out, itoa(uint64(prog.Process.Pid)), itoa(uint64(gonePID)))
-		if !strings.Contains(a.errText(), "observing 1 process") {
-			t.Fatalf("reach does not observe the good process:\n%s", a.errText())
-		}
-		fmt.Fprintln(in, "go")
-		if l := readLine(t, lines, 10*time.Second); l != "en-US" {
-			t.Errorf("program said %q, want en-US", l)
-		}
+	}()
+	lines := bufio.NewReader(stdout)
+	if l := readLine(t, lines, 10*time.Second); l != "ready" {
+		t.Fatalf("program said %q, want ready", l)
+	}
+	out := filepath.Join(t.TempDir(), "report.json")
+	args := []string{"attach", "-db", db, "-format", "json", "-o", out, itoa(uint64(prog.Process.Pid))}
+	for _, pid := range others {
+		args = append(args, itoa(uint64(pid)))
+	}
+	a := startAttach(t, args...)
+	if !strings.Contains(a.errText(), "observing 1 process") {
+		t.Fatalf("reach does not observe the good process:\n%s", a.errText())
+	}
+	fmt.Fprintln(in, "go")
+	if l := readLine(t, lines, 10*time.Second); l != "en-US" {
+		t.Errorf("program said %q, want en-US", l)
+	}
+	if reap {
 		if err := prog.Wait(); err != nil {
 			t.Errorf("program: %v", err)
 		}
-		// reach stops by itself once the observed process has exited.
-		if code := a.wait(t); code != report.ExitFound {
-			t.Errorf("exit %d, want %d: Parse reached\n%s", code, report.ExitFound, a.errText())
+	}
+	if code := a.wait(t); code != report.ExitFound {
+		t.Errorf("exit %d, want %d: Parse reached\n%s", code, report.ExitFound, a.errText())
+	}
+	r := readReport(t, out)
+	for _, pid := range others {
+		want := fmt.Sprintf("process %d: ", pid)
+		if !strings.Contains(a.errText(), want) {
+			t.Errorf("standard error does not name process %d:\n%s", pid, a.errText())
 		}
-		if want := fmt.Sprintf("process %d: ", gonePID); !strings.Contains(a.errText(), want) {
-			t.Errorf("standard error does not name process %d:\n%s", gonePID, a.errText())
+		if !notesMention(r, want) {
+			t.Errorf("notes do not mention process %d: %q", pid, r.Notes)
 		}
-		r := readReport(t, out)
-		if !notesMention(r, fmt.Sprintf("process %d: ", gonePID)) {
-			t.Errorf("notes do not mention process %d: %q", gonePID, r.Notes)
-		}
-		_, sym := observedSymbol(t, observedBinary(t, r, bin), textOSV, textPkg, "Parse")
-		wantReached(t, sym, "main.parse", src, sourceLine(t, src, "language.Parse("), 0)
-	})
+	}
+	_, sym := observedSymbol(t, observedBinary(t, r, bin), textOSV, textPkg, "Parse")
+	wantReached(t, sym, "main.parse", src, sourceLine(t, src, "language.Parse("), 0)
 }
 
 func mustLookPath(t *testing.T, name string) string {
