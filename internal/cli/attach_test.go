@@ -536,3 +536,58 @@ func mustLookPath(t *testing.T, name string) string {
 	}
 	return p
 }
+
+// TestAttachFor attaches with -for to a process that calls nothing
+// vulnerable meanwhile: reach stops on time, exits 0, and reports
+// language.Parse linked, not reached; the process runs on.
+func TestAttachFor(t *testing.T) {
+	requireRoot(t)
+	db := realDB(t)
+	bin := testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain)
+	prog := exec.Command(bin, "wait")
+	in, err := prog.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := prog.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		prog.Process.Kill()
+		prog.Wait()
+	}()
+	lines := bufio.NewReader(stdout)
+	if l := readLine(t, lines, 10*time.Second); l != "ready" {
+		t.Fatalf("program said %q, want ready", l)
+	}
+	out := filepath.Join(t.TempDir(), "report.json")
+	start := time.Now()
+	res := runReach(t, "attach", "-db", db, "-for", "500ms", "-format", "json", "-o", out, itoa(uint64(prog.Process.Pid)))
+	took := time.Since(start)
+	if res.code != 0 {
+		t.Fatalf("exit %d, want 0: nothing reached\n%s", res.code, res.stderr)
+	}
+	if took < 500*time.Millisecond || took > 20*time.Second {
+		t.Errorf("reach attach -for 500ms took %s", took)
+	}
+	r := readReport(t, out)
+	if d := r.Finished.Sub(r.Started); d < 500*time.Millisecond {
+		t.Errorf("report covers %s (%s to %s), want at least -for 500ms", d, r.Started, r.Finished)
+	}
+	_, sym := observedSymbol(t, observedBinary(t, r, bin), textOSV, textPkg, "Parse")
+	if sym.Status != report.Linked || sym.Hits != 0 {
+		t.Errorf("Parse: status %s, %d hits; want linked, none", sym.Status, sym.Hits)
+	}
+	// The process runs on, unharmed: it still answers.
+	fmt.Fprintln(in, "go")
+	if l := readLine(t, lines, 10*time.Second); l != "en-US" {
+		t.Errorf("program said %q after reach left, want en-US", l)
+	}
+	if err := prog.Wait(); err != nil {
+		t.Errorf("program after reach left: %v", err)
+	}
+}
