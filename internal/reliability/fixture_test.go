@@ -304,18 +304,27 @@ func codeBytes(pid int, exe string, offs []uint64) ([]byte, error) {
 }
 
 // checkPristine waits up to 5s for every probe site in process pid to hold
-// its original byte again, and fails naming the sites that do not.
-func checkPristine(t testing.TB, pid int, exe string, sites []probeSite) {
+// its original byte again, and fails naming the sites that do not, and the
+// processes that hold BPF links.
+func checkPristine(t testing.TB, pid int, exe string, sites []probeSite, what string) {
 	t.Helper()
+	if err := waitPristine(pid, exe, sites, 5*time.Second); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitPristine waits up to limit for every probe site in process pid to
+// hold its original byte again.
+func waitPristine(pid int, exe string, sites []probeSite, limit time.Duration) error {
 	offs := make([]uint64, len(sites))
 	for i, s := range sites {
 		offs[i] = s.site.Offset
 	}
 	var bad []string
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
 		got, err := codeBytes(pid, exe, offs)
 		if err != nil {
-			t.Fatalf("process %d: %v", pid, err)
+			return fmt.Errorf("process %d: %w", pid, err)
 		}
 		bad = bad[:0]
 		for i, s := range sites {
@@ -323,13 +332,24 @@ func checkPristine(t testing.TB, pid int, exe string, sites []probeSite) {
 				bad = append(bad, fmt.Sprintf("%s %s site %#x: %#x, want %#x", s.symbol, s.site.Kind, s.site.Offset, got[i], s.orig))
 			}
 		}
-		if len(bad) == 0 || time.Now().After(deadline) {
-			break
+		if len(bad) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d: probe sites still patched %s after reach left:\n%s\nBPF link holders: %s", pid, limit, strings.Join(bad, "\n"), linkHolders())
 		}
 	}
-	if len(bad) > 0 {
-		t.Fatalf("process %d: probe sites still patched 5s after reach left:\n%s", pid, strings.Join(bad, "\n"))
+}
+
+// kernelLeaks counts the kernel's "leaking uprobe" warnings in its log:
+// the kernel could not remove a breakpoint when a probe went away, and
+// left it in the process.
+func kernelLeaks() int {
+	out, err := exec.Command("dmesg").Output()
+	if err != nil {
+		return -1
 	}
+	return bytes.Count(out, []byte("failed to unregister, leaking uprobe"))
 }
 
 // armedSites returns how many of sites hold an int3 (0xcc) in process pid
@@ -351,6 +371,20 @@ func armedSites(t testing.TB, pid int, exe string, sites []probeSite) int {
 		}
 	}
 	return n
+}
+
+// linkHolders lists the processes that hold BPF link file descriptors.
+func linkHolders() string {
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	n := map[string]int{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.Contains(l, "bpf_link") {
+			pid := strings.Split(fd, "/")[2]
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			n[pid+" "+strings.TrimSpace(string(comm))]++
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 func uprobeEvents() string {
@@ -453,6 +487,20 @@ func (p *stressProc) stop(limit time.Duration) []string {
 			p.t.Fatalf("stress process %d did not exit within %s", p.pid(), limit)
 		}
 	}
+}
+
+// abandon kills the process and returns the checksums of the rounds it
+// finished.
+func (p *stressProc) abandon() []string {
+	p.t.Helper()
+	p.cmd.Process.Kill()
+	var sums []string
+	for l := range p.rounds {
+		if f := strings.Fields(l); len(f) == 4 {
+			sums = append(sums, f[3])
+		}
+	}
+	return sums
 }
 
 var reference struct {
