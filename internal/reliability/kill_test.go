@@ -89,7 +89,7 @@ func TestKilledReach(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("a whole attach takes %s; kill delays drawn from [0, %s), seed %d", whole.Round(time.Millisecond), (whole * 5 / 4).Round(time.Millisecond), seed)
 	phases := map[string]int{}
-	reports, counted, leaks := 1, 0, 0
+	reports, counted, leaks, repaired := 1, 0, 0, 0
 	for i := 0; i < kills; i++ {
 		pids, args := targets()
 		out := filepath.Join(dir, fmt.Sprintf("kill%d.json", i))
@@ -125,6 +125,18 @@ func TestKilledReach(t *testing.T) {
 			}
 			leaks++
 			t.Logf("%s: the kernel leaked uprobes (\"failed to unregister, leaking uprobe\"): %v", what, err)
+			// A later attach registers on the leaked uprobes and, when it
+			// ends normally, removes their breakpoints.
+			ra := startReach(t, reach, filepath.Join(dir, fmt.Sprintf("repair%d.json", i)), true, []string{strconv.Itoa(p.pid())})
+			if err := ra.wait(); exitCode(err) != 3 {
+				t.Fatalf("%s: repairing attach: %v\n%s", what, err, ra.stderr())
+			}
+			if err := waitPristine(p.pid(), paths[j], sites[j], 5*time.Second); err != nil {
+				t.Logf("%s: a later reach attach did not remove the leaked breakpoints: %v", what, err)
+			} else {
+				repaired++
+				t.Logf("%s: a later reach attach removed the leaked breakpoints", what)
+			}
 			// The process now traps at every leaked site and may take
 			// minutes per round: check the rounds it finished, replace it.
 			sums := procs[j].abandon()
@@ -160,13 +172,14 @@ func TestKilledReach(t *testing.T) {
 	for j := range procs {
 		stop(j)
 	}
-	t.Logf("%d kills of reach attach by phase: %v; %d complete reports written (%d reached symbols known only from the counters); %d rounds, every checksum as unobserved; %d kills left kernel-leaked uprobes", kills, phases, reports, counted, rounds, leaks)
+	t.Logf("%d kills of reach attach by phase: %v; %d complete reports written (%d reached symbols known only from the counters); %d rounds, every checksum as unobserved; %d processes left with kernel-leaked uprobes, %d of them cleaned by a later attach", kills, phases, reports, counted, rounds, leaks, repaired)
 	if phases["armed"] == 0 {
 		t.Errorf("no kill landed while probes were armed: %v", phases)
 	}
 	figure(t, "kills", kills)
 	figure(t, "kill_reports", reports)
 	figure(t, "kill_kernel_leaks", leaks)
+	figure(t, "kill_kernel_leaks_repaired", repaired)
 }
 
 // reachAttach is a running `reach attach`.

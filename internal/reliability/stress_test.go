@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -141,6 +142,8 @@ func cycle(db observe.EntrySource, procs []*stressProc, mode probe.Mode, first, 
 	return s.Report(ctx)
 }
 
+var errHung = errors.New("hung")
+
 // watchdog runs f and fails when it takes longer than limit: a hang.
 func watchdog[T any](limit time.Duration, f func() (T, error)) (T, error) {
 	type result struct {
@@ -157,6 +160,6 @@ func watchdog[T any](limit time.Duration, f func() (T, error)) (T, error) {
 		return r.v, r.err
 	case <-time.After(limit):
 		var zero T
-		return zero, fmt.Errorf("no answer within %s: hung", limit)
+		return zero, fmt.Errorf("no answer within %s: %w", limit, errHung)
 	}
 }
