@@ -66,6 +66,13 @@ type Inline struct {
 	// CallFile and CallLine are where the call was written.
 	CallFile string
 	CallLine int
+	// CallPC is the link-time address of the instruction that stands for
+	// the call in the caller's code: the compiler's inline mark, which the
+	// runtime's tracebacks use as the call's PC. It belongs to the caller
+	// (its frames end with the caller at CallLine) and runs once each time
+	// the call is made, however the copy's body is laid out. 0 when the
+	// pclntab does not give it.
+	CallPC uint64
 }
 
 // SiteKind says which instruction a probe site is on.

@@ -66,7 +66,7 @@ func (b *Binary) loadFuncRange(text uint64, gf funcData, lo, hi int) error {
 		}
 		fn.Offset, _ = b.im.fileOffset(entry)
 		if gf.ok() {
-			fn.Inlines = d.decode(t, r, gf, end-entry)
+			fn.Inlines = d.decode(t, r, gf, entry, end-entry)
 		}
 		b.Funcs[i] = fn
 		b.funcOff[i] = funcOff
@@ -130,7 +130,7 @@ const (
 // number of entries is one more than the largest InlTreeIndex value: every
 // entry with code, and every parent of one (its parentPc carries its
 // index), appears in that table.
-func (d *inlDecoder) decode(t *pclntab, r funcRec, gf funcData, size uint64) []Inline {
+func (d *inlDecoder) decode(t *pclntab, r funcRec, gf funcData, entry, size uint64) []Inline {
 	treeOff, ok := r.funcdata(funcdataInlTree)
 	if !ok {
 		return nil
@@ -165,12 +165,18 @@ func (d *inlDecoder) decode(t *pclntab, r funcRec, gf funcData, size uint64) []I
 			in.CallFile = t.file(r.cuOffset(), int32(le.Uint32(e[4:])))
 			in.CallLine = int(int32(le.Uint32(e[8:])))
 			in.Func = nameForPrint(t.name(le.Uint32(e[12:])))
+			if pc := uint64(le.Uint32(e[16:])); pc < size {
+				in.CallPC = entry + pc
+			}
 		} else {
 			in.Func = nameForPrint(t.name(le.Uint32(e[4:])))
 			parentPC := le.Uint32(e[8:])
 			in.Parent = int(valueAt(d.inl, parentPC))
 			in.CallFile = t.file(r.cuOffset(), valueAt(d.file, parentPC))
 			in.CallLine = int(valueAt(d.line, parentPC))
+			if uint64(parentPC) < size {
+				in.CallPC = entry + uint64(parentPC)
+			}
 		}
 		if in.Parent < -1 || in.Parent >= len(out) || in.Parent == k {
 			in.Parent = -1

@@ -1,6 +1,7 @@
 package binfo
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,13 +56,21 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 	return site, nil
 }
 
-// InlineSites returns the probe sites of the inlined call f.Inlines[i]:
-// every instruction where execution enters that copy.
+// InlineSites returns the probe sites of the inlined call f.Inlines[i].
 //
-// The copy is the set of instructions of f whose InlTreeIndex pcdata is i
-// or an inlined call nested in i (a descendant in the inline tree). The
+// The site is the call's inline mark, Inline.CallPC: the instruction of
+// the caller that the compiler marks as the call, which runs once each
+// time the call is made. A probe there counts calls exactly, even when the
+// copy's body is split into reordered ranges that execution enters several
+// times per call (to store a nested call's results, say), and even when the
+// body was optimized away. Its frames are the caller's, at the call's line.
+//
+// When the pclntab gives no usable mark (CallPC is 0, outside f, or not
+// the start of an instruction), the sites are the instructions where
+// execution enters the copy's body instead: the set of instructions of f
+// whose InlTreeIndex pcdata is i or an inlined call nested in i. The
 // function's code is decoded linearly from Entry to End. An instruction of
-// the copy is a site, with Kind SiteInline, when
+// the copy is then a site when
 //   - it is f's first instruction, or
 //   - the instruction before it is outside the copy and can fall through to
 //     it (anything but JMP, RET, UD2, INT3, HLT and calls of runtime
@@ -71,10 +80,8 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 //     the instruction follows one that cannot fall through and is not the
 //     target of any direct jump: it can only be reached indirectly.
 //
-// A copy whose code the compiler laid out in several reordered ranges thus
-// gets a site at each point of entry, not only at its lowest pc. Sites are
-// sorted by PC. A copy with no code (optimized away) has no sites. Only
-// amd64 binaries are supported.
+// Such entry sites can fire more than once per call. Sites are sorted by
+// PC. Only amd64 binaries are supported.
 func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 	if b.GOARCH != "amd64" {
 		return nil, fmt.Errorf("inline sites of %s in %s: %s: %w", funcName(f), b.Path, b.GOARCH, ErrUnsupported)
@@ -97,6 +104,13 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		return nil, fmt.Errorf("inline sites of %s: read code: %w", fn.Name, err)
 	}
 	insts := b.decodeCode(fn.Entry, code)
+	if mark := fn.Inlines[i].CallPC; mark >= fn.Entry && mark < fn.End && isInstStart(insts, uint32(mark-fn.Entry)) {
+		o, err := b.FileOffset(mark)
+		if err != nil {
+			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
+		}
+		return []Site{{Kind: SiteInline, PC: mark, Offset: o}}, nil
+	}
 	in := func(off uint32) bool {
 		v := valueAt(ranges, off)
 		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
@@ -112,6 +126,12 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o})
 	}
 	return sites, nil
+}
+
+// isInstStart reports whether off starts one of insts, which are sorted.
+func isInstStart(insts []inst, off uint32) bool {
+	_, found := slices.BinarySearchFunc(insts, off, func(x inst, off uint32) int { return cmp.Compare(x.off, off) })
+	return found
 }
 
 // copyEntries returns, sorted, the offsets of the instructions of a copy
