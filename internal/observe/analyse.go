@@ -55,8 +55,11 @@ type group struct {
 	pkg    string
 	name   string // as the OSV entry spells it; "" for a whole package
 	funcs  map[string]bool
-	sites  []probe.Site
-	target report.Target
+	// inlined maps the PC of each inline site (the call's inline mark, in
+	// the caller's code) to the inlined function it stands for.
+	inlined map[uint64]string
+	sites   []probe.Site
+	target  report.Target
 }
 
 // selector returns the symbol as a TargetSet names it.
@@ -170,14 +173,15 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 	for _, f := range res.Findings {
 		for _, sym := range f.Symbols {
 			g := &group{
-				bin:    b,
-				osv:    f.Entry.ID,
-				alias:  f.Entry.Aliases,
-				module: f.Module,
-				pkg:    sym.Package,
-				name:   sym.Name,
-				funcs:  map[string]bool{},
-				target: built.Targets[sym],
+				bin:     b,
+				osv:     f.Entry.ID,
+				alias:   f.Entry.Aliases,
+				module:  f.Module,
+				pkg:     sym.Package,
+				name:    sym.Name,
+				funcs:   map[string]bool{},
+				inlined: map[uint64]string{},
+				target:  built.Targets[sym],
 			}
 			for _, t := range sym.Targets {
 				g.funcs[t.Func] = true
@@ -185,6 +189,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 					s.log.Warn("some copies of a vulnerable function cannot be watched", "binary", bin.Path, "func", t.Func, "err", t.SiteErr)
 				}
 				for _, site := range t.Sites {
+					if site.Kind == binfo.SiteInline {
+						g.inlined[site.PC] = t.Func
+					}
 					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind)})
 				}
 			}

@@ -50,6 +50,15 @@ func (s *Session) handleHit(h probe.Hit) {
 	rh := report.Hit{Time: h.Time, PID: h.PID}
 	if !h.Lost {
 		frames, inner := symbolize(g.bin.bin, h)
+		if h.Kind == probe.SiteInline {
+			// An inline site is the call's inline mark, in the caller:
+			// its frames start with the caller. Put the inlined
+			// function in front, as if it had a frame of its own.
+			if name := g.inlined[h.IP-h.Bias]; name != "" && (len(frames) == 0 || frames[0].Function != name) {
+				frames = append([]binfo.Frame{{Function: name, Inlined: true}}, frames...)
+				inner++
+			}
+		}
 		rh.Stack, rh.Callsite = g.callsite(frames, inner)
 	}
 	if err := s.rec.Record(g.target, rh); err != nil {
