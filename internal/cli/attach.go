@@ -62,11 +62,9 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var attached []int
-	var addErrs []error
 	for _, pid := range pids {
 		if err := s.Add(ctx, pid); err != nil {
 			// Add's errors name the process already.
-			addErrs = append(addErrs, err)
 			s.Note(err.Error())
 			fmt.Fprintf(e.stderr, "reach: %v\n", err)
 			continue
@@ -87,7 +85,7 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 		return finErr
 	}
 	if len(attached) == 0 {
-		return fmt.Errorf("no process could be observed: %w", errors.Join(addErrs...))
+		return errors.New("no process could be observed: see the errors above")
 	}
 	return checkThreshold(r, o.failOn)
 }

@@ -153,6 +153,10 @@ func procErr(pid int, err error) error {
 // ErrExited reports a process that is gone.
 var ErrExited = errors.New("process exited")
 
+// ErrNoProcess reports a process ID that names no process when reach
+// looks: one that exited before, or never existed. It wraps ErrExited.
+var ErrNoProcess = fmt.Errorf("no such process (%w, or never existed)", ErrExited)
+
 // matchBinary matches b.bin against the database and builds its report
 // binary and probe groups.
 func (s *Session) matchBinary(ctx context.Context, b *binary) error {

@@ -45,6 +45,9 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		return ErrClosed
 	}
 	start, err := procStart(pid)
+	if errors.Is(err, ErrExited) {
+		return fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
 	if err != nil {
 		return err
 	}
