@@ -10,8 +10,10 @@ import (
 // The maps the BPF program uses.
 //
 //	counters:  hash (cookie u64, tgid u32, pad u32) -> executions u64
-//	callsites: LRU hash (cookie u64, return address u64, tgid u32, pad u32) -> u64,
-//	           the return addresses already reported in count mode
+//	callsites: LRU hash (cookie u64, return address u64, tgid u32, pad u32) ->
+//	           executions u64, in count mode: a key's first execution is
+//	           reported, the others only counted. The least recently used
+//	           of more than MaxCallsites keys are evicted with their counts.
 //	events:    ring buffer of records (see record.go)
 //	lost:      array of one u64, records the ring buffer had no room for
 type objects struct {
@@ -24,7 +26,6 @@ type objects struct {
 const (
 	counterKeySize  = 16
 	callsiteKeySize = 24
-	maxCallsites    = 16384
 )
 
 func newObjects(opts Options) (_ *objects, err error) {
@@ -43,7 +44,7 @@ func newObjects(opts Options) (_ *objects, err error) {
 	}
 	o.callsites, err = ebpf.NewMap(&ebpf.MapSpec{
 		Name: "reach_callsites", Type: ebpf.LRUHash,
-		KeySize: callsiteKeySize, ValueSize: 8, MaxEntries: maxCallsites,
+		KeySize: callsiteKeySize, ValueSize: 8, MaxEntries: MaxCallsites,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create callsite map: %w", err)
@@ -103,7 +104,7 @@ const (
 	fpOne         = -24 // u64 value 1 for counter inserts
 	fpCallsiteKey = -48 // cookie at -48, ret at -40, tgid at -32, pad at -28
 	fpRet         = -40
-	fpSeen        = -56 // u64 value for callsite inserts
+	fpSeen        = -56 // u64 value 1 for callsite inserts
 	fpCount       = -64 // the count after this hit
 	fpFlags       = -72 // u32 record flags
 	fpLostKey     = -76 // u32 0
@@ -117,8 +118,14 @@ const (
 // instructions returns the hit handler:
 //
 //	count this (cookie, process); in one-shot mode report the execution
-//	that made the count 1; in count mode report each new (cookie, process,
-//	return address).
+//	that made the count 1; in count mode also count this (cookie, process,
+//	return address) and report the execution that made that count 1.
+//
+// The cookie names the site, so at an inline site, whose return address is
+// the enclosing function's, the key still tells apart the inline marks (the
+// calls themselves) of one function; the return address adds who called
+// that function, which picks the callsite when the function is not the
+// application's (a helper of the vulnerable module, say).
 //
 // R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record.
 func (o *objects) instructions() asm.Instructions {
@@ -171,9 +178,9 @@ func (o *objects) instructions() asm.Instructions {
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
 
-		// In count mode, report each new return address (user space
-		// tells the first of a site from the others); otherwise only the
-		// execution that made the count 1.
+		// In count mode, count per return address and report each new one
+		// (user space tells the first of a site from the others);
+		// otherwise report only the execution that made the count 1.
 		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("counted"),
 		asm.And.Imm(asm.R1, cookieCountBit),
 		asm.JNE.Imm(asm.R1, 0, "callsite"),
@@ -185,22 +192,34 @@ func (o *objects) instructions() asm.Instructions {
 		asm.StoreImm(asm.RFP, fpFlags, flagFirst, asm.Word),
 		asm.Ja.Label("emit"),
 	)
-	// The lookup first keeps the hot path free of map updates. Gating on
-	// the callsite map alone means two threads racing through a site's
-	// first execution cannot both report the same return address.
+	// The lookup first keeps the hot path to one atomic add. Gating on
+	// the insert alone means two threads racing through a site's first
+	// execution cannot both report the same return address: the loser
+	// counts in the winner's entry.
 	ins = append(ins, readReturn("callsite")...)
 	ins = append(ins, callsiteKey(asm.R8)...)
+	ins = append(ins, lookupCallsite(callsites)...)
 	ins = append(ins,
-		asm.LoadMapPtr(asm.R1, callsites),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpCallsiteKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, "exit"),
+		asm.JEq.Imm(asm.R0, 0, "cs_insert"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		asm.Ja.Label("exit"),
 	)
-	ins = append(ins, insertCallsite(callsites)...)
+	ins = append(ins, insertCallsite(callsites, "cs_insert")...)
 	ins = append(ins,
-		asm.JNE.Imm(asm.R0, 0, "exit"),
-		asm.StoreImm(asm.RFP, fpFlags, flagCallsite, asm.Word),
+		asm.JEq.Imm(asm.R0, 0, "cs_new"),
+	)
+	// Lost the race to insert: count in the entry that won. It is gone
+	// only if the map evicted it meanwhile; then this execution is not
+	// counted per return address.
+	ins = append(ins, lookupCallsite(callsites)...)
+	ins = append(ins,
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		asm.Ja.Label("exit"),
+
+		asm.StoreImm(asm.RFP, fpFlags, flagCallsite, asm.Word).WithSymbol("cs_new"),
 		asm.Ja.Label("emit"),
 	)
 	ins = append(ins,
@@ -277,11 +296,21 @@ func callsiteKey(pidTgid asm.Register) asm.Instructions {
 	}
 }
 
-// insertCallsite inserts the callsite key unless present; R0 is 0 when it
-// was not.
-func insertCallsite(callsites int) asm.Instructions {
+// lookupCallsite looks the callsite key up: R0 is its counter, or 0.
+func lookupCallsite(callsites int) asm.Instructions {
 	return asm.Instructions{
-		asm.Mov.Imm(asm.R1, 1),
+		asm.LoadMapPtr(asm.R1, callsites),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpCallsiteKey),
+		asm.FnMapLookupElem.Call(),
+	}
+}
+
+// insertCallsite inserts the callsite key with the count 1 unless present;
+// R0 is 0 when it was not.
+func insertCallsite(callsites int, label string) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R1, 1).WithSymbol(label),
 		asm.StoreMem(asm.RFP, fpSeen, asm.R1, asm.DWord),
 		asm.LoadMapPtr(asm.R1, callsites),
 		asm.Mov.Reg(asm.R2, asm.RFP),

@@ -23,3 +23,23 @@ type countKey struct {
 	group uint64
 	site  int
 }
+
+func sortCallsiteCounts(m map[callsiteCountKey]uint64) []CallsiteCount {
+	out := make([]CallsiteCount, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			out = append(out, CallsiteCount{PID: k.pid, Group: k.group, Site: k.site, Return: k.ret, Hits: v})
+		}
+	}
+	slices.SortFunc(out, func(a, b CallsiteCount) int {
+		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Site, b.Site), cmp.Compare(a.Return, b.Return))
+	})
+	return out
+}
+
+type callsiteCountKey struct {
+	pid   int
+	group uint64
+	site  int
+	ret   uint64
+}

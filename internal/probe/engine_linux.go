@@ -34,9 +34,10 @@ type engine struct {
 	armed      map[armKey]*arming // armed now, or being attached
 	arms       map[uint32]*arming // every arming ever made, to decode records
 	lostSeen   uint64
-	countMu    sync.Mutex          // serializes counter map readouts with removals
-	final      map[countKey]uint64 // counts of removed armings; under countMu
-	multiState string              // why uprobe_multi is or is not used, for logs
+	countMu    sync.Mutex                  // serializes counter map readouts with removals
+	final      map[countKey]uint64         // counts of removed armings; under countMu
+	finalSites map[callsiteCountKey]uint64 // callsite counts of removed armings; under countMu
+	multiState string                      // why uprobe_multi is or is not used, for logs
 }
 
 type armKey struct {
@@ -93,6 +94,8 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 		armed: map[armKey]*arming{},
 		arms:  map[uint32]*arming{},
 		final: map[countKey]uint64{},
+
+		finalSites: map[callsiteCountKey]uint64{},
 	}
 	e.objs, err = newObjects(opts)
 	if err != nil {
@@ -364,20 +367,34 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	defer e.wg.Done()
 
 	// Closing a uprobe_multi link waits for the kernel's grace periods, some
-	// 20-70 ms, most of it idle: close them all at once.
-	errs := make([]error, len(todo))
+	// 20-70 ms, most of it idle: close them all at once, then collect their
+	// counts in one pass over the maps.
+	errs := make([]error, len(todo)+1)
 	var wg sync.WaitGroup
 	for i, a := range todo {
-		wg.Go(func() { errs[i] = e.remove(a) })
+		wg.Go(func() { errs[i] = e.unlink(a) })
 	}
 	wg.Wait()
+	if err := e.collect(todo...); err != nil {
+		errs[len(todo)] = fmt.Errorf("disarm process %d: %w", pid, err)
+	}
 	return errors.Join(errs...)
 }
 
 // remove closes a's links, which returns once no handler runs for them any
-// more, then moves its counters from the kernel to e.final. The caller has
-// taken a out of e.armed.
+// more, then moves its counters from the kernel to e.final and
+// e.finalSites. The caller has taken a out of e.armed.
 func (e *engine) remove(a *arming) error {
+	errs := []error{e.unlink(a)}
+	if err := e.collect(a); err != nil {
+		errs = append(errs, fmt.Errorf("disarm: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// unlink closes a's links, which returns once no handler runs for them any
+// more.
+func (e *engine) unlink(a *arming) error {
 	<-a.ready
 	start := time.Now()
 	var errs []error
@@ -387,23 +404,77 @@ func (e *engine) remove(a *arming) error {
 		}
 	}
 	if a.links == nil {
-		return nil // attaching failed: nothing was counted
+		return nil // attaching failed
 	}
 	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "links", len(a.links), "took", time.Since(start))
-	if err := e.collect(a); err != nil {
-		errs = append(errs, err)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("disarm group %d in process %d: %w", a.group, a.pid, err)
 	}
 	return nil
 }
 
-// collect moves the counters of a removed arming from the kernel map to
-// e.final.
-func (e *engine) collect(a *arming) error {
+// collect moves the counters of removed armings from the kernel maps to
+// e.final and e.finalSites. Armings whose attaching failed counted nothing.
+func (e *engine) collect(armings ...*arming) error {
 	e.countMu.Lock()
 	defer e.countMu.Unlock()
+	var errs []error
+	count := map[uint32]*arming{}
+	for _, a := range armings {
+		if a.links == nil {
+			continue
+		}
+		if err := e.collectCounters(a); err != nil {
+			errs = append(errs, fmt.Errorf("group %d in process %d: %w", a.group, a.pid, err))
+		}
+		if a.mode == Count {
+			count[a.id] = a
+		}
+	}
+	if len(count) > 0 {
+		if err := e.collectCallsites(count); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// collectCallsites moves the callsite counters of the removed count-mode
+// armings to e.finalSites. The caller holds e.countMu.
+func (e *engine) collectCallsites(armings map[uint32]*arming) error {
+	var (
+		key   callsiteMapKey
+		value uint64
+		keys  []callsiteMapKey
+	)
+	it := e.objs.callsites.Iterate()
+	for it.Next(&key, &value) {
+		if armings[cookieArm(key.Cookie)] != nil {
+			keys = append(keys, key)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read callsite counters: %w", err)
+	}
+	for _, k := range keys {
+		if err := e.objs.callsites.Lookup(&k, &value); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue // evicted meanwhile
+			}
+			return fmt.Errorf("read callsite counter: %w", err)
+		}
+		a := armings[cookieArm(k.Cookie)]
+		e.finalSites[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Ret}] += value
+		if err := e.objs.callsites.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete callsite counter: %w", err)
+		}
+	}
+	return nil
+}
+
+// collectCounters moves the counters of a removed arming from the kernel
+// map to e.final. The caller holds e.countMu.
+func (e *engine) collectCounters(a *arming) error {
 	var (
 		key   counterKey
 		value uint64
@@ -446,6 +517,14 @@ type counterKey struct {
 	_      uint32
 }
 
+// callsiteMapKey is the key of the callsite map.
+type callsiteMapKey struct {
+	Cookie uint64
+	Ret    uint64
+	TGID   uint32
+	_      uint32
+}
+
 func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -483,6 +562,49 @@ func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
 	}
 	e.mu.Unlock()
 	return sortCounts(counts), nil
+}
+
+func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	e.countMu.Lock()
+	counts := make(map[callsiteCountKey]uint64, len(e.finalSites))
+	for k, v := range e.finalSites {
+		counts[k] = v
+	}
+	var (
+		key   callsiteMapKey
+		value uint64
+		live  = map[callsiteMapKey]uint64{}
+	)
+	// A key evicted during the walk can make it start over: assigning,
+	// not adding, keeps keys seen twice right.
+	it := e.objs.callsites.Iterate()
+	for it.Next(&key, &value) {
+		live[key] = value
+	}
+	err := it.Err()
+	e.countMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("read callsite counters: %w", err)
+	}
+	e.mu.Lock()
+	for k, v := range live {
+		a := e.arms[cookieArm(k.Cookie)]
+		if a == nil || cookieSite(k.Cookie) >= len(a.sites) {
+			continue
+		}
+		counts[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Ret}] += v
+	}
+	e.mu.Unlock()
+	return sortCallsiteCounts(counts), nil
 }
 
 func (e *engine) Close() error {

@@ -73,3 +73,17 @@ func TestFetchAddEncoding(t *testing.T) {
 		t.Errorf("fetch-add encodes as % x, want opcode db and immediate 1", b)
 	}
 }
+
+// TestAddAtomicEncoding guards the callsite counters, which use a plain
+// atomic add: its immediate must be BPF_ADD (0), which the encoding bug
+// fetchAdd works around leaves alone.
+func TestAddAtomicEncoding(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0).Marshal(&buf, binary.LittleEndian); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if len(b) != 8 || b[0] != 0xdb || b[4] != 0 {
+		t.Errorf("atomic add encodes as % x, want opcode db and immediate 0", b)
+	}
+}

@@ -5,8 +5,8 @@
 // target symbol: its entry and each of its inlined copies. The engine counts
 // every execution of every site in the kernel and reports to user space only
 // the first execution of each site in each process (and, in count mode, each
-// new caller), so the observed program is not slowed down by a reader woken
-// on every call. In one-shot mode a group's probes are removed as soon as one
+// new caller, whose executions it counts too), so the observed program is
+// not slowed down by a reader woken on every call. In one-shot mode a group's probes are removed as soon as one
 // of its sites has been hit.
 //
 // Probes only watch: the engine never writes to the observed program's memory
@@ -139,8 +139,10 @@ type Hit struct {
 	Kind     SiteKind
 	// Callsite is false for the first hit of the site in the process, and
 	// true for a later hit with a return address not seen before (count
-	// mode only; the kernel remembers the last 16,384 return addresses, so
-	// in a program with more callsites one may be reported again).
+	// mode only; the kernel remembers the last MaxCallsites return
+	// addresses, so in a program with more callsites one may be reported
+	// again). In count mode, CallsiteCounts counts the executions of each
+	// (PID, Group, Site, Return) such a hit reports.
 	Callsite bool
 	// Lost is true when the kernel could not queue the hit's record (the
 	// ring buffer was full) and the engine found the hit in the counters:
@@ -176,6 +178,26 @@ type SiteCount struct {
 	Site  int
 	Hits  uint64
 }
+
+// CallsiteCount is the number of executions of one site in one process
+// with one return address, in count mode.
+type CallsiteCount struct {
+	PID   int
+	Group uint64
+	Site  int
+	// Return is the return address the executions had, as Hit.Return gives
+	// it: a runtime address ([BP+8], the enclosing function's, at an inline
+	// site), 0 when it could not be read.
+	Return uint64
+	Hits   uint64
+}
+
+// MaxCallsites is how many (site, process, return address) keys the
+// kernel counts at a time in count mode. Beyond that it evicts the least
+// recently used keys with their counts: a site's callsite counts then add
+// up to less than its count, and an evicted key executed again is counted
+// from 1 and reported again as a callsite Hit.
+const MaxCallsites = 16384
 
 // Options configures an engine.
 type Options struct {
@@ -213,6 +235,14 @@ type Engine interface {
 	// armed, per process, sorted by PID, group and site. Sites never
 	// executed are left out.
 	Counts(ctx context.Context) ([]SiteCount, error)
+	// CallsiteCounts returns the executions counted so far per site,
+	// process and return address for every site ever armed in count mode,
+	// sorted by PID, group, site and return address; disarmed groups keep
+	// their final counts. Each key's first execution was reported as a
+	// Hit with that Return. A site's callsite counts add up to its count
+	// in Counts unless the kernel evicted keys (see MaxCallsites). Read
+	// them before Counts to see sums no larger than the counts.
+	CallsiteCounts(ctx context.Context) ([]CallsiteCount, error)
 	// Hits delivers hits until Close, then is closed. The caller must keep
 	// receiving: while it does not, the engine stops reading the kernel's
 	// ring buffer, which then drops records (see Hit.Lost).
