@@ -27,6 +27,45 @@ func (rec *Recorder) AddPID(b *Binary, pid int) {
 	}
 }
 
+// SetCallsiteHits raises the hits of t's symbol's callsite cs (the same
+// function, file and line) to n, an exact count such as the sum of the
+// kernel's counters of the return addresses that symbolize to cs, when n is
+// larger than the hits recorded for it so far. A callsite the symbol does
+// not have yet is added, and a symbol with n > 0 is reached. The symbol's
+// total is left to SetHits.
+func (rec *Recorder) SetCallsiteHits(t Target, cs Frame, n uint64) error {
+	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
+		return fmt.Errorf("set callsite hits: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
+	}
+	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
+		return fmt.Errorf("set callsite hits of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(t.Binary.Findings, t.Finding) {
+		return fmt.Errorf("set callsite hits of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	}
+	if n == 0 {
+		return nil
+	}
+	s := t.Symbol
+	i := slices.IndexFunc(s.Callsites, func(c *Callsite) bool {
+		return c.Function == cs.Function && c.File == cs.File && c.Line == cs.Line
+	})
+	switch {
+	case i < 0:
+		s.Callsites = append(s.Callsites, &Callsite{Function: cs.Function, File: cs.File, Line: cs.Line, Hits: n})
+		slices.SortFunc(s.Callsites, compareCallsites)
+	case n > s.Callsites[i].Hits:
+		s.Callsites[i].Hits = n
+	}
+	s.Status = Reached
+	if t.Finding.Status.Rank() < Reached.Rank() {
+		t.Finding.Status = Reached
+	}
+	return nil
+}
+
 // SetHits raises t's symbol's hit total to n, an exact count such as one
 // read from the kernel's counters, when n is larger than the hits recorded
 // so far (hits recorded one by one are a lower bound of such counts). A

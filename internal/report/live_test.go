@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -53,5 +54,97 @@ func TestRecorderLive(t *testing.T) {
 	}
 	if err := rec.SetHits(Target{nb, f, f.Symbols[0]}, 9); !errors.Is(err, ErrUnknownTarget) {
 		t.Errorf("SetHits on a finding of another binary: err = %v", err)
+	}
+}
+
+func TestSetCallsiteHits(t *testing.T) {
+	a5 := Frame{Function: "main.a", File: "/app/main.go", Line: 5}
+	a7 := Frame{Function: "main.a", File: "/app/main.go", Line: 7}
+	b3 := Frame{Function: "main.b", File: "/app/main.go", Line: 3}
+	type set struct {
+		cs Frame
+		n  uint64
+	}
+	tests := []struct {
+		name     string
+		recorded []Frame // callsites of hits recorded one by one
+		sets     []set
+		want     []Callsite
+	}{
+		{
+			name:     "raises a recorded callsite",
+			recorded: []Frame{a5},
+			sets:     []set{{a5, 5000}},
+			want:     []Callsite{{"main.a", "/app/main.go", 5, 5000}},
+		},
+		{
+			name:     "never lowers",
+			recorded: []Frame{a5, a5, a5},
+			sets:     []set{{a5, 2}},
+			want:     []Callsite{{"main.a", "/app/main.go", 5, 3}},
+		},
+		{
+			name:     "each callsite its own",
+			recorded: []Frame{a7, a5},
+			sets:     []set{{a7, 10}, {a5, 20}, {a7, 11}},
+			want:     []Callsite{{"main.a", "/app/main.go", 5, 20}, {"main.a", "/app/main.go", 7, 11}},
+		},
+		{
+			name:     "adds a callsite not recorded, in order",
+			recorded: []Frame{a7},
+			sets:     []set{{b3, 4}},
+			want:     []Callsite{{"main.b", "/app/main.go", 3, 4}, {"main.a", "/app/main.go", 7, 1}},
+		},
+		{
+			name: "zero adds nothing",
+			sets: []set{{a5, 0}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, tgt := linkedTarget()
+			rec := NewRecorder(r)
+			for _, f := range tt.recorded {
+				if err := rec.Record(tgt, Hit{Callsite: &f}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range tt.sets {
+				if err := rec.SetCallsiteHits(tgt, s.cs, s.n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []Callsite
+			for _, c := range tgt.Symbol.Callsites {
+				got = append(got, *c)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("callsites %+v, want %+v", got, tt.want)
+			}
+			if hits := uint64(len(tt.recorded)); tgt.Symbol.Hits != hits {
+				t.Errorf("symbol hits %d changed, want %d", tgt.Symbol.Hits, hits)
+			}
+			reached := len(tt.want) > 0
+			if (tgt.Symbol.Status == Reached) != reached || (tgt.Finding.Status == Reached) != reached {
+				t.Errorf("symbol %s, finding %s; want reached %v", tgt.Symbol.Status, tgt.Finding.Status, reached)
+			}
+		})
+	}
+
+	r, tgt := linkedTarget()
+	rec := NewRecorder(r)
+	b := r.Binaries[0]
+	f := b.Findings[3]
+	if err := rec.SetCallsiteHits(Target{b, f, tgt.Symbol}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("SetCallsiteHits on a foreign symbol: err = %v", err)
+	}
+	if err := rec.SetCallsiteHits(Target{tgt.Binary, f, f.Symbols[0]}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("SetCallsiteHits on a finding of another binary: err = %v", err)
+	}
+	if err := rec.SetCallsiteHits(Target{Binary: b}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("SetCallsiteHits on an incomplete target: err = %v", err)
+	}
+	if len(f.Symbols[0].Callsites) != 0 || len(tgt.Symbol.Callsites) != 0 {
+		t.Error("a refused SetCallsiteHits changed callsites")
 	}
 }
