@@ -124,7 +124,7 @@ func TestAttachBadPIDs(t *testing.T) {
 		report map[string][]int
 	}{
 		{"nonexistent", []string{strconv.Itoa(never)}, 1,
-			[]string{"process 99999999: process exited", "no process could be observed"}, map[string][]int{}},
+			[]string{"process 99999999: no such process", "no process could be observed"}, map[string][]int{}},
 		{"exited", []string{strconv.Itoa(goneKnown)}, 1,
 			[]string{fmt.Sprintf("process %d:", goneKnown), "no process could be observed"}, map[string][]int{}},
 		{"not go", []string{sleepPID}, 1,
@@ -132,7 +132,7 @@ func TestAttachBadPIDs(t *testing.T) {
 		{"kernel thread", []string{"2"}, 1,
 			[]string{"process 2:"}, map[string][]int{}},
 		{"mixed", []string{strconv.Itoa(never), goodPID, sleepPID, "2"}, 3,
-			[]string{"process 99999999: process exited", "process " + sleepPID, "not a Go binary", "process 2:", "observing 1 process"},
+			[]string{"process 99999999: no such process", "process " + sleepPID, "not a Go binary", "process 2:", "observing 1 process"},
 			map[string][]int{path: {good.pid()}}},
 		{"not a number", []string{goodPID, "12x"}, 2, []string{`"12x" is not a process ID`}, nil},
 		{"zero", []string{"0"}, 2, []string{`"0" is not a process ID`}, nil},
