@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -65,9 +66,61 @@ func (s *Session) handleHit(h probe.Hit) {
 		s.log.Warn("record hit", "osv", g.osv, "symbol", g.selector(), "err", err)
 		return
 	}
+	if s.opts.Mode == probe.Count && !h.Lost && rh.Callsite != nil {
+		s.mu.Lock()
+		k := callsiteKey{h.Group, h.PID, h.Site, h.Return}
+		if _, ok := s.callsites[k]; !ok {
+			s.callsites[k] = *rh.Callsite
+		}
+		s.mu.Unlock()
+	}
 	if s.opts.OnHit != nil {
 		s.opts.OnHit(newEvent(g, h, rh))
 	}
+}
+
+// callsiteKey is what the kernel counts callsites by in count mode: a
+// group's site in a process and the hit's return address. The engine
+// reports the first execution of each key as a hit, whose callsite then
+// stands for all the key's executions. At an entry or push-bp site the
+// return address is the call's own. At an inline site (the call's inline
+// mark, in the caller) the site itself pins the call instruction, and the
+// return address, the enclosing function's ([BP+8]), tells who called
+// that function: the callsite when the function is not the application's
+// (a helper of the vulnerable module, say).
+type callsiteKey struct {
+	group uint64
+	pid   int
+	site  int
+	ret   uint64
+}
+
+// applyCallsiteCounts sets each callsite's hits to the sum of the kernel's
+// counts of the keys whose first hit had that callsite. Keys with no hit
+// recorded yet are left for a later Sync.
+func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
+	type at struct {
+		g  *group
+		cs report.Frame
+	}
+	sums := map[at]uint64{}
+	s.mu.Lock()
+	for _, c := range counts {
+		g := s.groups[c.Group]
+		cs, ok := s.callsites[callsiteKey{c.Group, c.PID, c.Site, c.Return}]
+		if g == nil || !ok {
+			continue
+		}
+		sums[at{g, cs}] += c.Hits
+	}
+	s.mu.Unlock()
+	var errs []error
+	for k, n := range sums {
+		if err := s.rec.SetCallsiteHits(k.g.target, k.cs, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // symbolize returns the logical frames of a hit, innermost first, and how

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -96,5 +97,47 @@ func TestAddErrors(t *testing.T) {
 	}
 	if st := symbol(t, r, a.cmd.Path, "GO-2099-0002", "Attach"); st.Status != report.Reached || st.Hits != 1 {
 		t.Errorf("Attach: %s with %d hits, want reached once", st.Status, st.Hits)
+	}
+}
+
+// TestCountCallsites: in count mode each callsite reports the exact number
+// of calls made from it, and calls from one line add up even when they
+// have different return addresses; inline sites too.
+func TestCountCallsites(t *testing.T) {
+	requireRoot(t)
+	file, lines := callLines(t)
+	const n1, n2 = 3000, 1234
+	for _, v := range []testprog.Variant{testprog.Plain, testprog.PIE} {
+		t.Run(v.Name, func(t *testing.T) {
+			path := buildApp(t, v)
+			s := newSession(t, fixtureDB(t), Options{Mode: probe.Count})
+			r := runApp(t, s, path, "loop2", strconv.Itoa(n1), strconv.Itoa(n2))
+			for _, tt := range []struct {
+				symbol string
+				want   map[string]uint64 // by marker
+			}{
+				{"Direct", map[string]uint64{"loopA": n1, "loopB": n2, "loopC": 2 * n1}},
+				{"Small", map[string]uint64{"smallA": n1, "smallB": n2}},
+			} {
+				sym := symbol(t, r, path, "GO-2099-0001", tt.symbol)
+				var want []report.Callsite
+				var total uint64
+				for marker, n := range tt.want {
+					want = append(want, report.Callsite{Function: "main.loop2", File: file, Line: lines[marker], Hits: n})
+					total += n
+				}
+				slices.SortFunc(want, func(a, b report.Callsite) int { return a.Line - b.Line })
+				var got []report.Callsite
+				for _, c := range sym.Callsites {
+					got = append(got, *c)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: callsites %+v, want %+v", tt.symbol, got, want)
+				}
+				if sym.Hits != total {
+					t.Errorf("%s: %d hits, want %d", tt.symbol, sym.Hits, total)
+				}
+			}
+		})
 	}
 }

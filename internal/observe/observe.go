@@ -101,6 +101,11 @@ type Session struct {
 	watcher  *probe.ExecWatcher // started by the first Run
 	armingMu sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
 	spawnMu  sync.Mutex         // serializes Run's starts
+
+	// callsites maps each (group, process, site, return address) the
+	// engine reported in count mode to the callsite of its first hit, to
+	// apply the engine's CallsiteCounts; under mu.
+	callsites map[callsiteKey]report.Frame
 }
 
 // New returns a session that reads OSV entries from db. It fails with
@@ -152,6 +157,8 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		bins:    map[fileID]*binary{},
 		groups:  map[uint64]*group{},
 		procs:   map[int]*process{},
+
+		callsites: map[callsiteKey]report.Frame{},
 	}
 	s.wg.Add(2)
 	go s.consumeHits()
@@ -172,16 +179,34 @@ func (s *Session) Report(ctx context.Context) (*report.Report, error) {
 }
 
 // Sync reads the probe engine's counters and sets every symbol's hit total
-// to the number of executions counted in the observed processes.
+// to the number of executions counted in the observed processes. In count
+// mode it also sets each callsite's hits to the executions counted for the
+// return addresses whose first hit had that callsite; they add up to the
+// total unless the kernel evicted return addresses (beyond
+// probe.MaxCallsites at a time) or a return address's first hit had no
+// callsite (its record was lost, or nothing in its stack could be
+// symbolized).
 func (s *Session) Sync(ctx context.Context) error {
+	var sites []probe.CallsiteCount
+	if s.opts.Mode == probe.Count {
+		// Before the totals, so that callsites never add up to more.
+		var err error
+		sites, err = s.engine.CallsiteCounts(ctx)
+		if err != nil {
+			if errors.Is(err, probe.ErrClosed) {
+				return nil // Close synced for the last time
+			}
+			return fmt.Errorf("read callsite hit counts: %w", err)
+		}
+	}
 	counts, err := s.engine.Counts(ctx)
 	if err != nil {
 		if errors.Is(err, probe.ErrClosed) {
-			return nil // Close synced for the last time
+			return nil
 		}
 		return fmt.Errorf("read hit counts: %w", err)
 	}
-	return s.applyCounts(counts)
+	return errors.Join(s.applyCounts(counts), s.applyCallsiteCounts(sites))
 }
 
 func (s *Session) applyCounts(counts []probe.SiteCount) error {

@@ -53,6 +53,10 @@ func main() {
 	case "loop":
 		n, _ := strconv.Atoi(os.Args[2])
 		loop(n)
+	case "loop2":
+		n1, _ := strconv.Atoi(os.Args[2])
+		n2, _ := strconv.Atoi(os.Args[3])
+		loop2(n1, n2)
 	}
 }
 
@@ -138,5 +142,21 @@ func children(n int) {
 func loop(n int) {
 	for i := 0; i < n; i++ {
 		sink += vuln.Direct("loop") // call:loop
+	}
+}
+
+// loop2 calls Direct and the inlined Small from two callsites each, n1 and
+// n2 times, and Direct twice from one line n1 times.
+func loop2(n1, n2 int) {
+	for i := 0; i < n1; i++ {
+		sink += vuln.Direct("a") // call:loopA
+		sink += vuln.Small(i)    // call:smallA
+	}
+	for i := 0; i < n2; i++ {
+		sink += vuln.Direct("b") // call:loopB
+		sink += vuln.Small(i)    // call:smallB
+	}
+	for i := 0; i < n1; i++ {
+		sink += vuln.Direct("c") + vuln.Direct("d") // call:loopC
 	}
 }
