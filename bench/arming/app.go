@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ type app struct {
 
 func startApp(exe string) (*app, error) {
 	cmd := exec.Command(exe)
+	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -97,4 +99,15 @@ func (a *app) stop() {
 	a.in.Close()
 	a.cmd.Process.Kill()
 	a.cmd.Wait()
+}
+
+// state describes the process's state, for errors: how it ended, if it did.
+func (a *app) state() string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.pid()))
+	if err == nil {
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && len(stat) > i+3 {
+			return fmt.Sprintf("process state %c", stat[i+2])
+		}
+	}
+	return "process gone"
 }
