@@ -7,9 +7,10 @@
 // with -clients concurrent keep-alive clients for -d per round, in rounds
 // that alternate plain (nothing attached) and attached (`reach attach`
 // running, its probes armed before the load starts; the handler's first
-// call removes them). It prints the median requests per second of each and
-// their ratio, and checks each attached round's report says language.Parse
-// was reached.
+// call removes them). It prints the median requests per second of each,
+// and the server's CPU time per request (less sensitive than requests per
+// second to other load on the machine), with their ratios, and checks each
+// attached round's report says language.Parse was reached.
 //
 //	go run ./bench/http [-rounds R] [-d 3s] [-clients C] [-max-requests N] [-db DIR]
 //
@@ -104,48 +105,101 @@ func run(ctx context.Context, rounds int, l *loader, db string) error {
 	if _, _, err := l.load(ctx, time.Second); err != nil { // warm-up
 		return err
 	}
-	var plain, attached []float64
+	var rps, cpu [2][]float64 // [plain, attached]
 	for round := range 2 * rounds {
 		// Pairs alternate which kind goes first: P A A P P A ...
-		isAttached := (round%2 == 1) != (round/2%2 == 1)
-		var rps float64
-		if isAttached {
-			rps, err = attachedRound(ctx, reach, db, srv.pid(), l, filepath.Join(tmp, "report.json"))
-			attached = append(attached, rps)
+		kind := 0
+		if (round%2 == 1) != (round/2%2 == 1) {
+			kind = 1
+		}
+		var m measure
+		if kind == 1 {
+			m, err = attachedRound(ctx, reach, db, srv.pid(), l, filepath.Join(tmp, "report.json"))
 		} else {
-			var n int64
-			var took time.Duration
-			n, took, err = l.load(ctx, l.d)
-			rps = float64(n) / took.Seconds()
-			plain = append(plain, rps)
+			m, err = l.measure(ctx, srv.pid())
 		}
 		if err != nil {
 			return err
 		}
-		kind := "plain"
-		if isAttached {
-			kind = "attached"
-		}
-		fmt.Printf("  round %2d  %-9s %10.0f requests/s\n", round+1, kind, rps)
+		rps[kind] = append(rps[kind], m.rps())
+		cpu[kind] = append(cpu[kind], m.cpuPerRequest())
+		fmt.Printf("  round %2d  %-9s %10.0f requests/s %8.1f µs server CPU per request\n", round+1, []string{"plain", "attached"}[kind], m.rps(), m.cpuPerRequest())
 	}
-	p, a := harness.Median(plain), harness.Median(attached)
-	fmt.Printf("\n  %-32s %10.0f requests/s\n", "plain (median)", p)
-	fmt.Printf("  %-32s %10.0f requests/s\n", "reach attach, one-shot (median)", a)
-	fmt.Printf("  attached / plain: %.3f (goal >= 0.99: %s)\n", a/p, harness.Goal(a/p >= 0.99))
+	p, a := harness.Median(rps[0]), harness.Median(rps[1])
+	pc, ac := harness.Median(cpu[0]), harness.Median(cpu[1])
+	fmt.Printf("\n  %-32s %10.0f requests/s %8.1f µs server CPU per request\n", "plain (median)", p, pc)
+	fmt.Printf("  %-32s %10.0f requests/s %8.1f µs server CPU per request\n", "reach attach, one-shot (median)", a, ac)
+	fmt.Printf("  requests/s, attached / plain: %.3f (goal >= 0.99: %s)\n", a/p, harness.Goal(a/p >= 0.99))
+	fmt.Printf("  server CPU per request, attached / plain: %.3f\n", ac/pc)
 	return nil
+}
+
+// measure is one round's load.
+type measure struct {
+	requests int64
+	took     time.Duration
+	cpu      time.Duration // the server's CPU time (user and system) meanwhile
+}
+
+func (m measure) rps() float64 { return float64(m.requests) / m.took.Seconds() }
+
+func (m measure) cpuPerRequest() float64 {
+	return float64(m.cpu) / float64(time.Microsecond) / float64(m.requests)
+}
+
+// measure loads the server for l.d and reads its CPU time around the load.
+func (l *loader) measure(ctx context.Context, pid int) (measure, error) {
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return measure{}, err
+	}
+	n, took, err := l.load(ctx, l.d)
+	if err != nil {
+		return measure{}, err
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return measure{}, err
+	}
+	if n == 0 {
+		return measure{}, errors.New("no request completed")
+	}
+	return measure{requests: n, took: took, cpu: cpu1 - cpu0}, nil
+}
+
+// cpuTime returns the user and system time of every thread of process
+// pid, from /proc/PID/stat (in clock ticks of 10 ms).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the server's CPU time: %w", err)
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	fields := strings.Fields(string(data[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick, nil
 }
 
 // attachedRound runs reach attach on the server, loads it once the probes
 // are armed, stops reach and checks its report.
-func attachedRound(ctx context.Context, reach, db string, pid int, l *loader, rep string) (float64, error) {
+func attachedRound(ctx context.Context, reach, db string, pid int, l *loader, rep string) (measure, error) {
 	os.Remove(rep)
 	cmd := exec.CommandContext(ctx, reach, "attach", "-db", db, "-format", "json", "-o", rep, strconv.Itoa(pid))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return 0, err
+		return measure{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start reach attach: %w", err)
+		return measure{}, fmt.Errorf("start reach attach: %w", err)
 	}
 	var (
 		said     []string
@@ -166,12 +220,12 @@ func attachedRound(ctx context.Context, reach, db string, pid int, l *loader, re
 			}
 		}
 	}()
-	fail := func(err error) (float64, error) {
+	fail := func(err error) (measure, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		mu.Lock()
 		defer mu.Unlock()
-		return 0, fmt.Errorf("reach attach: %w\n%s", err, strings.Join(said, "\n"))
+		return measure{}, fmt.Errorf("reach attach: %w\n%s", err, strings.Join(said, "\n"))
 	}
 	select {
 	case <-observed:
@@ -180,7 +234,7 @@ func attachedRound(ctx context.Context, reach, db string, pid int, l *loader, re
 	case <-time.After(time.Minute):
 		return fail(errors.New("no \"observing\" message after a minute"))
 	}
-	n, took, err := l.load(ctx, l.d)
+	m, err := l.measure(ctx, pid)
 	if err != nil {
 		return fail(err)
 	}
@@ -191,16 +245,16 @@ func attachedRound(ctx context.Context, reach, db string, pid int, l *loader, re
 	err = cmd.Wait()
 	// -fail-on reached, the default of attach, exits 3 on a reached finding.
 	if ee := (*exec.ExitError)(nil); err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) {
-		return 0, fmt.Errorf("reach attach: %w\n%s", err, strings.Join(said, "\n"))
+		return measure{}, fmt.Errorf("reach attach: %w\n%s", err, strings.Join(said, "\n"))
 	}
 	r, err := harness.ReadReport(rep)
 	if err != nil {
-		return 0, err
+		return measure{}, err
 	}
 	if s := harness.Symbol(r, osvID, pkg, symbol); s == nil || s.Status != "reached" {
-		return 0, fmt.Errorf("reach attach: the report does not say %s.%s (%s) was reached: the round measured nothing", pkg, symbol, osvID)
+		return measure{}, fmt.Errorf("reach attach: the report does not say %s.%s (%s) was reached: the round measured nothing", pkg, symbol, osvID)
 	}
-	return float64(n) / took.Seconds(), nil
+	return m, nil
 }
 
 // loader loads the server with concurrent keep-alive clients.
