@@ -103,6 +103,9 @@ func run(ctx context.Context, sizes []int, rounds, hits int, logger *slog.Logger
 	fmt.Printf("one probe group per function (its PUSH RBP); %d rounds per size, medians; %d one-shot hits per round\n\n", rounds, hits)
 	var results []*result
 	for _, n := range sizes {
+		if hits > n {
+			return fmt.Errorf("-hits %d: more than the %d functions of size %d", hits, n, n)
+		}
 		fx, err := generate(ctx, filepath.Join(tmp, strconv.Itoa(n)), n)
 		if err != nil {
 			return err
@@ -188,7 +191,7 @@ func sessionRound(ctx context.Context, fx *fixture, res *result, round, hits int
 	res.arm = append(res.arm, last.Sub(first))
 
 	for k := range hits {
-		i := ((round*hits + k) * 7919) % fx.n
+		i := (round*hits*7919 + k) % fx.n // distinct within a round
 		called, gone, err := a.hit(i)
 		if err != nil {
 			return err
