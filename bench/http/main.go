@@ -107,7 +107,7 @@ func run(ctx context.Context, rounds int, l *loader, db string) error {
 	if _, _, err := l.load(ctx, time.Second); err != nil { // warm-up
 		return err
 	}
-	var rps, cpu [2][]float64 // [plain, attached]
+	var rps, cpu [2][]float64        // [plain, attached]
 	var rpsRatio, cpuRatio []float64 // attached / plain within each pair of rounds
 	for round := range 2 * rounds {
 		// Pairs alternate which kind goes first: P A A P P A ...
