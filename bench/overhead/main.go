@@ -163,14 +163,21 @@ func run(ctx context.Context, calls, rounds int, db string) error {
 				harness.Ms(med[vi].wall), harness.Ms(med[vi].loop), harness.Ms(med[vi].cpu),
 				ratio(med[vi].wall, med[0].wall), ratio(med[vi].loop, med[0].loop), ratio(med[vi].cpu, med[0].cpu))
 		}
-		one := ratio(med[1].wall, med[0].wall)
-		fmt.Printf("  one-shot, wall with reach's start-up: %.3fx plain (goal <= 1.05x: %s)\n", one, harness.Goal(one <= 1.05))
-		hits := med[2].hits
-		perLoop := float64(med[2].loop-med[0].loop) / float64(hits)
-		perWall := float64(med[2].wall-med[0].wall) / float64(hits)
-		perCPU := float64(med[2].cpu-med[0].cpu) / float64(hits)
-		fmt.Printf("  count mode: %d probed calls counted; cost per probed call %.0f ns from loop times (goal <= 1000 ns: %s), %.0f ns from loop CPU times, %.0f ns from wall times\n\n",
-			hits, perLoop, harness.Goal(perLoop <= 1000), perCPU, perWall)
+		// Ratios within each round, whose variants ran close in time, are
+		// less affected by the machine's changing load than the medians.
+		var one, perLoop, perCPU, perWall []float64
+		for r := range res[bi][0] {
+			p, o, c := res[bi][0][r], res[bi][1][r], res[bi][2][r]
+			one = append(one, ratio(o.wall, p.wall))
+			perLoop = append(perLoop, float64(c.loop-p.loop)/float64(c.hits))
+			perCPU = append(perCPU, float64(c.cpu-p.cpu)/float64(c.hits))
+			perWall = append(perWall, float64(c.wall-p.wall)/float64(c.hits))
+		}
+		o := harness.Median(one)
+		fmt.Printf("  one-shot, wall with reach's start-up: %.3fx plain (median of the rounds' ratios; goal <= 1.05x: %s)\n", o, harness.Goal(o <= 1.05))
+		pl := harness.Median(perLoop)
+		fmt.Printf("  count mode: %d probed calls counted; cost per probed call %.0f ns from loop times (goal <= 1000 ns: %s), %.0f ns from loop CPU times, %.0f ns from wall times (medians over the rounds)\n\n",
+			med[2].hits, pl, harness.Goal(pl <= 1000), harness.Median(perCPU), harness.Median(perWall))
 	}
 	return nil
 }
