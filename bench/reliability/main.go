@@ -113,11 +113,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fuzzTargets, fuzzExecs, fuzzFailures, perTarget := parseFuzz(fuzzOut)
 
 	reports := figs["cycle_reports"] + figs["kill_reports"]
+	fmt.Fprintf(stderr, "reliability: figures %v\n", figs)
 	fmt.Fprintf(stdout, "reach reliability and security suite (%s, %s, %d CPUs), %s\n\n", kernel(), runtime.Version(), runtime.NumCPU(), time.Since(start).Round(time.Second))
 	fmt.Fprintf(stdout, "attach/detach cycles survived      %6d   2 busy programs (64 goroutines, GC, deep recursion; plain and stripped PIE), one-shot and count mode, targets changed while attached; every round's checksum equal to an unobserved run's, exit 0, no probe left\n", figs["cycles"])
 	fmt.Fprintf(stdout, "SIGKILLs of reach attach survived  %6d   by phase: arming %d, armed %d, reporting %d, finished before the kill %d; programs kept running with unchanged checksums\n",
 		figs["kills"], figs["kill_phase_arming"], figs["kill_phase_armed"], figs["kill_phase_reporting"], figs["kill_phase_finished"])
 	fmt.Fprintf(stdout, "  kills after which the kernel      %6d   leaked uprobes (\"failed to unregister, leaking uprobe\"): int3 left in the program until it exits; %d of them removed by a later reach attach\n", figs["kill_kernel_leaks"], figs["kill_kernel_leaks_repaired"])
+	fmt.Fprintf(stdout, "  kills that left a temporary file   %6d   next to -o (.reach-*; the report itself was always whole or absent)\n", figs["kill_temp_files_left"])
 	fmt.Fprintf(stdout, "processes exiting while armed      %6d   each observed or refused as exited; none disturbed\n", figs["exiting_processes"])
 	if fuzzOut != "" {
 		fmt.Fprintf(stdout, "fuzz executions                %10d   %d targets, %d failures\n", fuzzExecs, fuzzTargets, fuzzFailures)

@@ -401,7 +401,8 @@ type stressProc struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	rounds chan string // "round N checksum X" lines
-	done   chan error  // the exit status, once
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit status, once done is closed
 }
 
 func startStress(t testing.TB, path string) *stressProc {
@@ -419,7 +420,7 @@ func startStress(t testing.TB, path string) *stressProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &stressProc{t: t, cmd: cmd, in: in, rounds: make(chan string, 1<<16), done: make(chan error, 1)}
+	p := &stressProc{t: t, cmd: cmd, in: in, rounds: make(chan string, 1<<16), done: make(chan struct{})}
 	t.Cleanup(func() {
 		in.Close()
 		cmd.Process.Kill()
@@ -435,7 +436,7 @@ func startStress(t testing.TB, path string) *stressProc {
 			p.rounds <- sc.Text()
 		}
 		close(p.rounds)
-		p.done <- cmd.Wait()
+		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	return p
@@ -446,10 +447,7 @@ func (p *stressProc) pid() int { return p.cmd.Process.Pid }
 // alive reports whether the process has not exited.
 func (p *stressProc) alive() bool {
 	select {
-	case err, ok := <-p.done:
-		if ok {
-			p.done <- err // keep it for stop
-		}
+	case <-p.done:
 		return false
 	default:
 		return true
@@ -469,9 +467,9 @@ func (p *stressProc) stop(limit time.Duration) []string {
 		case l, ok := <-p.rounds:
 			if !ok {
 				select {
-				case err := <-p.done:
-					if err != nil {
-						p.t.Fatalf("stress process %d: %v", p.pid(), err)
+				case <-p.done:
+					if p.err != nil {
+						p.t.Fatalf("stress process %d: %v", p.pid(), p.err)
 					}
 				case <-timeout:
 					p.t.Fatalf("stress process %d did not exit within %s", p.pid(), limit)

@@ -91,7 +91,7 @@ func TestKilledReach(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("a whole attach takes %s; kill delays drawn from [0, %s), seed %d", whole.Round(time.Millisecond), (whole * 5 / 4).Round(time.Millisecond), seed)
 	phases := map[string]int{}
-	reports, counted, leaks, repaired := 1, 0, 0, 0
+	reports, counted, leaks, repaired, tempLeft := 1, 0, 0, 0, 0
 	for i := 0; i < kills; i++ {
 		pids, args := targets()
 		out := filepath.Join(dir, fmt.Sprintf("kill%d.json", i))
@@ -165,8 +165,11 @@ func TestKilledReach(t *testing.T) {
 		} else if phase == "finished" {
 			t.Fatalf("kill %d: reach finished but wrote no report: %v", i, err)
 		}
+		// A kill while the report is written leaves its temporary file
+		// (the report itself is whole or absent): count them.
 		if leftovers, _ := filepath.Glob(filepath.Join(dir, ".*")); len(leftovers) > 0 {
-			t.Errorf("%s: temporary files left next to the report: %v", what, leftovers)
+			t.Logf("%s: temporary files left next to the report: %v", what, leftovers)
+			tempLeft += len(leftovers)
 			for _, l := range leftovers {
 				os.Remove(l)
 			}
@@ -175,7 +178,7 @@ func TestKilledReach(t *testing.T) {
 	for j := range procs {
 		stop(j)
 	}
-	t.Logf("%d kills of reach attach by phase: %v; %d complete reports written (%d reached symbols known only from the counters); %d rounds, every checksum as unobserved; %d processes left with kernel-leaked uprobes, %d of them cleaned by a later attach", kills, phases, reports, counted, rounds, leaks, repaired)
+	t.Logf("%d kills of reach attach by phase: %v; %d complete reports written (%d reached symbols known only from the counters); %d rounds, every checksum as unobserved; %d processes left with kernel-leaked uprobes, %d of them cleaned by a later attach; %d temporary report files left", kills, phases, reports, counted, rounds, leaks, repaired, tempLeft)
 	if phases["armed"] == 0 && kills >= 10 {
 		t.Errorf("no kill landed while probes were armed: %v", phases)
 	}
@@ -186,6 +189,7 @@ func TestKilledReach(t *testing.T) {
 	figure(t, "kill_reports", reports)
 	figure(t, "kill_kernel_leaks", leaks)
 	figure(t, "kill_kernel_leaks_repaired", repaired)
+	figure(t, "kill_temp_files_left", tempLeft)
 }
 
 // reachAttach is a running `reach attach`.
