@@ -400,7 +400,7 @@ type stressProc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	in     io.WriteCloser
-	rounds chan string // "round N checksum X" lines
+	rounds chan string   // "round N checksum X" lines
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, once done is closed
 }
