@@ -235,7 +235,7 @@ func TestSynthetic(t *testing.T) {
 		t.Errorf("stripped %v, PIE %v; want true, false", b.Stripped, b.PIE)
 	}
 	got := fmt.Sprintf("%+v", b.Funcs)
-	want := "[{Name:main.main Entry:4198400 End:4198416 Offset:4096 Inlines:[{Func:main.leaf Parent:-1 CallFile:/src/main.go CallLine:10}]} {Name:main.leaf Entry:4198416 End:4198417 Offset:4112 Inlines:[]}]"
+	want := "[{Name:main.main Entry:4198400 End:4198416 Offset:4096 Inlines:[{Func:main.leaf Parent:-1 CallFile:/src/main.go CallLine:10 CallPC:4198407}]} {Name:main.leaf Entry:4198416 End:4198417 Offset:4112 Inlines:[]}]"
 	if got != want {
 		t.Errorf("Funcs =\n\t%s\nwant\n\t%s", got, want)
 	}
@@ -246,7 +246,8 @@ func TestSynthetic(t *testing.T) {
 	if s, err := b.EntrySite(leaf); err != nil || s != (Site{Kind: SiteEntry, PC: 0x401010, Offset: 0x1010}) {
 		t.Errorf("EntrySite(main.leaf) = %+v, %v", s, err)
 	}
-	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x40100a, Offset: 0x100a}}) {
+	// The call's inline mark, the tree entry's parentPc, is main.main+7.
+	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x401007, Offset: 0x1007}}) {
 		t.Errorf("InlineSites(main.main, 0) = %+v, %v", s, err)
 	}
 	wantFrames := "[{main.leaf /src/main.go 20 true} {main.main /src/main.go 10 false}]"
