@@ -17,7 +17,7 @@
 // The program itself checks that its probes are there: a uprobe puts an
 // INT3 into the process's copy of the code, and takes it out when removed.
 //
-//	go run ./bench/arming [-sizes 10,100,1000,10000] [-rounds R] [-hits H]
+//	go run ./bench/arming [-sizes 10,100,1000,10000] [-rounds R] [-hits H] [-v]
 //
 // It needs root.
 package main
