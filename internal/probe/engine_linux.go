@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -26,7 +27,10 @@ type engine struct {
 	wg        sync.WaitGroup // the reader, the sweeper, removals and Arm calls
 	wallMinus int64          // wall clock minus CLOCK_MONOTONIC, in ns
 
+	delivered atomic.Uint64 // hits sent on hits
+
 	mu         sync.Mutex
+	flushes    []chan struct{} // Flush calls waiting for the reader
 	closed     bool
 	multi      *ebpf.Program // nil when using classic uprobes
 	classic    *ebpf.Program // loaded on first use

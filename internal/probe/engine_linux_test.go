@@ -523,3 +523,36 @@ func TestOneShotBurst(t *testing.T) {
 		t.Errorf("%d calls counted after removal, want %d", m, n)
 	}
 }
+
+// TestFlush checks that after Flush every queued hit is on Hits, and that
+// Flush counts the hits delivered.
+func TestFlush(t *testing.T) {
+	requireRoot(t)
+	exe := buildHot(t, variants[0])
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{})
+	h := startHot(t, exe)
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count,
+		Groups: []Group{{ID: 3, Sites: []Site{work.push}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.do("call 10")
+	n, err := e.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("Flush: %d hits delivered, want 1 (the first of 10 calls from one caller)", n)
+	}
+	select {
+	case hit := <-e.Hits():
+		if hit.Group != 3 || hit.PID != h.pid() {
+			t.Errorf("hit %+v", hit)
+		}
+	default:
+		t.Fatal("Flush returned before its hit was on Hits")
+	}
+	if n, err := e.Flush(context.Background()); err != nil || n != 1 {
+		t.Errorf("second Flush = %d, %v; want 1, nil", n, err)
+	}
+}

@@ -1,7 +1,9 @@
 package probe
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -15,6 +17,10 @@ func (e *engine) read() {
 		if err := e.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				e.flushed()
+				continue
 			}
 			e.log.Warn("read ring buffer", "err", err)
 			continue
@@ -30,9 +36,46 @@ func (e *engine) read() {
 		}
 		select {
 		case e.hits <- hit:
+			e.delivered.Add(1)
 		case <-e.done:
 			return
 		}
+	}
+}
+
+// Flush implements Engine. Concurrent calls may return as soon as the
+// earliest of them is done.
+func (e *engine) Flush(ctx context.Context) (uint64, error) {
+	done := make(chan struct{})
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return e.delivered.Load(), ErrClosed
+	}
+	e.flushes = append(e.flushes, done)
+	e.mu.Unlock()
+	if err := e.reader.Flush(); err != nil {
+		return e.delivered.Load(), fmt.Errorf("flush the ring buffer: %w", err)
+	}
+	select {
+	case <-done:
+		return e.delivered.Load(), nil
+	case <-e.done:
+		return e.delivered.Load(), ErrClosed
+	case <-ctx.Done():
+		return e.delivered.Load(), ctx.Err()
+	}
+}
+
+// flushed wakes the Flush calls waiting: the reader has delivered every
+// record queued before them.
+func (e *engine) flushed() {
+	e.mu.Lock()
+	waiting := e.flushes
+	e.flushes = nil
+	e.mu.Unlock()
+	for _, c := range waiting {
+		close(c)
 	}
 }
 

@@ -243,6 +243,12 @@ type Engine interface {
 	// in Counts unless the kernel evicted keys (see MaxCallsites). Read
 	// them before Counts to see sums no larger than the counts.
 	CallsiteCounts(ctx context.Context) ([]CallsiteCount, error)
+	// Flush delivers to Hits every hit whose record the kernel has queued
+	// when Flush is called, and returns the number of hits delivered on
+	// Hits since the engine started. A caller that counts the hits it has
+	// handled knows it has seen everything up to now when its count
+	// reaches that number: after disarming, that is every hit.
+	Flush(ctx context.Context) (uint64, error)
 	// Hits delivers hits until Close, then is closed. The caller must keep
 	// receiving: while it does not, the engine stops reading the kernel's
 	// ring buffer, which then drops records (see Hit.Lost).
