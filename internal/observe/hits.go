@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -17,6 +18,23 @@ func (s *Session) consumeHits() {
 	for h := range s.engine.Hits() {
 		s.lastHit.Store(time.Now().UnixNano())
 		s.handleHit(h)
+		s.handled.Add(1)
+	}
+}
+
+// drainHits returns when every hit the kernel queued before the call is
+// handled (or after a second). With the probes removed, that is all of
+// them. If the engine cannot flush, it waits for a quiet spell instead.
+func (s *Session) drainHits(ctx context.Context) {
+	n, err := s.engine.Flush(ctx)
+	if err != nil {
+		s.log.Debug("flush the probe engine", "err", err)
+		s.waitHitsIdle(100 * time.Millisecond)
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for s.handled.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
 

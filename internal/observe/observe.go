@@ -68,6 +68,9 @@ type Options struct {
 	// Engine is the probe engine to use, which the session then owns and
 	// closes; nil creates the eBPF engine.
 	Engine probe.Engine
+	// Follow starts following programs (see Run) in New, at the same time
+	// as the probe engine, rather than at the first Run.
+	Follow bool
 	// OnHit, when set, is called with every hit the session records, in
 	// order, from the session's one hit-handling goroutine. It must not
 	// block for long: hits wait while it runs.
@@ -87,6 +90,8 @@ type Session struct {
 	wg     sync.WaitGroup
 	// lastHit is when the last hit was handled, in Unix ns.
 	lastHit atomic.Int64
+	// handled counts the hits handled, to compare with probe.Engine.Flush.
+	handled atomic.Uint64
 
 	// analyseMu serializes analyses so that each binary is analysed once.
 	analyseMu sync.Mutex
@@ -128,13 +133,33 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		return nil, fmt.Errorf("new observe session: unknown probe mode %d", opts.Mode)
 	}
 	log := opts.Logger.With("component", "observe")
+	// Loading the exec watcher's programs takes as long as loading the
+	// engine's: for Run, do both at once.
+	var (
+		watcher    *probe.ExecWatcher
+		watcherErr error
+		wg         sync.WaitGroup
+	)
+	if opts.Follow {
+		wg.Go(func() {
+			watcher, watcherErr = probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger})
+		})
+	}
 	eng := opts.Engine
+	var engErr error
 	if eng == nil {
-		var err error
-		eng, err = probe.New(ctx, probe.Options{Logger: opts.Logger})
-		if err != nil {
-			return nil, fmt.Errorf("start the probe engine: %w", err)
+		eng, engErr = probe.New(ctx, probe.Options{Logger: opts.Logger})
+	}
+	wg.Wait()
+	if engErr != nil || watcherErr != nil {
+		if watcher != nil {
+			watcher.Close()
 		}
+		if engErr == nil {
+			eng.Close()
+			return nil, fmt.Errorf("start following programs: %w", watcherErr)
+		}
+		return nil, fmt.Errorf("start the probe engine: %w", engErr)
 	}
 	r := &report.Report{
 		Schema:   report.Schema,
@@ -163,8 +188,16 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 	s.wg.Add(2)
 	go s.consumeHits()
 	go s.reap()
+	if watcher != nil {
+		s.watcher = watcher
+		s.wg.Add(1)
+		go s.handleExecs(watcher)
+	}
 	return s, nil
 }
+
+// SetDB sets the report's database.
+func (s *Session) SetDB(db report.DB) { s.rec.SetDB(db) }
 
 // Note adds a note to the report.
 func (s *Session) Note(msg string) { s.rec.Note(msg) }
@@ -254,7 +287,7 @@ func (s *Session) Close() error {
 	if err := s.disarmAll(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	s.waitHitsIdle(100 * time.Millisecond)
+	s.drainHits(ctx)
 	if err := s.Sync(ctx); err != nil {
 		errs = append(errs, err)
 	}
