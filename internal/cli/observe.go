@@ -64,9 +64,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*s
 		},
 		MaxSites: o.maxSites,
 		Targets:  observe.AllTargets(),
-	}
-	if info, err := db.Info(ctx); err == nil {
-		opts.Report.DB.Modified = info.Modified
+		Follow:   mode == "run",
 	}
 	if o.count {
 		opts.Mode = probe.Count
@@ -74,11 +72,27 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*s
 	if stream != nil {
 		opts.OnHit = stream.write
 	}
+	// Read the database's index while the probe engine loads.
+	var (
+		info    vulndb.Info
+		infoErr error
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() { info, infoErr = db.Info(ctx) })
 	s, err := observe.New(ctx, db, opts)
+	wg.Wait()
 	if err != nil {
 		stream.close()
 		return nil, err
 	}
+	if infoErr != nil {
+		// Without the database nothing could be matched: say so before
+		// the program runs unobserved.
+		s.Close()
+		stream.close()
+		return nil, infoErr
+	}
+	s.SetDB(report.DB{Source: db.Source(), Modified: info.Modified})
 	for _, w := range db.Warnings() {
 		s.Note(w)
 	}

@@ -16,6 +16,14 @@ func (rec *Recorder) AddBinary(b *Binary) {
 	}
 }
 
+// SetDB sets the report's database, for observers that learn it while the
+// report is in use.
+func (rec *Recorder) SetDB(db DB) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.DB = db
+}
+
 // AddPID records that process pid runs binary b, even if it never reaches
 // a vulnerable symbol.
 func (rec *Recorder) AddPID(b *Binary, pid int) {

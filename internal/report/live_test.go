@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRecorderLive(t *testing.T) {
@@ -146,5 +147,15 @@ func TestSetCallsiteHits(t *testing.T) {
 	}
 	if len(f.Symbols[0].Callsites) != 0 || len(tgt.Symbol.Callsites) != 0 {
 		t.Error("a refused SetCallsiteHits changed callsites")
+	}
+}
+
+func TestSetDB(t *testing.T) {
+	r := &Report{Schema: Schema}
+	rec := NewRecorder(r)
+	want := DB{Source: "https://vuln.go.dev", Modified: time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)}
+	rec.SetDB(want)
+	if got := rec.Snapshot().DB; got != want {
+		t.Errorf("DB = %+v, want %+v", got, want)
 	}
 }
