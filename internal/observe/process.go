@@ -89,7 +89,13 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
 	}
 	armErr := s.armGroups(ctx, p, want)
-	if st, err := procStart(pid); err != nil || st != start {
+	st, err := procStart(pid)
+	if err != nil && !errors.Is(err, ErrExited) {
+		// Not a sign that the process is gone: running out of file
+		// descriptors (each armed symbol holds one), say.
+		return errors.Join(armErr, fmt.Errorf("process %d (%s): check it after arming: %w", pid, b.path, err))
+	}
+	if err != nil || st != start {
 		s.disarmGroups(ctx, p, s.armedIDs(p))
 		s.mu.Lock()
 		if s.procs[pid] == p {
