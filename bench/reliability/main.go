@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "attach/detach cycles survived      %6d   2 busy programs (64 goroutines, GC, deep recursion; plain and stripped PIE), one-shot and count mode, targets changed while attached; every round's checksum equal to an unobserved run's, exit 0, no probe left\n", figs["cycles"])
 	fmt.Fprintf(stdout, "SIGKILLs of reach attach survived  %6d   by phase: arming %d, armed %d, reporting %d, finished before the kill %d; programs kept running with unchanged checksums\n",
 		figs["kills"], figs["kill_phase_arming"], figs["kill_phase_armed"], figs["kill_phase_reporting"], figs["kill_phase_finished"])
-	fmt.Fprintf(stdout, "  kills after which the kernel      %6d   leaked uprobes (\"failed to unregister, leaking uprobe\"): int3 left in the program until it exits; %d of them removed by a later reach attach\n", figs["kill_kernel_leaks"], figs["kill_kernel_leaks_repaired"])
+	fmt.Fprintf(stdout, "  processes the kernel left probed  %6d   after a kill (\"failed to unregister, leaking uprobe\"): int3 left in the program until it exits; %d of them removed by a later reach attach\n", figs["kill_kernel_leaks"], figs["kill_kernel_leaks_repaired"])
 	fmt.Fprintf(stdout, "  kills that left a temporary file   %6d   next to -o (.reach-*; the report itself was always whole or absent)\n", figs["kill_temp_files_left"])
 	fmt.Fprintf(stdout, "processes exiting while armed      %6d   each observed or refused as exited; none disturbed\n", figs["exiting_processes"])
 	if fuzzOut != "" {
@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "malformed inputs tried             %6d   %d here (targets files %d, PID lists %d, damaged databases %d, damaged binaries %d) + %d in vulndb and binfo tests\n",
-		figs["malformed_inputs"]+figs["bad_pid_cases"]+other, figs["malformed_inputs"]+figs["bad_pid_cases"],
+		figs["malformed_inputs"]+other, figs["malformed_inputs"],
 		figs["targets_cli_cases"]+figs["targets_watch_cases"], figs["bad_pid_cases"], figs["malformed_db_cases"], figs["corrupt_binaries"], other)
 	fmt.Fprintf(stdout, "reports checked                    %6d   parsed as reach/v1 JSON with the expected binaries, PIDs, findings and symbols\n", reports)
 	fmt.Fprintf(stdout, "lost or corrupted reports          %6d\n", 0)
