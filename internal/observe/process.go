@@ -95,7 +95,9 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		// descriptors (each armed symbol holds one), say.
 		return errors.Join(armErr, fmt.Errorf("process %d (%s): check it after arming: %w", pid, b.path, err))
 	}
-	if err != nil || st != start {
+	// A process that exited but was not reaped yet keeps its /proc/PID/stat
+	// and loses its /proc/PID/exe: arming then fails with ENOENT.
+	if err != nil || st != start || errors.Is(armErr, os.ErrNotExist) {
 		s.disarmGroups(ctx, p, s.armedIDs(p))
 		s.mu.Lock()
 		if s.procs[pid] == p {
