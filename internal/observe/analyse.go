@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,11 +144,43 @@ func (s *Session) analyse(ctx context.Context, pid int) (*binary, error) {
 	return b, b.err
 }
 
+// procErr explains a failure to read /proc/PID: a process that is gone, a
+// kernel thread (no executable), or missing privileges.
 func procErr(pid int, err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("process %d: %w", pid, ErrExited)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		state, serr := procState(pid)
+		switch {
+		case serr != nil:
+			return fmt.Errorf("process %d: %w", pid, ErrExited)
+		case state == 'Z':
+			return fmt.Errorf("process %d: %w (a zombie, not yet reaped)", pid, ErrExited)
+		default:
+			return fmt.Errorf("process %d has no executable: %w (a kernel thread?)", pid, ErrNotProgram)
+		}
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("process %d: %w: reading /proc/%d/exe needs root or CAP_SYS_PTRACE over the process", pid, err, pid)
 	}
 	return fmt.Errorf("process %d: %w", pid, err)
+}
+
+// ErrNotProgram reports a process without a user-space program, such as a
+// kernel thread.
+var ErrNotProgram = errors.New("not a user-space program")
+
+// procState returns the state letter of process pid (field 3 of
+// /proc/PID/stat: R, S, D, Z, ...).
+func procState(pid int) (byte, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 >= len(data) {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return data[i+2], nil
 }
 
 // ErrExited reports a process that is gone.

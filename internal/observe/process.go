@@ -59,7 +59,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		if b != nil {
 			return fmt.Errorf("process %d (%s): %w", pid, b.path, err)
 		}
-		return fmt.Errorf("process %d: %w", pid, err)
+		return err // analyse's errors name the process
 	}
 
 	s.armingMu.Lock()
