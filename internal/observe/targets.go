@@ -292,6 +292,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		pending := stamp
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
@@ -305,17 +306,25 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 			st, err := os.Stat(path)
 			if err != nil {
 				if fileStamp(nil) != stamp {
-					s.log.Warn("read targets file: keeping the current targets", "file", path, "err", err)
+					s.targetsFileProblem(path, err)
 					stamp = fileStamp(nil)
 				}
 				continue
 			}
-			if fileStamp(st) == stamp {
+			cur := fileStamp(st)
+			if cur == stamp {
+				continue
+			}
+			// Apply a change once the file has stayed the same for a whole
+			// interval, so that a file being written is not read half-way.
+			if cur != pending {
+				pending = cur
 				continue
 			}
 			data, newStamp, err := readTargetsFile(path)
 			if err != nil {
-				s.log.Warn("read targets file: keeping the current targets", "file", path, "err", err)
+				s.targetsFileProblem(path, err)
+				stamp = cur
 				continue
 			}
 			stamp = newStamp
@@ -325,7 +334,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 			}
 			if err != nil && !errors.Is(err, ErrClosed) {
 				s.log.Warn("targets file rejected: keeping the current targets", "err", err)
-				s.rec.Note(fmt.Sprintf("targets file rejected at %s: %v", time.Now().Format(time.RFC3339), err))
+				s.rec.Note(fmt.Sprintf("targets file %s rejected at %s, the targets stayed as they were: %v", path, time.Now().Format(time.RFC3339), err))
 			}
 		}
 	}()
@@ -353,6 +362,13 @@ func fileStamp(fi os.FileInfo) stamp {
 
 // maxTargetsFile caps the size of a targets file.
 const maxTargetsFile = 1 << 20
+
+// targetsFileProblem logs and notes in the report that the targets file
+// could not be read, and that the targets stay as they were.
+func (s *Session) targetsFileProblem(path string, err error) {
+	s.log.Warn("read targets file: keeping the current targets", "file", path, "err", err)
+	s.rec.Note(fmt.Sprintf("targets file %s could not be read at %s, the targets stayed as they were: %v", path, time.Now().Format(time.RFC3339), err))
+}
 
 func readTargetsFile(path string) ([]byte, stamp, error) {
 	f, err := os.Open(path)
