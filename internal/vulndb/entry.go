@@ -5,11 +5,14 @@ import (
 	"fmt"
 
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/semver"
 )
 
 // parseEntry parses the OSV entry the database serves for wantID. The entry
 // is malformed (ErrMalformed) when it is not JSON, when its ID is not
-// wantID, or when an affected module has no path.
+// wantID, when an affected module has no path, or when a version range
+// has an event that is not one semantic version ("0" opens at the start):
+// a range reach cannot read would silently say "not affected".
 func parseEntry(data []byte, wantID string) (*osv.Entry, error) {
 	var e osv.Entry
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -22,8 +25,39 @@ func parseEntry(data []byte, wantID string) (*osv.Entry, error) {
 		if a.Module.Path == "" {
 			return nil, fmt.Errorf("entry %s: %w: affected[%d] has no module path", wantID, ErrMalformed, i)
 		}
+		for j, r := range a.Ranges {
+			if err := checkRange(r); err != nil {
+				return nil, fmt.Errorf("entry %s: %w: affected[%d] (%s) range %d: %w", wantID, ErrMalformed, i, a.Module.Path, j, err)
+			}
+		}
 	}
 	return &e, nil
+}
+
+// checkRange checks that every event of a SEMVER range opens or closes it
+// at one valid version.
+func checkRange(r osv.Range) error {
+	if r.Type != osv.RangeTypeSemver {
+		return fmt.Errorf("type %q: only SEMVER ranges are read", r.Type)
+	}
+	for k, ev := range r.Events {
+		switch {
+		case ev.Introduced != "" && ev.Fixed != "":
+			return fmt.Errorf("event %d both introduces and fixes", k)
+		case ev.Introduced == "0":
+		case ev.Introduced != "":
+			if !semver.Valid(ev.Introduced) {
+				return fmt.Errorf("event %d: introduced %q is not a semantic version", k, ev.Introduced)
+			}
+		case ev.Fixed != "":
+			if !semver.Valid(ev.Fixed) {
+				return fmt.Errorf("event %d: fixed %q is not a semantic version", k, ev.Fixed)
+			}
+		default:
+			return fmt.Errorf("event %d neither introduces nor fixes a version", k)
+		}
+	}
+	return nil
 }
 
 // Withdrawn reports whether the entry has been withdrawn by the database.
