@@ -18,7 +18,7 @@ func TestParseEntryRanges(t *testing.T) {
 		{`{"introduced":"1.22.0-0"},{"fixed":"1.22.1"}`, ""},
 		{`{"introduced":"0"},{"fixed":"0.0.0-20210101000000-abcdef123456"}`, ""},
 		{`{"introduced":"zero"}`, `introduced "zero"`},
-		{`{"introduced":"0"},{"fixed":"v1"}`, `fixed "v1"`},
+		{`{"introduced":"0"},{"fixed":"1.x"}`, `fixed "1.x"`},
 		{`{"introduced":"0","fixed":"1.0.0"}`, "both"},
 		{`{}`, "neither"},
 		{`{"introduced":"0"},{"last_affected":"1.0.0"}`, "neither"},
