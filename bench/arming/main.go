@@ -47,6 +47,7 @@ import (
 )
 
 func main() {
+	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
 	log.SetFlags(0)
 	log.SetPrefix("bench/arming: ")
 	sizes := flag.String("sizes", "10,100,1000,10000", "comma-separated numbers of vulnerable functions")

@@ -36,6 +36,7 @@ import (
 )
 
 func main() {
+	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
 	log.SetFlags(0)
 	log.SetPrefix("bench/probe: ")
 	calls := flag.Int("calls", 100_000, "calls per measured loop")

@@ -7,11 +7,13 @@ import (
 	"os"
 	"testing"
 
+	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
 func TestMain(m *testing.M) {
+	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
 	code := m.Run()
 	testprog.Cleanup()
 	os.Exit(code)

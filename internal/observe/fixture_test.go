@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/module"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
 	"github.com/reach-sca/reach/internal/vulndb"
@@ -27,6 +28,7 @@ import (
 var fixtureDir string
 
 func TestMain(m *testing.M) {
+	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
 	dir, err := setupFixtures()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "set up fixtures:", err)

@@ -42,6 +42,7 @@ type engine struct {
 	final      map[countKey]uint64         // counts of removed armings; under countMu
 	finalSites map[callsiteCountKey]uint64 // callsite counts of removed armings; under countMu
 	multiState string                      // why uprobe_multi is or is not used, for logs
+	keeper     *keeper                     // creates and owns the links; nil without one
 }
 
 type armKey struct {
@@ -59,6 +60,7 @@ type arming struct {
 	ready chan struct{} // closed when attaching is done; then links is set
 
 	links []link.Link
+	kept  bool // the keeper holds the links
 	// Under engine.mu:
 	removing bool            // one-shot removal scheduled or done
 	reported map[[2]int]bool // (pid, site) whose first hit was delivered
@@ -122,6 +124,13 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 		return nil, fmt.Errorf("read the monotonic clock: %w", err)
 	}
 	e.wallMinus = time.Now().UnixNano() - ts.Nano()
+
+	if opts.NoKeeper {
+		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
+	} else if e.keeper, err = startKeeper(ctx, e.log); err != nil {
+		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", err)
+		e.keeper, err = nil, nil
+	}
 
 	e.wg.Add(2)
 	go e.read()
@@ -198,6 +207,9 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 	e.mu.Unlock()
 	defer e.wg.Done()
 
+	if e.keeper != nil {
+		return e.armKept(ctx, spec)
+	}
 	var errs []error
 	for _, g := range spec.Groups {
 		if err := ctx.Err(); err != nil {
@@ -212,14 +224,25 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 }
 
 func (e *engine) armGroup(ex *link.Executable, spec ProcessSpec, g Group) error {
-	if err := g.validate(); err != nil {
+	a, err := e.beginArm(spec, g)
+	if err != nil {
 		return err
+	}
+	links, err := e.attach(ex, a)
+	return e.endArm(a, links, false, err)
+}
+
+// beginArm validates g and records its arming in spec's process, to be
+// attached.
+func (e *engine) beginArm(spec ProcessSpec, g Group) (*arming, error) {
+	if err := g.validate(); err != nil {
+		return nil, err
 	}
 	k := armKey{spec.PID, g.ID}
 	e.mu.Lock()
 	if e.armed[k] != nil {
 		e.mu.Unlock()
-		return fmt.Errorf("group %d: %w", g.ID, ErrArmed)
+		return nil, fmt.Errorf("group %d: %w", g.ID, ErrArmed)
 	}
 	e.nextArm++
 	if e.nextArm == 0 {
@@ -237,30 +260,44 @@ func (e *engine) armGroup(ex *link.Executable, spec ProcessSpec, g Group) error 
 	e.armed[k] = a
 	e.arms[a.id] = a
 	e.mu.Unlock()
+	return a, nil
+}
 
-	links, err := e.attach(ex, a)
-
+// endArm records the outcome of attaching a: its links, or that the keeper
+// holds them, or the error.
+func (e *engine) endArm(a *arming, links []link.Link, kept bool, err error) error {
+	k := armKey{a.pid, a.group}
 	e.mu.Lock()
 	a.links = links
+	a.kept = kept && err == nil
 	if err != nil && e.armed[k] == a {
 		delete(e.armed, k)
 	}
 	close(a.ready)
 	e.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("group %d: %w", g.ID, err)
+		return fmt.Errorf("group %d: %w", a.group, err)
 	}
 	e.log.Debug("armed", "pid", a.pid, "group", a.group, "sites", len(a.sites), "mode", a.mode, "arming", a.id)
 	return nil
 }
 
-func (e *engine) attach(ex *link.Executable, a *arming) ([]link.Link, error) {
-	offsets := make([]uint64, len(a.sites))
-	cookies := make([]uint64, len(a.sites))
+// offsetsCookies returns the file offsets of a's sites and their cookies.
+func (a *arming) offsetsCookies() (offsets, cookies []uint64) {
+	offsets = make([]uint64, len(a.sites))
+	cookies = make([]uint64, len(a.sites))
 	for i, s := range a.sites {
 		offsets[i] = s.Offset
 		cookies[i] = makeCookie(a.id, i, s.Kind, a.mode)
 	}
+	return offsets, cookies
+}
+
+// attached reports whether a's probes were attached; a is ready.
+func (a *arming) attached() bool { return a.links != nil || a.kept }
+
+func (e *engine) attach(ex *link.Executable, a *arming) ([]link.Link, error) {
+	offsets, cookies := a.offsetsCookies()
 	e.mu.Lock()
 	multi := e.multi
 	e.mu.Unlock()
@@ -407,10 +444,15 @@ func (e *engine) unlink(a *arming) error {
 			errs = append(errs, err)
 		}
 	}
-	if a.links == nil {
+	if a.kept {
+		if err := e.keeper.close(a.id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !a.attached() {
 		return nil // attaching failed
 	}
-	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "links", len(a.links), "took", time.Since(start))
+	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "links", len(a.links), "kept", a.kept, "took", time.Since(start))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("disarm group %d in process %d: %w", a.group, a.pid, err)
 	}
@@ -425,7 +467,7 @@ func (e *engine) collect(armings ...*arming) error {
 	var errs []error
 	count := map[uint32]*arming{}
 	for _, a := range armings {
-		if a.links == nil {
+		if !a.attached() {
 			continue
 		}
 		if err := e.collectCounters(a); err != nil {
@@ -627,21 +669,34 @@ func (e *engine) Close() error {
 
 	close(e.done)
 	err := e.reader.Close()
+	if err != nil {
+		err = fmt.Errorf("close ring buffer reader: %w", err)
+	}
 	e.wg.Wait()
 	var wg sync.WaitGroup
+	var kept []uint32
 	for _, a := range left {
-		wg.Go(func() {
-			<-a.ready
-			closeLinks(a.links)
-		})
+		<-a.ready
+		if a.kept {
+			kept = append(kept, a.id)
+		}
+		wg.Go(func() { closeLinks(a.links) })
 	}
 	wg.Wait()
+	if e.keeper != nil {
+		// One request: the keeper closes them in parallel.
+		if len(kept) > 0 {
+			if cerr := e.keeper.close(kept...); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove probes: %w", cerr))
+			}
+		}
+		if serr := e.keeper.stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
 	e.closeObjects()
 	close(e.hits)
-	if err != nil {
-		return fmt.Errorf("close ring buffer reader: %w", err)
-	}
-	return nil
+	return err
 }
 
 func (e *engine) closeObjects() {
@@ -658,3 +713,107 @@ func (e *engine) closeObjects() {
 
 // enotsupp is the kernel's internal ENOTSUPP, which some BPF paths return.
 const enotsupp = unix.Errno(524)
+
+// armBatch is how many groups armKept hands the keeper in one message.
+const armBatch = 256
+
+// armKept arms spec's groups through the keeper, a batch of groups per
+// message.
+func (e *engine) armKept(ctx context.Context, spec ProcessSpec) error {
+	var errs []error
+	for start := 0; start < len(spec.Groups); start += armBatch {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		var batch []*arming
+		for _, g := range spec.Groups[start:min(start+armBatch, len(spec.Groups))] {
+			a, err := e.beginArm(spec, g)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+				continue
+			}
+			batch = append(batch, a)
+		}
+		for i, err := range e.attachKept(spec.Path, batch) {
+			if err := e.endArm(batch[i], nil, true, err); err != nil {
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// attachKept has the keeper attach the armings and returns the error of
+// each, falling back to classic uprobes when the kernel refuses
+// uprobe_multi links.
+func (e *engine) attachKept(path string, armings []*arming) []error {
+	errs := make([]error, len(armings))
+	if len(armings) == 0 {
+		return errs
+	}
+	e.mu.Lock()
+	multi := e.multi
+	e.mu.Unlock()
+	todo := armings
+	idx := make([]int, len(armings))
+	for i := range idx {
+		idx[i] = i
+	}
+	if multi != nil {
+		res, err := e.keeper.attach(multi, true, path, armings)
+		if err != nil {
+			return fill(errs, err)
+		}
+		todo, idx = nil, nil
+		var cause error
+		for i, r := range res {
+			err := r.Err.err()
+			switch {
+			case err == nil:
+			case errors.Is(err, link.ErrNotSupported):
+				todo, idx, cause = append(todo, armings[i]), append(idx, i), err
+			default:
+				errs[i] = attachErr(err)
+			}
+		}
+		if len(todo) == 0 {
+			return errs
+		}
+		if err := e.fallBack(cause); err != nil {
+			for _, i := range idx {
+				errs[i] = err
+			}
+			return errs
+		}
+	}
+	e.mu.Lock()
+	prog := e.classic
+	e.mu.Unlock()
+	res, err := e.keeper.attach(prog, false, path, todo)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = err
+		}
+		return errs
+	}
+	for j, r := range res {
+		err := r.Err.err()
+		if err == nil {
+			continue
+		}
+		err = attachErr(err)
+		if a := todo[j]; r.Site >= 0 && r.Site < len(a.sites) {
+			err = fmt.Errorf("site %d at file offset %#x: %w", r.Site, a.sites[r.Site].Offset, err)
+		}
+		errs[idx[j]] = err
+	}
+	return errs
+}
+
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}

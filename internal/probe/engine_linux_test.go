@@ -18,11 +18,24 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	RunKeeperIfRequested()
 	if os.Getenv("REACH_PROBE_HELPER") != "" {
 		os.Exit(helperMain())
 	}
+	if os.Getenv("REACH_PROBE_CYCLE") != "" {
+		os.Exit(cycleHelperMain())
+	}
 	code := m.Run()
 	testprog.Cleanup()
+	// Every keeper exits with its engine, even a killed one.
+	stray := strayKeepers()
+	for deadline := time.Now().Add(5 * time.Second); len(stray) > 0 && time.Now().Before(deadline); stray = strayKeepers() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(stray) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: processes %v still run this test binary (stray probe keepers)\n", stray)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -11,8 +11,9 @@
 //
 // Probes only watch: the engine never writes to the observed program's memory
 // or registers and never uses return probes. Probes are owned by the file
-// descriptors of the process that armed them: when it exits, even by SIGKILL,
-// the kernel removes them.
+// descriptors of a keeper process that the engine starts (see
+// RunKeeperIfRequested): when the engine's process exits, even by SIGKILL,
+// the keeper closes them and the kernel removes them.
 //
 // The eBPF engine needs Linux, root or CAP_BPF with CAP_PERFMON, and a kernel
 // with ring buffers and BPF cookies (5.15 or later); it uses uprobe_multi
@@ -216,6 +217,11 @@ type Options struct {
 	// SweepInterval is how often the engine looks for hits whose records
 	// the kernel dropped; 0 means 1s.
 	SweepInterval time.Duration
+	// NoKeeper makes the engine create and hold its probe links itself
+	// instead of in a keeper process (see RunKeeperIfRequested). Then, if
+	// this process is killed with SIGKILL, the kernel may leave
+	// breakpoints in the observed programs until they exit.
+	NoKeeper bool
 }
 
 // Engine arms and disarms probes and reports hits. Implementations are safe
@@ -295,3 +301,15 @@ func (g *Group) validate() error {
 	}
 	return nil
 }
+
+// RunKeeperIfRequested must be the first call in main (or TestMain) of
+// every program that creates an Engine. The engine starts its own
+// executable again as a keeper process, which creates and holds the probe
+// links: when this process dies, even by SIGKILL, the keeper removes the
+// probes in a healthy process (a process killed while it holds links makes
+// the kernel fail to remove their breakpoints, which then stay in the
+// observed program until it exits). In the keeper, RunKeeperIfRequested
+// does the keeper's work and exits; elsewhere it returns at once. An engine
+// in a program that does not call it runs without a keeper and logs a
+// warning.
+func RunKeeperIfRequested() { runKeeperIfRequested() }

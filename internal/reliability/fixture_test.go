@@ -22,6 +22,7 @@ import (
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/testprog"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
@@ -31,6 +32,7 @@ import (
 var fixtureDir string
 
 func TestMain(m *testing.M) {
+	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
 	dir, err := setupFixtures()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "set up fixtures:", err)
