@@ -43,6 +43,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds")
 	nsites := flag.Int("sites", 1000, "sites to arm for the arm and disarm times")
 	classic := flag.Int("classic", 20, "sites to arm with classic uprobes (slow to detach)")
+	flag.BoolVar(&noKeeper, "nokeeper", false, "hold the probe links in this process instead of a keeper process")
 	flag.Parse()
 	if err := run(context.Background(), *calls, *rounds, *nsites, *classic); err != nil {
 		log.Fatal(err)
@@ -80,7 +81,7 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 	}
 	entry := probe.Site{Offset: work.Offset, PC: work.Entry, Kind: probe.SiteEntry}
 
-	e, err := probe.New(ctx, probe.Options{})
+	e, err := probe.New(ctx, probe.Options{NoKeeper: noKeeper})
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 		return err
 	}
 	if nclassic > 0 {
-		ce, err := probe.New(ctx, probe.Options{Classic: true})
+		ce, err := probe.New(ctx, probe.Options{Classic: true, NoKeeper: noKeeper})
 		if err != nil {
 			return err
 		}
@@ -233,6 +234,9 @@ func armTimes(ctx context.Context, e probe.Engine, pid int, exe string, sites []
 		median(disarmMany), median(disarmEach)*float64(n-min(serialGroups, n))/median(disarmMany))
 	return nil
 }
+
+// noKeeper is the -nokeeper flag.
+var noKeeper bool
 
 // serialGroups is how many single-site groups armTimes disarms one by one.
 const serialGroups = 10

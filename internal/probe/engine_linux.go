@@ -408,12 +408,25 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	defer e.wg.Done()
 
 	// Closing a uprobe_multi link waits for the kernel's grace periods, some
-	// 20-70 ms, most of it idle: close them all at once, then collect their
-	// counts in one pass over the maps.
-	errs := make([]error, len(todo)+1)
+	// 20-70 ms, most of it idle: close them all at once (the keeper's in one
+	// request), then collect their counts in one pass over the maps.
+	errs := make([]error, len(todo)+2)
+	var kept []uint32
 	var wg sync.WaitGroup
 	for i, a := range todo {
+		<-a.ready
+		if a.kept {
+			kept = append(kept, a.id)
+			continue
+		}
 		wg.Go(func() { errs[i] = e.unlink(a) })
+	}
+	if len(kept) > 0 {
+		start := time.Now()
+		if err := e.keeper.close(kept...); err != nil {
+			errs[len(todo)+1] = fmt.Errorf("disarm process %d: %w", pid, err)
+		}
+		e.log.Debug("disarmed", "pid", pid, "groups", len(kept), "kept", true, "took", time.Since(start))
 	}
 	wg.Wait()
 	if err := e.collect(todo...); err != nil {

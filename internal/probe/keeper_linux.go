@@ -247,8 +247,9 @@ func (s *keeperServer) handle(req keeperRequest, fds []int) {
 	case opAttach:
 		s.work.Go(func() {
 			r := keeperReply{ID: req.ID, Errs: make([]attachResult, len(req.Attach))}
+			exes := map[string]*link.Executable{}
 			for i, a := range req.Attach {
-				site, err := s.attach(a)
+				site, err := s.attach(exes, a)
 				r.Errs[i] = attachResult{Err: toWire(err), Site: site}
 			}
 			s.reply(r)
@@ -264,7 +265,7 @@ func (s *keeperServer) handle(req keeperRequest, fds []int) {
 
 // attach creates the links of a and keeps them. It returns the index of the
 // failing site of a classic attach, else -1.
-func (s *keeperServer) attach(a keeperAttach) (int, error) {
+func (s *keeperServer) attach(exes map[string]*link.Executable, a keeperAttach) (int, error) {
 	s.mu.Lock()
 	prog := s.progs[a.Prog]
 	dup := s.links[a.ID] != nil
@@ -275,9 +276,13 @@ func (s *keeperServer) attach(a keeperAttach) (int, error) {
 	if dup {
 		return -1, fmt.Errorf("keeper: arming %d attached twice", a.ID)
 	}
-	ex, err := link.OpenExecutable(a.Path)
-	if err != nil {
-		return -1, err
+	ex := exes[a.Path]
+	if ex == nil {
+		var err error
+		if ex, err = link.OpenExecutable(a.Path); err != nil {
+			return -1, err
+		}
+		exes[a.Path] = ex
 	}
 	var links []link.Link
 	if a.Prog == progMulti {
