@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,7 +15,11 @@ func TestDBInfo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"source:", db, "entries:", "modules:"} {
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"source:", abs, "entries:", "modules:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("db info lacks %q:\n%s", want, out)
 		}
