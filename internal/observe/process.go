@@ -152,28 +152,46 @@ func (s *Session) armedIDs(p *process) []uint64 {
 // armGroups arms groups in p, one at a time so that a group that fails
 // leaves the others armed. The caller holds armingMu.
 func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) error {
-	var errs []error
-	path := fmt.Sprintf("/proc/%d/exe", p.pid)
+	spec := probe.ProcessSpec{PID: p.pid, Path: fmt.Sprintf("/proc/%d/exe", p.pid), Mode: s.opts.Mode}
+	byID := map[uint64]*group{}
+	s.mu.Lock()
 	for _, g := range groups {
-		s.mu.Lock()
 		if p.armed[g.id] || p.fired[g.id] {
-			s.mu.Unlock()
 			continue
 		}
 		// Mark it armed first: a hit can arrive before Arm returns.
 		p.armed[g.id] = true
+		byID[g.id] = g
+		spec.Groups = append(spec.Groups, probe.Group{ID: g.id, Sites: g.sites})
+	}
+	s.mu.Unlock()
+	if len(spec.Groups) == 0 {
+		return nil
+	}
+	// One call for all the groups: the engine attaches them in batches.
+	err := s.engine.Arm(ctx, spec)
+	if err == nil {
+		return nil
+	}
+	failed, only := probe.FailedGroups(err)
+	if !only {
+		// Arm armed nothing.
+		s.mu.Lock()
+		for id := range byID {
+			delete(p.armed, id)
+		}
 		s.mu.Unlock()
-		err := s.engine.Arm(ctx, probe.ProcessSpec{
-			PID: p.pid, Path: path, Mode: s.opts.Mode,
-			Groups: []probe.Group{{ID: g.id, Sites: g.sites}},
-		})
-		if err != nil {
-			s.mu.Lock()
-			delete(p.armed, g.id)
-			s.mu.Unlock()
-			errs = append(errs, fmt.Errorf("watch %s (%s) in process %d: %w", g.selector(), g.osv, p.pid, err))
+		return fmt.Errorf("watch %d symbols in process %d: %w", len(byID), p.pid, err)
+	}
+	var errs []error
+	s.mu.Lock()
+	for id, gerr := range failed {
+		delete(p.armed, id)
+		if g := byID[id]; g != nil {
+			errs = append(errs, fmt.Errorf("watch %s (%s) in process %d: %w", g.selector(), g.osv, p.pid, gerr))
 		}
 	}
+	s.mu.Unlock()
 	return errors.Join(errs...)
 }
 

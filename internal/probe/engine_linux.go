@@ -217,7 +217,7 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 			break
 		}
 		if err := e.armGroup(ex, spec, g); err != nil {
-			errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+			errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: g.ID, Err: err}))
 		}
 	}
 	return errors.Join(errs...)
@@ -736,21 +736,23 @@ func (e *engine) armKept(ctx context.Context, spec ProcessSpec) error {
 	var errs []error
 	for start := 0; start < len(spec.Groups); start += armBatch {
 		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
+			for _, g := range spec.Groups[start:] {
+				errs = append(errs, &GroupError{Group: g.ID, Err: err})
+			}
 			break
 		}
 		var batch []*arming
 		for _, g := range spec.Groups[start:min(start+armBatch, len(spec.Groups))] {
 			a, err := e.beginArm(spec, g)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: g.ID, Err: err}))
 				continue
 			}
 			batch = append(batch, a)
 		}
 		for i, err := range e.attachKept(spec.Path, batch) {
 			if err := e.endArm(batch[i], nil, true, err); err != nil {
-				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, err))
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: batch[i].group, Err: err}))
 			}
 		}
 	}

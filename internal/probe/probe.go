@@ -42,6 +42,46 @@ var ErrArmed = errors.New("group already armed")
 // ErrNotArmed reports a group that is not armed in the process.
 var ErrNotArmed = errors.New("group not armed")
 
+// GroupError is the failure of one group of an Arm call: Arm's error joins
+// one for each group it could not arm (see FailedGroups). Errors that are
+// no GroupError mean that Arm armed nothing.
+type GroupError struct {
+	Group uint64
+	Err   error
+}
+
+func (e *GroupError) Error() string { return e.Err.Error() }
+
+func (e *GroupError) Unwrap() error { return e.Err }
+
+// FailedGroups returns the groups that an error of Arm says failed, with
+// their errors, and whether the error is only about those groups. When it
+// is not (ok is false), Arm armed none of the groups.
+func FailedGroups(err error) (failed map[uint64]error, ok bool) {
+	failed = map[uint64]error{}
+	ok = true
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if u, isJoin := err.(interface{ Unwrap() []error }); isJoin {
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ge *GroupError
+		if errors.As(err, &ge) {
+			failed[ge.Group] = err
+			return
+		}
+		ok = false
+	}
+	walk(err)
+	return failed, ok
+}
+
 // ErrClosed reports use of a closed engine.
 var ErrClosed = errors.New("engine closed")
 
