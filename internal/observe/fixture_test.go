@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
@@ -37,14 +35,7 @@ func TestMain(m *testing.M) {
 	fixtureDir = dir
 	code := m.Run()
 	testprog.Cleanup()
-	// The module cache is read-only.
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	os.RemoveAll(dir)
+	testprog.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -57,51 +48,12 @@ func setupFixtures() (string, error) {
 		return "", err
 	}
 	v := module.Version{Path: "example.com/vuln", Version: "v1.0.0"}
-	at := filepath.Join(dir, "proxy", "example.com", "vuln", "@v")
-	if err := os.MkdirAll(at, 0o755); err != nil {
+	if _, err := testprog.ServeModules(dir, map[module.Version]string{v: filepath.Join("testdata", "vuln")}); err != nil {
 		return "", err
-	}
-	zf, err := os.Create(filepath.Join(at, v.Version+".zip"))
-	if err != nil {
-		return "", err
-	}
-	if err := modzip.CreateFromDir(zf, v, filepath.Join("testdata", "vuln")); err != nil {
-		return "", fmt.Errorf("zip the vulnerable module: %w", err)
-	}
-	if err := zf.Close(); err != nil {
-		return "", err
-	}
-	gomod, err := os.ReadFile(filepath.Join("testdata", "vuln", "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	files := map[string]string{
-		"list":              v.Version + "\n",
-		v.Version + ".info": `{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}`,
-		v.Version + ".mod":  string(gomod),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(at, name), []byte(data), 0o644); err != nil {
-			return "", err
-		}
 	}
 	if err := os.CopyFS(filepath.Join(dir, "app"), os.DirFS(filepath.Join("testdata", "app"))); err != nil {
 		return "", err
 	}
-	// Other modules (for the shared fixture programs) come from the usual
-	// module cache, served as a proxy, else from the usual proxy.
-	out, err := exec.Command("go", "env", "GOMODCACHE", "GOPROXY").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env: %w", err)
-	}
-	env := strings.Split(strings.TrimSpace(string(out)), "\n")
-	proxies := []string{"file://" + filepath.Join(dir, "proxy")}
-	if len(env) == 2 {
-		proxies = append(proxies, "file://"+filepath.Join(env[0], "cache", "download"), env[1])
-	}
-	os.Setenv("GOPROXY", strings.Join(proxies, ","))
-	os.Setenv("GOSUMDB", "off")
-	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))
 	return dir, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
@@ -41,14 +39,7 @@ func TestMain(m *testing.M) {
 	fixtureDir = dir
 	code := m.Run()
 	testprog.Cleanup()
-	// The module cache is read-only.
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	os.RemoveAll(dir)
+	testprog.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -61,50 +52,14 @@ func setupFixtures() (string, error) {
 		return "", err
 	}
 	v := module.Version{Path: "example.com/hazard", Version: "v1.0.0"}
-	at := filepath.Join(dir, "proxy", "example.com", "hazard", "@v")
-	if err := os.MkdirAll(at, 0o755); err != nil {
-		return "", err
-	}
-	zf, err := os.Create(filepath.Join(at, v.Version+".zip"))
+	orig, err := testprog.ServeModules(dir, map[module.Version]string{v: filepath.Join("testdata", "hazard")})
 	if err != nil {
 		return "", err
 	}
-	if err := modzip.CreateFromDir(zf, v, filepath.Join("testdata", "hazard")); err != nil {
-		return "", fmt.Errorf("zip the vulnerable module: %w", err)
-	}
-	if err := zf.Close(); err != nil {
-		return "", err
-	}
-	gomod, err := os.ReadFile(filepath.Join("testdata", "hazard", "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	files := map[string]string{
-		"list":              v.Version + "\n",
-		v.Version + ".info": `{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}`,
-		v.Version + ".mod":  string(gomod),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(at, name), []byte(data), 0o644); err != nil {
-			return "", err
-		}
-	}
+	origModCache, origProxy = orig.ModCache, orig.Proxy
 	if err := os.CopyFS(filepath.Join(dir, "stress"), os.DirFS(filepath.Join("testdata", "stress"))); err != nil {
 		return "", err
 	}
-	// The reach binary is built with the usual module cache and proxy;
-	// remember them before the fixture's replace them.
-	out, err := exec.Command("go", "env", "GOMODCACHE", "GOPROXY").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env: %w", err)
-	}
-	env := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(env) == 2 {
-		origModCache, origProxy = env[0], env[1]
-	}
-	os.Setenv("GOPROXY", "file://"+filepath.Join(dir, "proxy"))
-	os.Setenv("GOSUMDB", "off")
-	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))
 	return dir, nil
 }
 
