@@ -100,9 +100,10 @@ func (b *Binary) gofuncData() funcData {
 	}
 	// Go 1.26 places go:func.* inside the pclntab, already in memory.
 	t := b.tab
-	if tabLen := uint64(len(t.functab)) + t.pclnOff; gofunc >= t.addr && gofunc-t.addr < tabLen {
-		start := gofunc - t.addr - t.pclnOff
-		return funcData{base: gofunc, data: t.functab[start:]}
+	if gofunc >= t.addr && gofunc-t.addr >= t.pclnOff {
+		if start := gofunc - t.addr - t.pclnOff; start < uint64(len(t.functab)) {
+			return funcData{base: gofunc, data: t.functab[start:]}
+		}
 	}
 	s := b.im.sectionAt(gofunc)
 	if s == nil {
