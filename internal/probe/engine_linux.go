@@ -585,31 +585,7 @@ type callsiteMapKey struct {
 }
 
 func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
-
-	e.countMu.Lock()
-	counts := make(map[countKey]uint64, len(e.final))
-	for k, v := range e.final {
-		counts[k] = v
-	}
-	var (
-		key   counterKey
-		value uint64
-		live  = map[counterKey]uint64{}
-	)
-	it := e.objs.counters.Iterate()
-	for it.Next(&key, &value) {
-		live[key] = value
-	}
-	err := it.Err()
-	e.countMu.Unlock()
+	counts, live, err := readCounters[counterKey](e, e.objs.counters, e.final)
 	if err != nil {
 		return nil, fmt.Errorf("read counters: %w", err)
 	}
@@ -624,33 +600,7 @@ func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
 }
 
 func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
-
-	e.countMu.Lock()
-	counts := make(map[callsiteCountKey]uint64, len(e.finalSites))
-	for k, v := range e.finalSites {
-		counts[k] = v
-	}
-	var (
-		key   callsiteMapKey
-		value uint64
-		live  = map[callsiteMapKey]uint64{}
-	)
-	// A key evicted during the walk can make it start over: assigning,
-	// not adding, keeps keys seen twice right.
-	it := e.objs.callsites.Iterate()
-	for it.Next(&key, &value) {
-		live[key] = value
-	}
-	err := it.Err()
-	e.countMu.Unlock()
+	counts, live, err := readCounters[callsiteMapKey](e, e.objs.callsites, e.finalSites)
 	if err != nil {
 		return nil, fmt.Errorf("read callsite counters: %w", err)
 	}
@@ -664,6 +614,39 @@ func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
 	}
 	e.mu.Unlock()
 	return sortCallsiteCounts(counts), nil
+}
+
+// readCounters copies the final counts of removed armings (final, guarded
+// by countMu) and reads the kernel counter map m, in one step under
+// countMu, so that no count moves from one to the other between the two.
+// A key evicted during the walk can make it start over: assigning, not
+// adding, keeps keys seen twice right.
+func readCounters[K, F comparable](e *engine, m *ebpf.Map, final map[F]uint64) (map[F]uint64, map[K]uint64, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	e.countMu.Lock()
+	defer e.countMu.Unlock()
+	counts := make(map[F]uint64, len(final))
+	for k, v := range final {
+		counts[k] = v
+	}
+	var (
+		key   K
+		value uint64
+		live  = map[K]uint64{}
+	)
+	it := m.Iterate()
+	for it.Next(&key, &value) {
+		live[key] = value
+	}
+	return counts, live, it.Err()
 }
 
 func (e *engine) Close() error {
