@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 
 	"github.com/reach-sca/reach/bench/internal/harness"
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // The generated fixture: a fake vulnerable module with n distinct,
@@ -169,7 +169,7 @@ func generate(ctx context.Context, dir string, n int) (*fixture, error) {
 			return nil, err
 		}
 	}
-	if err := serveModule(proxy, src); err != nil {
+	if err := testprog.ServeModule(proxy, module.Version{Path: vulnModule, Version: vulnVer}, src); err != nil {
 		return nil, err
 	}
 	exe := filepath.Join(dir, "armapp")
@@ -185,42 +185,6 @@ func generate(ctx context.Context, dir string, n int) (*fixture, error) {
 		return nil, fmt.Errorf("write the fixture database: %w", err)
 	}
 	return &fixture{n: n, exe: exe, db: db}, nil
-}
-
-// serveModule lays out the module in src as vulnModule@vulnVer in a
-// file:// module proxy at proxy.
-func serveModule(proxy, src string) error {
-	v := module.Version{Path: vulnModule, Version: vulnVer}
-	at := filepath.Join(proxy, filepath.FromSlash(vulnModule), "@v")
-	if err := os.MkdirAll(at, 0o755); err != nil {
-		return err
-	}
-	zf, err := os.Create(filepath.Join(at, vulnVer+".zip"))
-	if err != nil {
-		return err
-	}
-	if err := modzip.CreateFromDir(zf, v, src); err != nil {
-		zf.Close()
-		return fmt.Errorf("zip %s: %w", v, err)
-	}
-	if err := zf.Close(); err != nil {
-		return err
-	}
-	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
-	if err != nil {
-		return err
-	}
-	files := map[string]string{
-		"list":            vulnVer + "\n",
-		vulnVer + ".info": `{"Version":"` + vulnVer + `","Time":"2024-01-01T00:00:00Z"}`,
-		vulnVer + ".mod":  string(gomod),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(at, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // writeDB writes a database in the v1 layout whose entries, of up to

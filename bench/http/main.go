@@ -67,25 +67,12 @@ func main() {
 }
 
 func run(ctx context.Context, rounds int, l *loader, db string) error {
-	if err := harness.CheckRepoRoot(); err != nil {
-		return err
-	}
-	if err := harness.CheckRoot(); err != nil {
-		return err
-	}
-	db, err := harness.CheckDB(db)
+	st, err := harness.Prepare(ctx, "http", db)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "reach-bench-http-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	reach, err := harness.BuildReach(ctx, tmp)
-	if err != nil {
-		return err
-	}
+	defer st.Close()
+	db, tmp, reach := st.DB, st.Tmp, st.Reach
 	src := filepath.Join(tmp, "server")
 	if err := os.CopyFS(src, os.DirFS(filepath.Join("bench", "http", "testdata", "server"))); err != nil {
 		return err

@@ -80,25 +80,12 @@ type sample struct {
 }
 
 func run(ctx context.Context, calls, rounds int, db string) error {
-	if err := harness.CheckRepoRoot(); err != nil {
-		return err
-	}
-	if err := harness.CheckRoot(); err != nil {
-		return err
-	}
-	db, err := harness.CheckDB(db)
+	st, err := harness.Prepare(ctx, "overhead", db)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "reach-bench-overhead-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	reach, err := harness.BuildReach(ctx, tmp)
-	if err != nil {
-		return err
-	}
+	defer st.Close()
+	db, tmp, reach := st.DB, st.Tmp, st.Reach
 	src := filepath.Join(tmp, "loop")
 	if err := os.CopyFS(src, os.DirFS(filepath.Join("bench", "overhead", "testdata", "loop"))); err != nil {
 		return err

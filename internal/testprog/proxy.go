@@ -36,7 +36,7 @@ func ServeModules(dir string, mods map[module.Version]string) (GoEnv, error) {
 	}
 	proxy := filepath.Join(dir, "proxy")
 	for v, src := range mods {
-		if err := serveModule(proxy, v, src); err != nil {
+		if err := ServeModule(proxy, v, src); err != nil {
 			return orig, fmt.Errorf("serve %s: %w", v, err)
 		}
 	}
@@ -50,7 +50,9 @@ func ServeModules(dir string, mods map[module.Version]string) (GoEnv, error) {
 	return orig, nil
 }
 
-func serveModule(proxy string, v module.Version, src string) error {
+// ServeModule lays out the module in src (a directory with a go.mod) as v
+// in the file:// module proxy directory proxy.
+func ServeModule(proxy string, v module.Version, src string) error {
 	esc, err := module.EscapePath(v.Path)
 	if err != nil {
 		return err

@@ -157,3 +157,39 @@ func Goal(met bool) string {
 	}
 	return "MISSED"
 }
+
+// Setup is what a bench that runs reach on the real database needs.
+type Setup struct {
+	DB    string // the database directory, checked
+	Tmp   string // a temporary directory, removed by Close
+	Reach string // the reach binary, built in Tmp
+}
+
+// Prepare checks that the bench runs from the repository root, as root,
+// with a database at db, and builds reach into a new temporary directory
+// named after the bench.
+func Prepare(ctx context.Context, name, db string) (*Setup, error) {
+	if err := CheckRepoRoot(); err != nil {
+		return nil, err
+	}
+	if err := CheckRoot(); err != nil {
+		return nil, err
+	}
+	db, err := CheckDB(db)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "reach-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	reach, err := BuildReach(ctx, tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &Setup{DB: db, Tmp: tmp, Reach: reach}, nil
+}
+
+// Close removes the temporary directory.
+func (s *Setup) Close() { os.RemoveAll(s.Tmp) }
