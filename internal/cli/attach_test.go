@@ -236,7 +236,7 @@ func codeDiffs(t *testing.T, pid int, bin string) map[uint64]byte {
 // and once reach is gone the server serves on with no probe left in its
 // code.
 func TestAttachHTTPServer(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "httpserve")
 	src := filepath.Join(dir, "main.go")
@@ -401,7 +401,7 @@ func notesMention(r *report.Report, subs ...string) bool {
 // reach says why, naming each, and exits 1; beside one that can be, it
 // observes that one and notes the other in the report.
 func TestAttachErrors(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
@@ -541,7 +541,7 @@ func mustLookPath(t *testing.T, name string) string {
 // vulnerable meanwhile: reach stops on time, exits 0, and reports
 // language.Parse linked, not reached; the process runs on.
 func TestAttachFor(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain)
 	prog := exec.Command(bin, "wait")

@@ -23,19 +23,6 @@ import (
 // and fixture programs of testdata/progs that use vulnerable modules. They
 // need root for the probes: without it they skip, and fail in CI.
 
-// requireRoot skips the test when the process cannot use eBPF probes,
-// except in CI, where the skip would hide the test.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("not root: CI must run the eBPF tests as root")
-	}
-	t.Skip("not root: reach run and reach attach need root (or CAP_BPF and CAP_PERFMON) for their probes")
-}
-
 // reachBin returns the path of the reach binary, built from cmd/reach once
 // per test process.
 func reachBin(t *testing.T) string {
@@ -168,7 +155,7 @@ const (
 // main.main, and an entry none of whose symbols is in the binary stays
 // imported.
 func TestRunTextYAML(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "textyaml")
 	src := filepath.Join(dir, "main.go")
@@ -213,7 +200,7 @@ func TestRunTextYAML(t *testing.T) {
 // TestRunOldToolchainStdlib runs a program built with Go 1.21.0, whose
 // standard library is vulnerable: net/mail.ParseAddress is reached.
 func TestRunOldToolchainStdlib(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "stdmail")
 	src := filepath.Join(dir, "main.go")
@@ -241,7 +228,7 @@ func TestRunOldToolchainStdlib(t *testing.T) {
 // (128+N for signal N), that -fail-on turns a clean exit with findings into
 // 3, and that the report is written however the program ended.
 func TestRunExitStatus(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "lifecycle")
 	src := filepath.Join(dir, "main.go")
@@ -287,7 +274,7 @@ func TestRunExitStatus(t *testing.T) {
 // the program gets it, exits 0 on its own terms, and reach exits 0 with
 // the report written.
 func TestRunForwardsSIGTERM(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "lifecycle")
 	src := filepath.Join(dir, "main.go")
@@ -351,7 +338,7 @@ func readLine(t *testing.T, r *bufio.Reader, d time.Duration) string {
 // TestRunCount checks that -count counts every call of a vulnerable
 // function, and that without it the first hit alone is enough.
 func TestRunCount(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db := realDB(t)
 	dir := testprog.Dir(t, "lifecycle")
 	src := filepath.Join(dir, "main.go")
@@ -382,7 +369,7 @@ func itoa(n uint64) string {
 // and a message naming the capabilities it lacks, and run does not start
 // the program unobserved.
 func TestUnprivileged(t *testing.T) {
-	requireRoot(t) // to switch to another user
+	testprog.RequireRoot(t) // to switch to another user
 	db := realDB(t)
 	// A directory anyone can read, holding a copy of reach and a home.
 	tmp, err := os.MkdirTemp("", "reach-unpriv-")

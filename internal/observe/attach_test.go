@@ -11,7 +11,7 @@ import (
 // TestAttach attaches to a running process: its call before the attach is
 // not reported, its call after is, with the callsite of that call.
 func TestAttach(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	for _, v := range []testprog.Variant{testprog.Plain, testprog.StrippedPIE} {
 		t.Run(v.Name, func(t *testing.T) {

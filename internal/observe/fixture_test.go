@@ -57,18 +57,6 @@ func setupFixtures() (string, error) {
 	return dir, nil
 }
 
-// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("observe tests need root for eBPF, and CI=true forbids skipping them")
-	}
-	t.Skip("observe tests need root for eBPF")
-}
-
 func buildApp(t testing.TB, v testprog.Variant) string {
 	t.Helper()
 	return testprog.Build(t, filepath.Join(fixtureDir, "app"), v)
@@ -85,7 +73,7 @@ func fixtureDB(t testing.TB) *vulndb.Client {
 
 func newSession(t testing.TB, db EntrySource, opts Options) *Session {
 	t.Helper()
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}

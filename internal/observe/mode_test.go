@@ -18,7 +18,7 @@ import (
 // calls; one-shot mode removes the probe after the first hit, so it counts
 // far fewer than the calls (those made while the removal was under way).
 func TestModes(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	path := buildApp(t, testprog.Plain)
 	for _, tt := range []struct {
@@ -54,7 +54,7 @@ func TestModes(t *testing.T) {
 // TestAddErrors: processes that cannot be observed give clear errors, and
 // the session goes on.
 func TestAddErrors(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}})
 	ctx := context.Background()
 
@@ -104,7 +104,7 @@ func TestAddErrors(t *testing.T) {
 // of calls made from it, and calls from one line add up even when they
 // have different return addresses; inline sites too.
 func TestCountCallsites(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	const n1, n2 = 3000, 1234
 	for _, v := range []testprog.Variant{testprog.Plain, testprog.PIE} {

@@ -14,7 +14,7 @@ import (
 // (language.Parse) is reached from main.main.
 func TestRealDB(t *testing.T) {
 	dir := testprog.RealDB(t)
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	db, err := vulndb.New(dir, vulndb.Options{})
 	if err != nil {
 		t.Fatal(err)

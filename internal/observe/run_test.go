@@ -41,7 +41,7 @@ func runApp(t *testing.T, s *Session, path string, args ...string) *report.Repor
 // TestRunCallsites runs the app in every build variant and checks each way
 // of calling a vulnerable function: status and callsite.
 func TestRunCallsites(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	cases := []struct {
 		symbol, function, marker string
@@ -109,7 +109,7 @@ func TestRunCallsites(t *testing.T) {
 // TestRunChildren runs the app, which starts three copies of itself at
 // once: each child is armed before it runs and seen calling Child.
 func TestRunChildren(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	path := buildApp(t, testprog.Plain)
 	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "run"}})
@@ -134,7 +134,7 @@ func TestRunChildren(t *testing.T) {
 // TestRunProcess checks what Run passes through: standard streams, exit
 // codes, forwarded signals; and that it observes non-Go programs quietly.
 func TestRunProcess(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	path := buildApp(t, testprog.Plain)
 	t.Run("stdio", func(t *testing.T) {
 		s := newSession(t, fixtureDB(t), Options{})
@@ -189,7 +189,7 @@ func TestRunProcess(t *testing.T) {
 
 // TestRunCancel: a cancelled context ends the program with SIGTERM.
 func TestRunCancel(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	s := newSession(t, fixtureDB(t), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -104,7 +104,7 @@ func FuzzParseTargets(f *testing.F) {
 // later is seen, one removed is not, an over-cap set is refused, and a
 // targets file with a bad line keeps the old set.
 func TestSetTargets(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	path := buildApp(t, testprog.Plain)
 	none, _ := NewTargetSet()

@@ -54,7 +54,7 @@ func byCaller(t *testing.T, counts map[uint64]uint64, fns map[string]fn) map[str
 // return address, exactly, also when goroutines race through a callsite's
 // first execution, and keeps the counts when the group is disarmed.
 func TestCallsiteCounts(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	for _, v := range variants {
 		for _, classic := range []bool{false, true} {
 			name := v.Name + "/multi"

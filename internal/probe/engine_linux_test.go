@@ -63,7 +63,7 @@ func helperMain() int {
 
 func newTestEngine(t *testing.T, opts Options) Engine {
 	t.Helper()
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(context.Background(), opts)
 	if err != nil {
@@ -125,7 +125,7 @@ func total(t *testing.T, e Engine, pid int, group uint64) uint64 {
 var variants = []testprog.Variant{testprog.Plain, testprog.PIE}
 
 func TestOneShot(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	for _, v := range variants {
 		for _, kind := range []SiteKind{SitePushBP, SiteEntry} {
 			t.Run(v.Name+"/"+kind.String(), func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestOneShot(t *testing.T) {
 }
 
 func TestCount(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	for _, classic := range []bool{false, true} {
 		name := "multi"
 		if classic {
@@ -374,7 +374,7 @@ func TestArmErrors(t *testing.T) {
 // TestKilledOwner checks that probes go away with the process that armed
 // them, even when it is killed with SIGKILL and cleans up nothing.
 func TestKilledOwner(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	for _, classic := range []string{"", "1"} {
 		t.Run("classic="+classic, func(t *testing.T) {
 			exe := buildHot(t, testprog.Plain)
@@ -540,7 +540,7 @@ func TestOneShotBurst(t *testing.T) {
 // TestFlush checks that after Flush every queued hit is on Hits, and that
 // Flush counts the hits delivered.
 func TestFlush(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	exe := buildHot(t, variants[0])
 	work := locate(t, exe, "main.work")["main.work"]
 	e := newTestEngine(t, Options{})

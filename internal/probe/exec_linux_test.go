@@ -8,13 +8,15 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // TestExecWatcher starts a shell that runs two programs: the shell and
 // both programs must be stopped at exec and reported, and run to the end
 // once continued.
 func TestExecWatcher(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	w, err := NewExecWatcher(context.Background(), ExecOptions{})
 	if err != nil {
 		t.Fatal(err)

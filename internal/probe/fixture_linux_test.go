@@ -15,18 +15,6 @@ import (
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
-// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("eBPF tests need root, and CI=true forbids skipping them")
-	}
-	t.Skip("eBPF tests need root")
-}
-
 func buildHot(t testing.TB, v testprog.Variant) string {
 	t.Helper()
 	return testprog.Build(t, filepath.Join("testdata", "hot"), v)

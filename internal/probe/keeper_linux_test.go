@@ -74,7 +74,7 @@ func cycleHelperMain() int {
 // without a keeper, and only reports the leaks it sees, to show what the
 // keeper prevents.
 func TestKeeperSIGKILL(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	noKeeper := os.Getenv("REACH_PROBE_KILL_NOKEEPER") != ""
 	kills := 30
 	if s := os.Getenv("REACH_PROBE_KILLS"); s != "" {

@@ -22,7 +22,7 @@ import (
 // until they exit): Add either succeeds or says the process exited, never
 // hangs, and the session's report stays whole.
 func TestExitWhileArming(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	n := envInt(t, "REACH_RELIABILITY_EXITS", 20)
 	path := buildStress(t, testprog.Plain)
 	s, err := observe.New(context.Background(), fixtureDB(t), observe.Options{
@@ -97,7 +97,7 @@ func TestExitWhileArming(t *testing.T) {
 // be observed, alone and mixed with a good one: one clear message per bad
 // PID, a correct report for the rest.
 func TestAttachBadPIDs(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	reach := buildReach(t)
 	path := buildStress(t, testprog.Plain)
 	good := startStress(t, path)

@@ -65,18 +65,6 @@ func setupFixtures() (string, error) {
 
 var origModCache, origProxy string
 
-// requireRoot skips a test that needs eBPF privileges, or fails it on CI.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("reliability tests need root for eBPF, and CI=true forbids skipping them")
-	}
-	t.Skip("reliability tests need root for eBPF")
-}
-
 // envInt reads a count from the environment, for bench/reliability to
 // scale the tests up; def when unset.
 func envInt(t testing.TB, name string, def int) int {

@@ -32,7 +32,7 @@ import (
 // internal/probe), which is not killed with it: any site left patched
 // fails the test.
 func TestKilledReach(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	kills := envInt(t, "REACH_RELIABILITY_KILLS", 20)
 	reach := buildReach(t)
 	variants := []testprog.Variant{testprog.Plain, testprog.StrippedPIE}

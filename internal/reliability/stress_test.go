@@ -22,7 +22,7 @@ import (
 // what they compute unobserved, exit 0, and keep no probe; every report
 // must be complete. REACH_RELIABILITY_CYCLES sets the number of cycles.
 func TestStress(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	cycles := envInt(t, "REACH_RELIABILITY_CYCLES", 50)
 	variants := []testprog.Variant{testprog.Plain, testprog.StrippedPIE}
 	var (

@@ -47,7 +47,7 @@ func badTargets(dir string) []struct {
 // be refused: each fails with a message naming the file (and line), writes
 // no report and arms nothing.
 func TestTargetsFileRefused(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	reach := buildReach(t)
 	path := buildStress(t, testprog.Plain)
 	sites := probeSites(t, path)
@@ -150,7 +150,7 @@ func TestTargetsFileRefused(t *testing.T) {
 // probe sites stays armed (read from the process's code); a good change
 // then moves the probes.
 func TestTargetsFileChanged(t *testing.T) {
-	requireRoot(t)
+	testprog.RequireRoot(t)
 	path := buildStress(t, testprog.Plain)
 	sites := probeSites(t, path)
 	bySymbol := func(names ...string) (in, out []probeSite) {

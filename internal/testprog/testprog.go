@@ -177,3 +177,17 @@ func RealDB(tb testing.TB) string {
 	}
 	return dir
 }
+
+// RequireRoot skips a test that needs root (eBPF probes), except under
+// CI=true, where a skip would hide the test: there it fails it.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	const msg = "this test needs root (or CAP_BPF with CAP_PERFMON) for eBPF probes"
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg + ", and CI=true forbids skipping it")
+	}
+	tb.Skip(msg)
+}
