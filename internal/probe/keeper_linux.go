@@ -1,10 +1,8 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +41,8 @@ import (
 // keeperEnv set; RunKeeperIfRequested must run first in that program's main
 // (or TestMain) to take that role. It runs in its own session, ignores the
 // terminal's signals, and talks over a socket pair passed as file
-// descriptor 3: frames of a 4-byte little-endian length and a gob-encoded
-// message. Program descriptors travel with SCM_RIGHTS.
+// descriptor 3: frames of a 4-byte little-endian length and a message
+// (wire.go). Program descriptors travel with SCM_RIGHTS.
 
 // keeperEnv names the environment variable that asks a process to be a
 // keeper.
@@ -329,28 +327,24 @@ func (s *keeperServer) close(ids []uint32) error {
 func (s *keeperServer) reply(r keeperReply) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return writeFrame(s.conn, r, nil)
+	return writeFrame(s.conn, appendReply(make([]byte, 4, 64), r), nil)
 }
 
-// writeFrame sends v as one frame, with fds attached to its first byte.
-func writeFrame(conn *net.UnixConn, v any, fds []int) error {
-	var buf bytes.Buffer
-	buf.Write(make([]byte, 4))
-	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-		return fmt.Errorf("encode keeper message: %w", err)
-	}
-	b := buf.Bytes()
-	binary.LittleEndian.PutUint32(b, uint32(len(b)-4))
+// writeFrame sends a message as one frame, with fds attached to its first
+// byte. frame is the message's encoding after 4 bytes of room for the
+// length.
+func writeFrame(conn *net.UnixConn, frame []byte, fds []int) error {
+	binary.LittleEndian.PutUint32(frame, uint32(len(frame)-4))
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	n, _, err := conn.WriteMsgUnix(b, oob, nil)
+	n, _, err := conn.WriteMsgUnix(frame, oob, nil)
 	if err != nil {
 		return err
 	}
-	if n < len(b) {
-		_, err = conn.Write(b[n:])
+	if n < len(frame) {
+		_, err = conn.Write(frame[n:])
 	}
 	return err
 }
@@ -366,7 +360,7 @@ func readFrame(conn *net.UnixConn) (keeperRequest, []int, error) {
 	if err != nil {
 		return req, nil, err
 	}
-	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+	if req, err = decodeRequest(body); err != nil {
 		closeFDs(fds)
 		return req, nil, fmt.Errorf("decode keeper request: %w", err)
 	}
@@ -531,7 +525,7 @@ func (k *keeper) readReplies(greeting chan<- error) {
 		closeFDs(fds)
 		var r keeperReply
 		if err == nil {
-			err = gob.NewDecoder(bytes.NewReader(body)).Decode(&r)
+			r, err = decodeReply(body)
 		}
 		if err != nil {
 			if !greeted {
@@ -582,7 +576,7 @@ func (k *keeper) call(req keeperRequest, fds ...int) (keeperReply, error) {
 	k.pending[req.ID] = ch
 	k.mu.Unlock()
 	k.wmu.Lock()
-	err := writeFrame(k.conn, req, fds)
+	err := writeFrame(k.conn, appendRequest(make([]byte, 4, 256), req), fds)
 	k.wmu.Unlock()
 	if err != nil {
 		k.mu.Lock()
