@@ -109,6 +109,9 @@ func (s *Session) analyse(ctx context.Context, pid int) (*binary, error) {
 	if b != nil {
 		return b, b.err
 	}
+	// The kernel's first probe registration after a quiet spell waits for
+	// a grace period: let it pass while the analysis runs.
+	s.engine.Warm(ctx, exe)
 	b = &binary{path: path}
 	bin, err := binfo.NewFile(f, fi.Size(), path)
 	if err != nil {

@@ -126,6 +126,12 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 	e.wallMinus = time.Now().UnixNano() - ts.Nano()
 
 	if opts.NoKeeper {
+		// This process holds every link's descriptor.
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			growFDTable(fdTableSize)
+		}()
 		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
 	} else if e.keeper, err = startKeeper(ctx, e.log); err != nil {
 		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", err)

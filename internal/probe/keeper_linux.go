@@ -62,6 +62,7 @@ const (
 	opProg   uint8 = iota + 1 // register the program sent with SCM_RIGHTS as Prog
 	opAttach                  // attach Attach
 	opClose                   // close the links of Close
+	opWarm                    // register and close a warmLink of Prog in Attach[0].Path
 )
 
 // Program keys.
@@ -195,6 +196,8 @@ func runKeeper(f *os.File) error {
 	if err := s.reply(keeperReply{}); err != nil {
 		return fmt.Errorf("greet the engine: %w", err)
 	}
+	// The keeper holds every link's descriptor.
+	s.work.Go(func() { growFDTable(fdTableSize) })
 	var rerr error
 	for {
 		req, fds, err := readFrame(conn)
@@ -251,6 +254,25 @@ func (s *keeperServer) handle(req keeperRequest, fds []int) {
 				r.Errs[i] = attachResult{Err: toWire(err), Site: site}
 			}
 			s.reply(r)
+		})
+	case opWarm:
+		s.work.Go(func() {
+			s.mu.Lock()
+			prog := s.progs[req.Prog]
+			s.mu.Unlock()
+			var err error
+			switch {
+			case prog == nil:
+				err = fmt.Errorf("keeper: no program %d", req.Prog)
+			case len(req.Attach) != 1:
+				err = fmt.Errorf("keeper: warm request with %d paths, want 1", len(req.Attach))
+			default:
+				var l link.Link
+				if l, err = warmLink(prog, req.Attach[0].Path); err == nil {
+					defer l.Close()
+				}
+			}
+			s.reply(keeperReply{ID: req.ID, Err: toWire(err)})
 		})
 	case opClose:
 		s.work.Go(func() {

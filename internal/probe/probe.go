@@ -299,6 +299,11 @@ type Engine interface {
 	// receiving: while it does not, the engine stops reading the kernel's
 	// ring buffer, which then drops records (see Hit.Lost).
 	Hits() <-chan Hit
+	// Warm readies the kernel for arming probes in the executable at path
+	// soon, such as once its analysis is done, and returns at once: the
+	// kernel's first probe registration after a quiet spell waits for an
+	// RCU grace period, which Warm pays in the background. Optional.
+	Warm(ctx context.Context, path string)
 	// Close removes every probe, stops every goroutine of the engine and
 	// closes Hits.
 	Close() error
