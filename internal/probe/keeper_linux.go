@@ -42,7 +42,7 @@ import (
 // (or TestMain) to take that role. It runs in its own session, ignores the
 // terminal's signals, and talks over a socket pair passed as file
 // descriptor 3: frames of a 4-byte little-endian length and a message
-// (wire.go). Program descriptors travel with SCM_RIGHTS.
+// (wire_linux.go). Program descriptors travel with SCM_RIGHTS.
 
 // keeperEnv names the environment variable that asks a process to be a
 // keeper.
