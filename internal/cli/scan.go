@@ -229,8 +229,8 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 		Mode:     mode,
 		Binaries: built.Binaries,
 	}
-	if info, err := db.Info(ctx); err == nil {
-		r.DB.Modified = info.Modified
+	if modified, err := db.Modified(ctx); err == nil {
+		r.DB.Modified = modified
 	}
 	r.Notes = append(r.Notes, db.Warnings()...)
 	return r, built, nil

@@ -182,6 +182,33 @@ func TestDirInfo(t *testing.T) {
 	}
 }
 
+// TestDirModified checks that Modified reads the modification time without
+// index/vulns.json, which only ByID and Info need.
+func TestDirModified(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range readFixture(t, fixtureDir) {
+		if name == "index/vulns.json" {
+			data = []byte("not json")
+		}
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := New(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Modified(context.Background())
+	if want := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC); err != nil || !got.Equal(want) {
+		t.Fatalf("Modified = %v, %v; want %v", got, err, want)
+	}
+	if _, err := c.Info(context.Background()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Info with a malformed index/vulns.json: err = %v, want ErrMalformed", err)
+	}
+}
+
 func TestDirMissingIndex(t *testing.T) {
 	dir := t.TempDir()
 	c, err := New(dir, Options{})

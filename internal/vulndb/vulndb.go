@@ -280,3 +280,13 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	}
 	return info, nil
 }
+
+// Modified returns when the database was last modified, from its index.
+// For a local database it reads less than Info: not index/vulns.json.
+func (c *Client) Modified(ctx context.Context) (time.Time, error) {
+	idx, err := c.index(ctx, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return idx.db.Modified, nil
+}
