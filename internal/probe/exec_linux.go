@@ -10,7 +10,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -31,6 +30,10 @@ type ExecOptions struct {
 	// MaxFollowed is the number of processes that can be followed at
 	// once; 0 means 65536.
 	MaxFollowed int
+	// CacheDir, when set, is a directory where the watcher keeps what it
+	// learns of the running kernel (an offset in task_struct), which
+	// spares it reading the kernel's BTF again until the next reboot.
+	CacheDir string
 }
 
 // ExecWatcher stops followed processes when they execute a program, so
@@ -72,7 +75,7 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise the locked memory limit for BPF maps: %w", err)
 	}
-	tgidOff, err := taskTgidOffset()
+	tgidOff, err := taskTgidOffset(opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -125,24 +128,6 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 	go w.read()
 	w.log.DebugContext(ctx, "exec watcher ready", "task_tgid_offset", tgidOff)
 	return w, nil
-}
-
-// taskTgidOffset returns the offset of tgid in the kernel's task_struct.
-func taskTgidOffset() (uint32, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return 0, fmt.Errorf("read the kernel's BTF (/sys/kernel/btf/vmlinux), needed to follow child processes: %v: %w", err, ErrNotSupported)
-	}
-	var task *btf.Struct
-	if err := spec.TypeByName("task_struct", &task); err != nil {
-		return 0, fmt.Errorf("find task_struct in the kernel's BTF: %v: %w", err, ErrNotSupported)
-	}
-	for _, m := range task.Members {
-		if m.Name == "tgid" {
-			return m.Offset.Bytes(), nil
-		}
-	}
-	return 0, fmt.Errorf("task_struct has no tgid in the kernel's BTF: %w", ErrNotSupported)
 }
 
 // Stack slots of the watcher's programs.

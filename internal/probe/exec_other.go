@@ -18,6 +18,7 @@ type Exec struct {
 type ExecOptions struct {
 	Logger      *slog.Logger
 	MaxFollowed int
+	CacheDir    string
 }
 
 // ExecWatcher needs Linux.

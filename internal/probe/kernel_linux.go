@@ -1,0 +1,128 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// taskTgidOffset returns the offset of tgid in the kernel's task_struct.
+//
+// It comes from the kernel's BTF, whose parse costs about 30 ms of CPU:
+// most of what starting to follow programs costs. With cacheDir set, the
+// offset is kept in a file there, valid for the running kernel until it
+// reboots (its boot ID and release name it): a kernel's types cannot
+// change without one.
+func taskTgidOffset(cacheDir string) (uint32, error) {
+	key := kernelKey()
+	file := ""
+	if cacheDir != "" && key != "" {
+		file = filepath.Join(cacheDir, "task-tgid-offset")
+		if off, ok := readOffset(file, key); ok {
+			return off, nil
+		}
+	}
+	off, err := btfTaskTgidOffset()
+	if err != nil {
+		return 0, err
+	}
+	if file != "" {
+		writeOffset(file, key, off) // best effort: a cache
+	}
+	return off, nil
+}
+
+// kernelKey names the running kernel until it reboots: its boot ID and
+// release, or "" when they cannot be read.
+func kernelKey() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	b, r := strings.TrimSpace(string(boot)), strings.TrimSpace(string(rel))
+	if b == "" || r == "" || strings.ContainsAny(b+r, " \n") {
+		return ""
+	}
+	return b + " " + r
+}
+
+// maxTaskOffset bounds a believable field offset in task_struct.
+const maxTaskOffset = 1 << 16
+
+// readOffset reads a cache file of the line "KEY OFFSET" and returns the
+// offset when the key is key.
+func readOffset(file, key string) (uint32, bool) {
+	data, err := os.ReadFile(file)
+	if err != nil || len(data) > 512 {
+		return 0, false
+	}
+	line := strings.TrimSuffix(string(data), "\n")
+	k, v, ok := cutLast(line, " ")
+	if !ok || k != key {
+		return 0, false
+	}
+	off, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || off == 0 || off%4 != 0 || off >= maxTaskOffset {
+		return 0, false
+	}
+	return uint32(off), true
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// writeOffset writes the cache file whole or not at all.
+func writeOffset(file, key string, off uint32) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".task-tgid-offset-*")
+	if err != nil {
+		return err
+	}
+	_, werr := fmt.Fprintf(tmp, "%s %d\n", key, off)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// btfTaskTgidOffset reads the offset of tgid in task_struct from the
+// kernel's BTF.
+func btfTaskTgidOffset() (uint32, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return 0, fmt.Errorf("read the kernel's BTF (/sys/kernel/btf/vmlinux), needed to follow child processes: %v: %w", err, ErrNotSupported)
+	}
+	var task *btf.Struct
+	if err := spec.TypeByName("task_struct", &task); err != nil {
+		return 0, fmt.Errorf("find task_struct in the kernel's BTF: %v: %w", err, ErrNotSupported)
+	}
+	for _, m := range task.Members {
+		if m.Name == "tgid" {
+			if off := m.Offset.Bytes(); off < maxTaskOffset {
+				return off, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("task_struct has no tgid in the kernel's BTF: %w", ErrNotSupported)
+}
