@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -39,8 +40,9 @@ type session struct {
 	stream *eventStream
 }
 
-// startSession opens the database and starts an observation session.
-func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*session, error) {
+// startSession opens the database and starts an observation session; it
+// analyses programs, the executables about to run, meanwhile.
+func startSession(ctx context.Context, e *env, o *observeFlags, mode string, programs ...string) (*session, error) {
 	if o.maxSites <= 0 {
 		return nil, usageError("-max-sites %d: must be positive", o.maxSites)
 	}
@@ -65,6 +67,10 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*s
 		MaxSites: o.maxSites,
 		Targets:  observe.AllTargets(),
 		Follow:   mode == "run",
+		Programs: programs,
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		opts.CacheDir = filepath.Join(dir, "reach", "kernel")
 	}
 	if o.count {
 		opts.Mode = probe.Count
@@ -74,11 +80,11 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*s
 	}
 	// Read the database's index while the probe engine loads.
 	var (
-		info    vulndb.Info
-		infoErr error
-		wg      sync.WaitGroup
+		modified time.Time
+		infoErr  error
+		wg       sync.WaitGroup
 	)
-	wg.Go(func() { info, infoErr = db.Info(ctx) })
+	wg.Go(func() { modified, infoErr = db.Modified(ctx) })
 	s, err := observe.New(ctx, db, opts)
 	wg.Wait()
 	if err != nil {
@@ -92,7 +98,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string) (*s
 		stream.close()
 		return nil, infoErr
 	}
-	s.SetDB(report.DB{Source: db.Source(), Modified: info.Modified})
+	s.SetDB(report.DB{Source: db.Source(), Modified: modified})
 	for _, w := range db.Warnings() {
 		s.Note(w)
 	}

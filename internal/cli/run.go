@@ -51,7 +51,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	s, err := startSession(ctx, e, &o, "run")
+	s, err := startSession(ctx, e, &o, "run", path)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -81,24 +82,60 @@ func (s *Session) analyse(ctx context.Context, pid int) (*binary, error) {
 	if err != nil {
 		return nil, procErr(pid, err)
 	}
+	path, err := os.Readlink(exe)
+	if err != nil {
+		f.Close()
+		return nil, procErr(pid, err)
+	}
+	path = strings.TrimSuffix(path, " (deleted)")
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, procErr(pid, err)
+	}
+	b, err := s.analyseFile(ctx, f, fi, exe, path)
+	if b == nil && err != nil && !errors.Is(err, ErrClosed) {
+		return nil, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return b, err
+}
+
+// prepare analyses the executable at path ahead of a process running it.
+func (s *Session) prepare(ctx context.Context, path string) error {
+	// Name it as /proc/PID/exe will.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	_, err = s.analyseFile(ctx, f, fi, path, path)
+	return err
+}
+
+// analyseFile returns the analysis of the executable open as f, from the
+// cache when the file was seen before; it takes f over, and fi is its
+// FileInfo. probePath is the path to warm the probe engine with; path
+// names the file in the report.
+func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, probePath, path string) (*binary, error) {
 	keep := false
 	defer func() {
 		if !keep {
 			f.Close()
 		}
 	}()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, procErr(pid, err)
-	}
-	path, err := os.Readlink(exe)
-	if err != nil {
-		return nil, procErr(pid, err)
-	}
-	path = strings.TrimSuffix(path, " (deleted)")
 	id, ok := statID(fi)
 	if !ok {
-		return nil, fmt.Errorf("process %d: cannot identify %s", pid, path)
+		return nil, fmt.Errorf("cannot identify %s", path)
 	}
 
 	s.analyseMu.Lock()
@@ -111,7 +148,9 @@ func (s *Session) analyse(ctx context.Context, pid int) (*binary, error) {
 	}
 	// The kernel's first probe registration after a quiet spell waits for
 	// a grace period: let it pass while the analysis runs.
-	s.engine.Warm(ctx, exe)
+	if s.engine != nil { // nil while New prepares
+		s.engine.Warm(ctx, probePath)
+	}
 	b = &binary{path: path}
 	bin, err := binfo.NewFile(f, fi.Size(), path)
 	if err != nil {

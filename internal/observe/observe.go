@@ -71,6 +71,15 @@ type Options struct {
 	// Follow starts following programs (see Run) in New, at the same time
 	// as the probe engine, rather than at the first Run.
 	Follow bool
+	// CacheDir, when set, is a directory where the session may keep what
+	// it learns of the running kernel across runs (see probe.ExecOptions).
+	CacheDir string
+	// Programs are executables to analyse while New starts the probe
+	// engine, such as the program Run will start: its probes are then
+	// armed as soon as it starts. A failure here is not New's: the
+	// analysis is tried again, and its error reported, when a process
+	// runs the file.
+	Programs []string
 	// OnHit, when set, is called with every hit the session records, in
 	// order, from the session's one hit-handling goroutine. It must not
 	// block for long: hits wait while it runs.
@@ -133,34 +142,6 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		return nil, fmt.Errorf("new observe session: unknown probe mode %d", opts.Mode)
 	}
 	log := opts.Logger.With("component", "observe")
-	// Loading the exec watcher's programs takes as long as loading the
-	// engine's: for Run, do both at once.
-	var (
-		watcher    *probe.ExecWatcher
-		watcherErr error
-		wg         sync.WaitGroup
-	)
-	if opts.Follow {
-		wg.Go(func() {
-			watcher, watcherErr = probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger})
-		})
-	}
-	eng := opts.Engine
-	var engErr error
-	if eng == nil {
-		eng, engErr = probe.New(ctx, probe.Options{Logger: opts.Logger})
-	}
-	wg.Wait()
-	if engErr != nil || watcherErr != nil {
-		if watcher != nil {
-			watcher.Close()
-		}
-		if engErr == nil {
-			eng.Close()
-			return nil, fmt.Errorf("start following programs: %w", watcherErr)
-		}
-		return nil, fmt.Errorf("start the probe engine: %w", engErr)
-	}
 	r := &report.Report{
 		Schema:   report.Schema,
 		Tool:     opts.Report.Tool,
@@ -173,7 +154,6 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 	s := &Session{
 		log:     log,
 		db:      db,
-		engine:  eng,
 		rec:     report.NewRecorder(r),
 		rep:     r,
 		opts:    opts,
@@ -185,6 +165,44 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 
 		callsites: map[callsiteKey]report.Frame{},
 	}
+	// Loading the exec watcher's programs takes as long as loading the
+	// engine's: for Run, do both at once, and analyse the programs to
+	// run meanwhile.
+	var (
+		watcher    *probe.ExecWatcher
+		watcherErr error
+		wg         sync.WaitGroup
+	)
+	if opts.Follow {
+		wg.Go(func() {
+			watcher, watcherErr = probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger, CacheDir: opts.CacheDir})
+		})
+	}
+	for _, p := range opts.Programs {
+		wg.Go(func() {
+			if err := s.prepare(ctx, p); err != nil {
+				log.Debug("analyse a program ahead of its start", "path", p, "err", err)
+			}
+		})
+	}
+	eng := opts.Engine
+	var engErr error
+	if eng == nil {
+		eng, engErr = probe.New(ctx, probe.Options{Logger: opts.Logger})
+	}
+	wg.Wait()
+	if engErr != nil || watcherErr != nil {
+		if watcher != nil {
+			watcher.Close()
+		}
+		s.closeBinaries()
+		if engErr == nil {
+			eng.Close()
+			return nil, fmt.Errorf("start following programs: %w", watcherErr)
+		}
+		return nil, fmt.Errorf("start the probe engine: %w", engErr)
+	}
+	s.engine = eng
 	s.wg.Add(2)
 	go s.consumeHits()
 	go s.reap()
@@ -295,14 +313,19 @@ func (s *Session) Close() error {
 		errs = append(errs, fmt.Errorf("close the probe engine: %w", err))
 	}
 	s.wg.Wait()
+	s.closeBinaries()
+	return errors.Join(errs...)
+}
+
+// closeBinaries closes the analysed binaries.
+func (s *Session) closeBinaries() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, b := range s.bins {
 		if b.bin != nil {
 			b.bin.Close()
 		}
 	}
-	s.mu.Unlock()
-	return errors.Join(errs...)
 }
 
 func (s *Session) isClosed() bool {

@@ -39,6 +39,9 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 	if err != nil {
 		return -1, err
 	}
+	// The program's probes are armed as soon as it starts: have the
+	// kernel's grace period before the first probe pass meanwhile.
+	s.engine.Warm(ctx, cmd.Path)
 	self := os.Getpid()
 	s.spawnMu.Lock()
 	if err := w.Follow(self); err != nil {

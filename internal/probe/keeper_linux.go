@@ -176,6 +176,7 @@ type keeperServer struct {
 	mu    sync.Mutex
 	progs map[uint8]*ebpf.Program
 	links map[uint32][]link.Link
+	warm  []link.Link // warm links not closed yet
 	work  sync.WaitGroup
 }
 
@@ -269,7 +270,11 @@ func (s *keeperServer) handle(req keeperRequest, fds []int) {
 			default:
 				var l link.Link
 				if l, err = warmLink(prog, req.Attach[0].Path); err == nil {
-					defer l.Close()
+					// Closed with the next links closed, whose grace
+					// periods it then shares.
+					s.mu.Lock()
+					s.warm = append(s.warm, l)
+					s.mu.Unlock()
 				}
 			}
 			s.reply(keeperReply{ID: req.ID, Err: toWire(err)})
@@ -332,6 +337,8 @@ func (s *keeperServer) attach(exes map[string]*link.Executable, a keeperAttach) 
 func (s *keeperServer) close(ids []uint32) error {
 	var todo []link.Link
 	s.mu.Lock()
+	warm := s.warm
+	s.warm = nil
 	for _, id := range ids {
 		todo = append(todo, s.links[id]...)
 		delete(s.links, id)
@@ -341,6 +348,9 @@ func (s *keeperServer) close(ids []uint32) error {
 	var wg sync.WaitGroup
 	for i, l := range todo {
 		wg.Go(func() { errs[i] = l.Close() })
+	}
+	for _, l := range warm {
+		wg.Go(func() { l.Close() }) // nothing to report: it held no probe
 	}
 	wg.Wait()
 	return errors.Join(errs...)
