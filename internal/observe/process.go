@@ -225,6 +225,21 @@ func (s *Session) disarmGroups(ctx context.Context, p *process, ids []uint64) er
 	return errors.Join(errs...)
 }
 
+// disarmProcess removes every probe of process p, in one engine call.
+func (s *Session) disarmProcess(ctx context.Context, p *process) error {
+	s.mu.Lock()
+	n := len(p.armed)
+	clear(p.armed)
+	s.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if err := s.engine.DisarmProcess(ctx, p.pid); err != nil && !errors.Is(err, probe.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 // disarmAll removes every probe of every process.
 func (s *Session) disarmAll(ctx context.Context) error {
 	s.armingMu.Lock()
@@ -242,7 +257,7 @@ func (s *Session) disarmAll(ctx context.Context) error {
 	)
 	for _, p := range procs {
 		wg.Go(func() {
-			if err := s.disarmGroups(ctx, p, s.armedIDs(p)); err != nil {
+			if err := s.disarmProcess(ctx, p); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

@@ -1,10 +1,12 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,9 @@ type engine struct {
 	wallMinus int64          // wall clock minus CLOCK_MONOTONIC, in ns
 
 	delivered atomic.Uint64 // hits sent on hits
+	// dropped is set once the keeper was left to close the links of a
+	// process that is gone: Close then does not wait for the keeper.
+	dropped atomic.Bool
 
 	mu         sync.Mutex
 	flushes    []chan struct{} // Flush calls waiting for the reader
@@ -369,6 +374,23 @@ func attachErr(err error) error {
 	return err
 }
 
+// processGone reports whether process pid has exited: it does not exist,
+// or is a zombie not yet waited for.
+func processGone(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	i := bytes.LastIndexByte(data, ')')
+	return i >= 0 && i+2 < len(data) && data[i+2] == 'Z'
+}
+
 func closeLinks(links []link.Link) {
 	for _, l := range links {
 		l.Close()
@@ -415,7 +437,9 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 
 	// Closing a uprobe_multi link waits for the kernel's grace periods, some
 	// 20-70 ms, most of it idle: close them all at once (the keeper's in one
-	// request), then collect their counts in one pass over the maps.
+	// request), then collect their counts in one pass over the maps. The
+	// probes of a process that is gone went with it: the keeper then closes
+	// its links without being waited for, and the counts are final.
 	errs := make([]error, len(todo)+2)
 	var kept []uint32
 	var wg sync.WaitGroup
@@ -429,10 +453,18 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	}
 	if len(kept) > 0 {
 		start := time.Now()
-		if err := e.keeper.close(kept...); err != nil {
+		gone := processGone(pid)
+		var err error
+		if gone {
+			err = e.keeper.drop(kept...)
+			e.dropped.Store(true)
+		} else {
+			err = e.keeper.close(kept...)
+		}
+		if err != nil {
 			errs[len(todo)+1] = fmt.Errorf("disarm process %d: %w", pid, err)
 		}
-		e.log.Debug("disarmed", "pid", pid, "groups", len(kept), "kept", true, "took", time.Since(start))
+		e.log.Debug("disarmed", "pid", pid, "groups", len(kept), "kept", true, "process_gone", gone, "took", time.Since(start))
 	}
 	wg.Wait()
 	if err := e.collect(todo...); err != nil {
@@ -464,7 +496,13 @@ func (e *engine) unlink(a *arming) error {
 		}
 	}
 	if a.kept {
-		if err := e.keeper.close(a.id); err != nil {
+		close := e.keeper.close
+		if processGone(a.pid) {
+			// Its probes went with it: do not wait for the link.
+			close = e.keeper.drop
+			e.dropped.Store(true)
+		}
+		if err := close(a.id); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -611,23 +649,40 @@ func (e *engine) Close() error {
 	}
 	e.wg.Wait()
 	var wg sync.WaitGroup
-	var kept []uint32
 	for _, a := range left {
 		<-a.ready
-		if a.kept {
-			kept = append(kept, a.id)
-		}
 		wg.Go(func() { closeLinks(a.links) })
 	}
 	wg.Wait()
 	if e.keeper != nil {
-		// One request: the keeper closes them in parallel.
-		if len(kept) > 0 {
-			if cerr := e.keeper.close(kept...); cerr != nil {
+		// One request each: the keeper closes them in parallel.
+		var live, gone []uint32
+		for _, a := range left {
+			switch {
+			case !a.kept:
+			case processGone(a.pid):
+				gone = append(gone, a.id)
+			default:
+				live = append(live, a.id)
+			}
+		}
+		if len(gone) > 0 {
+			if derr := e.keeper.drop(gone...); derr != nil {
+				err = errors.Join(err, fmt.Errorf("remove probes: %w", derr))
+			}
+			e.dropped.Store(true)
+		}
+		if len(live) > 0 {
+			if cerr := e.keeper.close(live...); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("remove probes: %w", cerr))
 			}
 		}
-		if serr := e.keeper.stop(); serr != nil {
+		// The probes of running processes are gone. Links of processes
+		// that are gone too may still be closing in the keeper: it
+		// finishes them and exits on its own.
+		if e.dropped.Load() {
+			e.keeper.release()
+		} else if serr := e.keeper.stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}

@@ -569,3 +569,60 @@ func TestFlush(t *testing.T) {
 		t.Errorf("second Flush = %d, %v; want 1, nil", n, err)
 	}
 }
+
+// TestDisarmGone checks the removal of the probes of processes that are
+// gone: their counts are final, the keeper closes their links on its own,
+// and the engine does not wait for it to exit.
+func TestDisarmGone(t *testing.T) {
+	exe := buildHot(t, testprog.Plain)
+	work := locate(t, exe, "main.work")["main.work"]
+	e := newTestEngine(t, Options{})
+	kpid := e.(*engine).keeper.cmd.Process.Pid
+	ctx := context.Background()
+	var pids []int
+	for range 3 {
+		h := startHot(t, exe)
+		if err := e.Arm(ctx, ProcessSpec{PID: h.pid(), Path: exe, Mode: Count,
+			Groups: []Group{{ID: 1, Sites: []Site{work.push}}, {ID: 2, Sites: []Site{work.entry}}}}); err != nil {
+			t.Fatal(err)
+		}
+		h.do("call 4")
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+		if !processGone(h.pid()) {
+			t.Fatalf("process %d is not gone after it was waited for", h.pid())
+		}
+		pids = append(pids, h.pid())
+	}
+	if processGone(os.Getpid()) || processGone(kpid) {
+		t.Fatal("processGone says a running process is gone")
+	}
+	if n := bpfLinks(t, kpid); n != 6 {
+		t.Fatalf("the keeper holds %d links, want 6", n)
+	}
+	// One process with DisarmProcess, one with Disarm, one left to Close.
+	if err := e.DisarmProcess(ctx, pids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Disarm(ctx, pids[1], 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids[:2] {
+		if got := total(t, e, pid, 1); got != 4 {
+			t.Errorf("process %d: %d calls counted at the push-bp site, want 4", pid, got)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); bpfLinks(t, kpid) != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the keeper still holds %d links, want 3", bpfLinks(t, kpid))
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(kpid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the keeper (process %d) still runs 10s after Close", kpid)
+		}
+	}
+}

@@ -63,6 +63,7 @@ const (
 	opAttach                  // attach Attach
 	opClose                   // close the links of Close
 	opWarm                    // register and close a warmLink of Prog in Attach[0].Path
+	opDrop                    // answer at once, then close the links of Close
 )
 
 // Program keys.
@@ -279,6 +280,20 @@ func (s *keeperServer) handle(req keeperRequest, fds []int) {
 			}
 			s.reply(keeperReply{ID: req.ID, Err: toWire(err)})
 		})
+	case opDrop:
+		// Inline, so that the links are gone from s.links before the
+		// next request.
+		s.mu.Lock()
+		var todo []link.Link
+		for _, id := range req.Close {
+			todo = append(todo, s.links[id]...)
+			delete(s.links, id)
+		}
+		s.mu.Unlock()
+		s.reply(keeperReply{ID: req.ID})
+		for _, l := range todo {
+			s.work.Go(func() { l.Close() })
+		}
 	case opClose:
 		s.work.Go(func() {
 			s.reply(keeperReply{ID: req.ID, Err: toWire(s.close(req.Close))})
@@ -674,6 +689,28 @@ func (k *keeper) attach(prog *ebpf.Program, multi bool, path string, armings []*
 func (k *keeper) close(ids ...uint32) error {
 	_, err := k.call(keeperRequest{Op: opClose, Close: ids})
 	return err
+}
+
+// drop asks the keeper to close the links of armings whose processes are
+// gone, and returns without waiting for them to close.
+func (k *keeper) drop(ids ...uint32) error {
+	_, err := k.call(keeperRequest{Op: opDrop, Close: ids})
+	return err
+}
+
+// release closes the connection, which makes the keeper close every link
+// it still holds and exit, and returns without waiting for that: the
+// engine closed the links of running processes itself. The keeper's exit
+// is logged.
+func (k *keeper) release() {
+	k.conn.Close()
+	go func() {
+		<-k.exited
+		<-k.gone
+		if st := k.cmd.ProcessState; st != nil && !st.Success() {
+			k.log.Warn("the probe keeper exited after the engine closed", "pid", k.cmd.Process.Pid, "state", st.String())
+		}
+	}()
 }
 
 // stop closes the connection, which makes the keeper close every link it

@@ -275,7 +275,10 @@ type Engine interface {
 	// counts for Counts. It returns when the probes are gone.
 	Disarm(ctx context.Context, pid int, group uint64) error
 	// DisarmProcess removes every group armed in the process, in parallel,
-	// as when it has exited, and keeps their final counts for Counts.
+	// as when it has exited, and keeps their final counts for Counts. When
+	// the process is gone (or a zombie), its probes went with it and the
+	// counts are final: the links are then closed in the background, and
+	// Close does not wait for them either.
 	DisarmProcess(ctx context.Context, pid int) error
 	// Counts returns the executions counted so far for every site ever
 	// armed, per process, sorted by PID, group and site. Sites never
