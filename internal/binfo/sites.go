@@ -58,12 +58,13 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 
 // InlineSites returns the probe sites of the inlined call f.Inlines[i].
 //
-// The site is the call's inline mark, Inline.CallPC: the instruction of
-// the caller that the compiler marks as the call, which runs once each
-// time the call is made. A probe there counts calls exactly, even when the
-// copy's body is split into reordered ranges that execution enters several
-// times per call (to store a nested call's results, say), and even when the
-// body was optimized away. Its frames are the caller's, at the call's line.
+// The site is the call's inline mark, Inline.CallPC (also Site.Call): the
+// instruction of the caller that the compiler marks as the call, which
+// runs once each time the call is made. A probe there counts calls
+// exactly, even when the copy's body is split into reordered ranges that
+// execution enters several times per call (to store a nested call's
+// results, say), and even when the body was optimized away. Its frames are
+// the caller's, at the call's line.
 //
 // When the pclntab gives no usable mark (CallPC is 0, outside f, or not
 // the start of an instruction), the sites are the instructions where
@@ -109,7 +110,7 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
 		}
-		return []Site{{Kind: SiteInline, PC: mark, Offset: o}}, nil
+		return []Site{{Kind: SiteInline, PC: mark, Offset: o, Call: mark}}, nil
 	}
 	in := func(off uint32) bool {
 		v := valueAt(ranges, off)

@@ -94,7 +94,7 @@ func TestInlineSites(t *testing.T) {
 						continue
 					}
 					marks++
-					if len(got) != 1 || got[0].PC != in.CallPC || got[0].Kind != SiteInline {
+					if len(got) != 1 || got[0].PC != in.CallPC || got[0].Call != in.CallPC || got[0].Kind != SiteInline {
 						t.Errorf("%s: copy %d (%s): sites %+v, want one at its mark %#x", f.Name, i, in.Func, got, in.CallPC)
 						continue
 					}
