@@ -106,6 +106,13 @@ type Site struct {
 	Kind   SiteKind
 	PC     uint64 // link-time virtual address
 	Offset uint64 // file offset, as uprobes take it
+	// Call is, at an inline site, the call's inline mark (Inline.CallPC),
+	// which symbolizes as the call: the caller at the call's line. PC is
+	// then the mark or an instruction shortly after it that runs exactly
+	// once each time the mark runs (see InlineSites). 0 at other sites,
+	// and at the entry sites of a copy without a usable mark, which
+	// symbolize as themselves.
+	Call uint64
 }
 
 // Frame is one logical frame of a program counter: the function, file and

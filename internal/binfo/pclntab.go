@@ -205,14 +205,15 @@ type funcRec struct {
 	t *pclntab
 }
 
-func (r funcRec) entryOff() uint32  { return le.Uint32(r.b[0:]) }
-func (r funcRec) nameOff() uint32   { return le.Uint32(r.b[4:]) }
-func (r funcRec) pcsp() uint32      { return le.Uint32(r.b[16:]) }
-func (r funcRec) pcfile() uint32    { return le.Uint32(r.b[20:]) }
-func (r funcRec) pcln() uint32      { return le.Uint32(r.b[24:]) }
-func (r funcRec) npcdata() uint32   { return le.Uint32(r.b[28:]) }
-func (r funcRec) cuOffset() uint32  { return le.Uint32(r.b[32:]) }
-func (r funcRec) nfuncdata() uint32 { return uint32(r.b[r.t.funcSize-1]) }
+func (r funcRec) entryOff() uint32    { return le.Uint32(r.b[0:]) }
+func (r funcRec) nameOff() uint32     { return le.Uint32(r.b[4:]) }
+func (r funcRec) deferreturn() uint32 { return le.Uint32(r.b[12:]) }
+func (r funcRec) pcsp() uint32        { return le.Uint32(r.b[16:]) }
+func (r funcRec) pcfile() uint32      { return le.Uint32(r.b[20:]) }
+func (r funcRec) pcln() uint32        { return le.Uint32(r.b[24:]) }
+func (r funcRec) npcdata() uint32     { return le.Uint32(r.b[28:]) }
+func (r funcRec) cuOffset() uint32    { return le.Uint32(r.b[32:]) }
+func (r funcRec) nfuncdata() uint32   { return uint32(r.b[r.t.funcSize-1]) }
 
 // pcdata returns the pctab offset of pcdata table i, or 0 when absent.
 func (r funcRec) pcdata(i uint32) uint32 {

@@ -247,7 +247,7 @@ func TestSynthetic(t *testing.T) {
 		t.Errorf("EntrySite(main.leaf) = %+v, %v", s, err)
 	}
 	// The call's inline mark, the tree entry's parentPc, is main.main+7.
-	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x401007, Offset: 0x1007}}) {
+	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x401007, Offset: 0x1007, Call: 0x401007}}) {
 		t.Errorf("InlineSites(main.main, 0) = %+v, %v", s, err)
 	}
 	wantFrames := "[{main.leaf /src/main.go 20 true} {main.main /src/main.go 10 false}]"

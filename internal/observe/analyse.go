@@ -57,9 +57,12 @@ type group struct {
 	pkg    string
 	name   string // as the OSV entry spells it; "" for a whole package
 	funcs  map[string]bool
-	// inlined maps the PC of each inline site (the call's inline mark, in
-	// the caller's code) to the inlined function it stands for.
+	// inlined maps the PC that each inline site symbolizes as (the call's
+	// inline mark, in the caller's code) to the inlined function it stands
+	// for; marks maps the PC of each probe put after a mark (see
+	// binfo.Site.Call) to the mark.
 	inlined map[uint64]string
+	marks   map[uint64]uint64
 	sites   []probe.Site
 	target  report.Target
 }
@@ -260,6 +263,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				name:    sym.Name,
 				funcs:   map[string]bool{},
 				inlined: map[uint64]string{},
+				marks:   map[uint64]uint64{},
 				target:  built.Targets[sym],
 			}
 			for _, t := range sym.Targets {
@@ -269,7 +273,14 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				}
 				for _, site := range t.Sites {
 					if site.Kind == binfo.SiteInline {
-						g.inlined[site.PC] = t.Func
+						at := site.PC // an entry of a copy without a usable mark
+						if site.Call != 0 {
+							at = site.Call
+						}
+						g.inlined[at] = t.Func
+						if at != site.PC {
+							g.marks[site.PC] = at
+						}
 					}
 					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind)})
 				}

@@ -68,12 +68,13 @@ func (s *Session) handleHit(h probe.Hit) {
 	}
 	rh := report.Hit{Time: h.Time, PID: h.PID}
 	if !h.Lost {
-		frames, inner := symbolize(g.bin.bin, h)
+		at := g.symbolPC(h)
+		frames, inner := symbolize(g.bin.bin, at, h)
 		if h.Kind == probe.SiteInline {
-			// An inline site is the call's inline mark, in the caller:
-			// its frames start with the caller. Put the inlined
+			// An inline site stands for the call's inline mark, in the
+			// caller: its frames start with the caller. Put the inlined
 			// function in front, as if it had a frame of its own.
-			if name := g.inlined[h.IP-h.Bias]; name != "" && (len(frames) == 0 || frames[0].Function != name) {
+			if name := g.inlined[at]; name != "" && (len(frames) == 0 || frames[0].Function != name) {
 				frames = append([]binfo.Frame{{Function: name, Inlined: true}}, frames...)
 				inner++
 			}
@@ -102,7 +103,8 @@ func (s *Session) handleHit(h probe.Hit) {
 // reports the first execution of each key as a hit, whose callsite then
 // stands for all the key's executions. At an entry or push-bp site the
 // return address is the call's own. At an inline site (the call's inline
-// mark, in the caller) the site itself pins the call instruction, and the
+// mark in the caller, or an instruction just after it that stands for it)
+// the site itself pins the call instruction, and the
 // return address, the enclosing function's ([BP+8]), tells who called
 // that function: the callsite when the function is not the application's
 // (a helper of the vulnerable module, say).
@@ -141,12 +143,23 @@ func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
 	return errors.Join(errs...)
 }
 
-// symbolize returns the logical frames of a hit, innermost first, and how
-// many of them describe the probed instruction itself (the rest are its
-// callers). Addresses are turned into link-time ones with h.Bias; return
-// addresses are symbolized as pc-1.
-func symbolize(bin *binfo.Binary, h probe.Hit) ([]binfo.Frame, int) {
-	frames := bin.Frames(h.IP - h.Bias)
+// symbolPC returns the link-time PC that hit h symbolizes as: the probed
+// instruction's, or the inline mark that the probe was put after.
+func (g *group) symbolPC(h probe.Hit) uint64 {
+	pc := h.IP - h.Bias
+	if mark, ok := g.marks[pc]; ok {
+		return mark
+	}
+	return pc
+}
+
+// symbolize returns the logical frames of a hit whose probed instruction
+// symbolizes as the link-time address at, innermost first, and how many of
+// them describe that instruction (the rest are its callers). Return
+// addresses are turned into link-time ones with h.Bias and symbolized as
+// pc-1.
+func symbolize(bin *binfo.Binary, at uint64, h probe.Hit) ([]binfo.Frame, int) {
+	frames := bin.Frames(at)
 	inner := len(frames)
 	for _, pc := range callerPCs(h) {
 		if pc == 0 || pc-h.Bias == 0 {

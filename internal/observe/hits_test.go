@@ -73,6 +73,24 @@ func TestCallerPCs(t *testing.T) {
 	}
 }
 
+// TestSymbolPC: a hit of a probe moved after an inline mark symbolizes as
+// the mark; other hits as the probed instruction. Addresses are PIE ones.
+func TestSymbolPC(t *testing.T) {
+	g := &group{marks: map[uint64]uint64{0x401020: 0x401010}}
+	const bias = 0x7f0000000000
+	for _, tt := range []struct {
+		ip, want uint64
+	}{
+		{bias + 0x401020, 0x401010},
+		{bias + 0x401010, 0x401010},
+		{bias + 0x401030, 0x401030},
+	} {
+		if got := g.symbolPC(probe.Hit{Kind: probe.SiteInline, IP: tt.ip, Bias: bias}); got != tt.want {
+			t.Errorf("symbolPC(IP %#x) = %#x, want %#x", tt.ip, got, tt.want)
+		}
+	}
+}
+
 func TestFuncPackage(t *testing.T) {
 	for name, want := range map[string]string{
 		"main.main":                                    "main",

@@ -141,3 +141,46 @@ func TestCountCallsites(t *testing.T) {
 		})
 	}
 }
+
+// TestCountMovedInlineSite: an inlined copy whose probe is moved from the
+// call's inline mark to an instruction the kernel emulates (main.loop3's
+// Impl.Do, whose mark evaluates the argument) counts every call exactly,
+// and its hits read as at the mark: the caller at the call's line, with
+// the inlined function in front and no line of its own.
+func TestCountMovedInlineSite(t *testing.T) {
+	testprog.RequireRoot(t)
+	file, lines := callLines(t)
+	const n = 2500
+	for _, v := range []testprog.Variant{testprog.Plain, testprog.PIE} {
+		t.Run(v.Name, func(t *testing.T) {
+			path := buildApp(t, v)
+			s := newSession(t, fixtureDB(t), Options{Mode: probe.Count})
+			r := runApp(t, s, path, "loop3", strconv.Itoa(n))
+			moved := false
+			s.mu.Lock()
+			for _, g := range s.groups {
+				for pc, mark := range g.marks {
+					if fr := g.bin.bin.Frames(mark); g.name == "Impl.Do" && len(fr) > 0 && fr[0].Function == "main.loop3" && pc != mark {
+						moved = true
+					}
+				}
+			}
+			s.mu.Unlock()
+			if !moved {
+				t.Fatal("Impl.Do's probe in main.loop3 is on its inline mark: the test does not cover a moved probe")
+			}
+			sym := symbol(t, r, path, "GO-2099-0001", "Impl.Do")
+			want := report.Callsite{Function: "main.loop3", File: file, Line: lines["doLoop"], Hits: n}
+			if len(sym.Callsites) != 1 || *sym.Callsites[0] != want {
+				t.Errorf("callsites %+v, want [%+v]", sym.Callsites, want)
+			}
+			if sym.Hits != n {
+				t.Errorf("%d hits, want %d", sym.Hits, n)
+			}
+			wantStack := []report.Frame{{Function: "example.com/vuln.(*Impl).Do"}, {Function: "main.loop3", File: file, Line: lines["doLoop"]}}
+			if len(sym.Stack) < 2 || !slices.Equal(sym.Stack[:2], wantStack) {
+				t.Errorf("stack %+v, want it to start with %+v", sym.Stack, wantStack)
+			}
+		})
+	}
+}

@@ -53,6 +53,9 @@ func main() {
 	case "loop":
 		n, _ := strconv.Atoi(os.Args[2])
 		loop(n)
+	case "loop3":
+		n, _ := strconv.Atoi(os.Args[2])
+		loop3(n)
 	case "loop2":
 		n1, _ := strconv.Atoi(os.Args[2])
 		n2, _ := strconv.Atoi(os.Args[3])
@@ -158,5 +161,16 @@ func loop2(n1, n2 int) {
 	}
 	for i := 0; i < n1; i++ {
 		sink += vuln.Direct("c") + vuln.Direct("d") // call:loopC
+	}
+}
+
+var words = []string{"a", "bb", "ccc"}
+
+// loop3 calls Impl.Do, inlined, n times. The call's inline mark evaluates
+// the argument, which the probe is moved past, to the copy's call of work.
+func loop3(n int) {
+	d := &vuln.Impl{K: 2}
+	for i := 0; i < n; i++ {
+		sink += d.Do(words[i%len(words)]) // call:doLoop
 	}
 }
