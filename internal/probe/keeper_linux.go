@@ -526,12 +526,27 @@ func startKeeper(ctx context.Context, log *slog.Logger) (_ *keeper, err error) {
 	cmd.Args = []string{exe}
 	cmd.Env = append(os.Environ(), keeperEnv+"=1")
 	cmd.Stdin, cmd.Stdout = devnull, devnull
-	cmd.Stderr = os.Stderr
+	// Its messages reach this process's standard error through a pipe of
+	// this process: the keeper may outlive it by a few milliseconds (see
+	// release), and must not hold its standard error, a pipe a caller may
+	// be waiting on, meanwhile.
+	errRead, errWrite, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create the keeper's error pipe: %w", err)
+	}
+	cmd.Stderr = errWrite
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	errWrite.Close()
+	if err != nil {
+		errRead.Close()
 		return nil, fmt.Errorf("start %s as the probe keeper: %w", exe, err)
 	}
+	go func() {
+		io.Copy(os.Stderr, errRead)
+		errRead.Close()
+	}()
 	k := &keeper{
 		log:     log,
 		conn:    conn,

@@ -303,6 +303,18 @@ func TestKeeperLifetime(t *testing.T) {
 	if sid, _ := unix.Getsid(kpid); sid != kpid {
 		t.Errorf("the keeper's session is %d, want its own (%d)", sid, kpid)
 	}
+	// The keeper may outlive the engine briefly: it must not hold the
+	// engine's standard output or error, which a caller may wait on.
+	for fd := range 3 {
+		mine, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		its, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", kpid, fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if its == mine && its != os.DevNull {
+			t.Errorf("the keeper's descriptor %d is the engine's (%s)", fd, its)
+		}
+	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		if err := syscall.Kill(kpid, sig); err != nil {
 			t.Fatal(err)
