@@ -42,7 +42,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench/overhead: ")
 	calls := flag.Int("calls", 4_000_000, "calls of language.Parse per run")
-	rounds := flag.Int("rounds", 3, "rounds; each runs every variant once")
+	rounds := flag.Int("rounds", 5, "rounds; each runs every variant once")
 	db := flag.String("db", harness.DefaultDB(), "vulnerability database directory (v1 layout)")
 	flag.Parse()
 	if *calls <= 0 || *rounds <= 0 {
