@@ -182,20 +182,28 @@ func TestDirInfo(t *testing.T) {
 	}
 }
 
-// TestDirModified checks that Modified reads the modification time without
-// index/vulns.json, which only ByID and Info need.
-func TestDirModified(t *testing.T) {
+// fixtureWith copies the fixture database to a temporary directory with
+// the file name (slash-separated) holding content instead.
+func fixtureWith(t *testing.T, name, content string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for name, data := range readFixture(t, fixtureDir) {
-		if name == "index/vulns.json" {
-			data = []byte("not json")
+	for n, data := range readFixture(t, fixtureDir) {
+		if n == name {
+			data = []byte(content)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(name))
+		p := filepath.Join(dir, filepath.FromSlash(n))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+// TestDirModified checks that Modified reads the modification time without
+// index/vulns.json, which only ByID and Info need.
+func TestDirModified(t *testing.T) {
+	dir := fixtureWith(t, "index/vulns.json", "not json")
 	c, err := New(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -231,17 +239,7 @@ func TestDirMalformedIndex(t *testing.T) {
 		{"index/vulns.json", `[{"id":"GO-1/../../x"}]`},
 	} {
 		t.Run(tc.file+" "+tc.content, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, data := range readFixture(t, fixtureDir) {
-				if name == tc.file {
-					data = []byte(tc.content)
-				}
-				p := filepath.Join(dir, filepath.FromSlash(name))
-				os.MkdirAll(filepath.Dir(p), 0o755)
-				if err := os.WriteFile(p, data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := fixtureWith(t, tc.file, tc.content)
 			c, err := New(dir, Options{})
 			if err != nil {
 				t.Fatal(err)
