@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("REACH_PROBE_CYCLE") != "" {
 		os.Exit(cycleHelperMain())
 	}
+	if os.Getenv("REACH_PROBE_GROW") != "" {
+		os.Exit(growHelperMain())
+	}
 	code := m.Run()
 	testprog.Cleanup()
 	// Every keeper exits with its engine, even a killed one.
