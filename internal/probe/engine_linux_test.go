@@ -171,10 +171,20 @@ func TestOneShot(t *testing.T) {
 				}
 				// One-shot: the probe goes away by itself.
 				waitByte(t, h.pid(), exe, site.Offset, before)
+				// At a function's entry one call can hit twice: when the
+				// goroutine's stack must grow (after a GC shrank it), the
+				// prologue calls morestack and runs the entry again.
+				first := total(t, e, h.pid(), 7)
+				if first != 1 && (kind != SiteEntry || first != 2) {
+					t.Errorf("count of one call: got %d, want 1 (or 2 at an entry site)", first)
+				}
+				if first == 2 {
+					t.Logf("one call hit the entry twice (morestack)")
+				}
 				h.do("call 1000")
 				noHit(t, e, 100*time.Millisecond)
-				if n := total(t, e, h.pid(), 7); n != 1 {
-					t.Errorf("count after removal: got %d, want 1", n)
+				if n := total(t, e, h.pid(), 7); n != first {
+					t.Errorf("count after removal: got %d, want %d as before it", n, first)
 				}
 				if err := e.Disarm(context.Background(), h.pid(), 7); !errors.Is(err, ErrNotArmed) {
 					t.Errorf("Disarm after one-shot removal: got %v, want ErrNotArmed", err)
