@@ -77,14 +77,13 @@ func warmLink(prog *ebpf.Program, path string) (link.Link, error) {
 // work in the background. It does nothing with classic uprobes.
 func (e *engine) Warm(ctx context.Context, path string) {
 	e.mu.Lock()
-	multi, closed := e.multi, e.closed
-	if !closed {
-		e.wg.Add(1)
-	}
-	e.mu.Unlock()
-	if closed || multi == nil {
+	multi := e.multi
+	if e.closed || multi == nil {
+		e.mu.Unlock()
 		return
 	}
+	e.wg.Add(1)
+	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		var err error

@@ -87,15 +87,15 @@ func TestGrowFDTable(t *testing.T) {
 
 // TestWarm checks that warming leaves no probe in a process running the
 // file, and that the engine arms and fires as usual after it, with and
-// without a keeper.
+// without a keeper, and with classic uprobes, which it leaves alone.
 func TestWarm(t *testing.T) {
 	testprog.RequireRoot(t)
 	exe := buildHot(t, variants[0])
 	fns := locate(t, exe, "main.work")
 	site := fns["main.work"].push
-	for _, keeper := range []bool{true, false} {
-		t.Run(fmt.Sprintf("keeper=%v", keeper), func(t *testing.T) {
-			e := newTestEngine(t, Options{NoKeeper: !keeper})
+	for _, opts := range []Options{{}, {NoKeeper: true}, {Classic: true}} {
+		t.Run(fmt.Sprintf("nokeeper=%v,classic=%v", opts.NoKeeper, opts.Classic), func(t *testing.T) {
+			e := newTestEngine(t, opts)
 			h := startHot(t, exe)
 			before, err := codeByte(h.pid(), exe, site.Offset)
 			if err != nil {
