@@ -203,9 +203,7 @@ func matchBinaries(ctx context.Context, entries []*osv.Entry, bins []*binfo.Bina
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := *opts
-			o.MainPackage = b.MainPackage
-			results[i], errs[i] = match.Match(ctx, b, entries, &o)
+			results[i], errs[i] = match.Match(ctx, b, entries, opts)
 		}()
 	}
 	wg.Wait()

@@ -35,9 +35,9 @@
 // of its package a target, under Symbol.Name "".
 //
 // Functions of package main are named "main.F" in binaries: an entry that
-// names the main package by its import path matches them only when the
-// caller passes that path as Options.MainPackage (binfo.Binary does not
-// record it yet).
+// names the main package by its import path matches them when that path
+// is known: Options.MainPackage, else the binary's build information
+// (binfo.Binary.MainPackage).
 //
 // Known gap: the standard library's vendored copies
 // (vendor/golang.org/x/net/...) are not matched against entries of the

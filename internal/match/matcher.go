@@ -1,6 +1,7 @@
 package match
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,8 @@ type Options struct {
 	// "path" line of its build information, such as
 	// "example.com/app/cmd/app"). Binaries name that package's functions
 	// "main.F"; with MainPackage set, entries that name the package by its
-	// import path match them.
+	// import path match them. Empty means the binary's own
+	// (binfo.Binary.MainPackage).
 	MainPackage string
 }
 
@@ -68,7 +70,7 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 		opts = &Options{}
 	}
 	mods, unchecked := binaryModules(bin)
-	m := &matcher{bin: bin, mods: mods, mainPkg: opts.MainPackage}
+	m := &matcher{bin: bin, mods: mods, mainPkg: cmp.Or(opts.MainPackage, bin.MainPackage)}
 	m.pkgs = m.entryPackages(entries)
 	res := &Result{Binary: bin, Unchecked: unchecked}
 	for i, e := range entries {
