@@ -54,6 +54,12 @@ func Open(path string) (*Binary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	return OpenFile(f, path)
+}
+
+// OpenFile reads the Go binary open as f, named path, as Open does. It
+// takes f over: Close closes it, and so does a failure.
+func OpenFile(f *os.File, path string) (*Binary, error) {
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()

@@ -128,11 +128,12 @@ func (s *Session) prepare(ctx context.Context, path string) error {
 // analyseFile returns the analysis of the executable open as f, from the
 // cache when the file was seen before; it takes f over, and fi is its
 // FileInfo. probePath is the path to warm the probe engine with; path
-// names the file in the report.
+// names the file in the report. The analysed binary keeps f until the
+// session closes.
 func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, probePath, path string) (*binary, error) {
-	keep := false
+	opened := false // binfo owns f
 	defer func() {
-		if !keep {
+		if !opened {
 			f.Close()
 		}
 	}()
@@ -155,14 +156,15 @@ func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, p
 		s.engine.Warm(ctx, probePath)
 	}
 	b = &binary{path: path}
-	bin, err := binfo.NewFile(f, fi.Size(), path)
+	opened = true
+	bin, err := binfo.OpenFile(f, path)
 	if err != nil {
 		b.err = err
 	} else {
-		keep = true
 		b.bin = bin
 		if err := s.matchBinary(ctx, b); err != nil {
 			if ctx.Err() != nil {
+				bin.Close()
 				return nil, err // do not cache a cancelled analysis
 			}
 			b.err = err
