@@ -1,9 +1,6 @@
 package report
 
-import (
-	"fmt"
-	"slices"
-)
+import "slices"
 
 // AddBinary appends b to the report's binaries, unless it is there already.
 // Runtime observers call it when they analyse a binary while the report is
@@ -42,30 +39,17 @@ func (rec *Recorder) AddPID(b *Binary, pid int) {
 // not have yet is added, and a symbol with n > 0 is reached. The symbol's
 // total is left to SetHits.
 func (rec *Recorder) SetCallsiteHits(t Target, cs Frame, n uint64) error {
-	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
-		return fmt.Errorf("set callsite hits: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
-	}
-	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
-		return fmt.Errorf("set callsite hits of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
-	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if !slices.Contains(t.Binary.Findings, t.Finding) {
-		return fmt.Errorf("set callsite hits of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	if err := rec.checkTarget("set callsite hits", t); err != nil {
+		return err
 	}
 	if n == 0 {
 		return nil
 	}
 	s := t.Symbol
-	i := slices.IndexFunc(s.Callsites, func(c *Callsite) bool {
-		return c.Function == cs.Function && c.File == cs.File && c.Line == cs.Line
-	})
-	switch {
-	case i < 0:
-		s.Callsites = append(s.Callsites, &Callsite{Function: cs.Function, File: cs.File, Line: cs.Line, Hits: n})
-		slices.SortFunc(s.Callsites, compareCallsites)
-	case n > s.Callsites[i].Hits:
-		s.Callsites[i].Hits = n
+	if c := callsite(s, cs); n > c.Hits {
+		c.Hits = n
 	}
 	s.Status = Reached
 	if t.Finding.Status.Rank() < Reached.Rank() {
@@ -80,16 +64,10 @@ func (rec *Recorder) SetCallsiteHits(t Target, cs Frame, n uint64) error {
 // symbol with n > 0 is reached. The callsites keep the hits recorded for
 // them.
 func (rec *Recorder) SetHits(t Target, n uint64) error {
-	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
-		return fmt.Errorf("set hits: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
-	}
-	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
-		return fmt.Errorf("set hits of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
-	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if !slices.Contains(t.Binary.Findings, t.Finding) {
-		return fmt.Errorf("set hits of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	if err := rec.checkTarget("set hits", t); err != nil {
+		return err
 	}
 	if n <= t.Symbol.Hits {
 		return nil

@@ -55,16 +55,10 @@ func NewRecorder(r *Report) *Recorder {
 // line are), keeps the first hit's stack, records the PID on the binary and
 // marks the symbol and its finding reached.
 func (rec *Recorder) Record(t Target, h Hit) error {
-	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
-		return fmt.Errorf("record hit: incomplete target (binary, finding and symbol are all required): %w", ErrUnknownTarget)
-	}
-	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
-		return fmt.Errorf("record hit of %s: symbol is not one of finding %s's: %w", symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
-	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if !slices.Contains(t.Binary.Findings, t.Finding) {
-		return fmt.Errorf("record hit of %s: finding %s is not one of binary %s's: %w", symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	if err := rec.checkTarget("record hit", t); err != nil {
+		return err
 	}
 	recordHit(t.Symbol, h)
 	if t.Finding.Status.Rank() < Reached.Rank() {
@@ -119,16 +113,39 @@ func recordHit(s *Symbol, h Hit) {
 		s.Stack = slices.Clone(h.Stack)
 	}
 	if c := h.Callsite; c != nil {
-		i := slices.IndexFunc(s.Callsites, func(cs *Callsite) bool {
-			return cs.Function == c.Function && cs.File == c.File && cs.Line == c.Line
-		})
-		if i >= 0 {
-			s.Callsites[i].Hits += n
-		} else {
-			s.Callsites = append(s.Callsites, &Callsite{Function: c.Function, File: c.File, Line: c.Line, Hits: n})
-			slices.SortFunc(s.Callsites, compareCallsites)
-		}
+		callsite(s, *c).Hits += n
 	}
+}
+
+// checkTarget returns an error wrapping ErrUnknownTarget, its text
+// starting with op, unless t names a symbol of a finding of a binary.
+// The caller holds rec.mu, which guards the binary's findings.
+func (rec *Recorder) checkTarget(op string, t Target) error {
+	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
+		return fmt.Errorf("%s: incomplete target (binary, finding and symbol are all required): %w", op, ErrUnknownTarget)
+	}
+	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
+		return fmt.Errorf("%s of %s: symbol is not one of finding %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
+	}
+	if !slices.Contains(t.Binary.Findings, t.Finding) {
+		return fmt.Errorf("%s of %s: finding %s is not one of binary %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+	}
+	return nil
+}
+
+// callsite returns s's callsite at f (the same function, file and line),
+// adding it with no hits, in order, when s does not have it yet.
+func callsite(s *Symbol, f Frame) *Callsite {
+	i := slices.IndexFunc(s.Callsites, func(c *Callsite) bool {
+		return c.Function == f.Function && c.File == f.File && c.Line == f.Line
+	})
+	if i >= 0 {
+		return s.Callsites[i]
+	}
+	c := &Callsite{Function: f.Function, File: f.File, Line: f.Line}
+	s.Callsites = append(s.Callsites, c)
+	slices.SortFunc(s.Callsites, compareCallsites)
+	return c
 }
 
 func compareCallsites(a, b *Callsite) int {
