@@ -284,12 +284,15 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 			restHits += s.Hits
 			continue
 		}
+		from := stackCallsite(s)
 		for _, c := range s.Callsites {
 			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
 				c.Function, symbolName(s), f.OSV, times(c.Hits), b.Path, moduleAt(f), advice)
 			loc := o.callsiteLocation(b, c)
 			res := newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File)
-			res.CodeFlows = o.stackFlow(b, s, c)
+			if c == from {
+				res.CodeFlows = o.stackFlow(b, s)
+			}
 			out = append(out, res)
 		}
 	}
@@ -327,22 +330,22 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	return out
 }
 
-// stackFlow shows the stack of s's first hit as a code flow, outermost
-// frame first, on the result of the callsite that hit came from.
-func (o SARIFOptions) stackFlow(b *Binary, s *Symbol, c *Callsite) []sarifCodeFlow {
-	// The hit's callsite is the innermost frame of the stack that is one of
-	// the symbol's callsites.
-	var from *Callsite
+// stackCallsite is the callsite s's first hit came from: the innermost
+// frame of its stack that is one of its callsites, or nil.
+func stackCallsite(s *Symbol) *Callsite {
 	for _, f := range s.Stack {
 		i := slices.IndexFunc(s.Callsites, func(cs *Callsite) bool { return cs.Function == f.Function && cs.Line == f.Line })
 		if i >= 0 {
-			from = s.Callsites[i]
-			break
+			return s.Callsites[i]
 		}
 	}
-	if from != c {
-		return nil
-	}
+	return nil
+}
+
+// stackFlow shows the stack of s's first hit as a code flow, outermost
+// frame first, for the result of the callsite that hit came from
+// (stackCallsite).
+func (o SARIFOptions) stackFlow(b *Binary, s *Symbol) []sarifCodeFlow {
 	var locs []sarifThreadFlowLocation
 	for i := len(s.Stack) - 1; i >= 0; i-- {
 		f := s.Stack[i]
