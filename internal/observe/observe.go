@@ -175,7 +175,7 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 	)
 	if opts.Follow {
 		wg.Go(func() {
-			watcher, watcherErr = probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger, CacheDir: opts.CacheDir})
+			watcher, watcherErr = newExecWatcher(opts)
 		})
 	}
 	for _, p := range opts.Programs {

@@ -65,6 +65,11 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	s.armingMu.Lock()
 	defer s.armingMu.Unlock()
 	s.mu.Lock()
+	if s.closed {
+		// Close may have removed every probe already: arm nothing more.
+		s.mu.Unlock()
+		return ErrClosed
+	}
 	old := s.procs[pid]
 	if old != nil && old.start == start && old.bin == b {
 		s.mu.Unlock()
@@ -76,7 +81,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	s.mu.Unlock()
 	if old != nil {
 		// The process ran another program (exec) or the PID was reused.
-		s.disarmGroups(ctx, old, s.armedIDs(old))
+		s.disarmProcess(ctx, old)
 	}
 
 	began := time.Now()
@@ -98,7 +103,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	// A process that exited but was not reaped yet keeps its /proc/PID/stat
 	// and loses its /proc/PID/exe: arming then fails with ENOENT.
 	if err != nil || st != start || errors.Is(armErr, os.ErrNotExist) {
-		s.disarmGroups(ctx, p, s.armedIDs(p))
+		s.disarmProcess(ctx, p)
 		s.mu.Lock()
 		if s.procs[pid] == p {
 			delete(s.procs, pid)
@@ -286,17 +291,27 @@ func (s *Session) reap() {
 func (s *Session) reapOnce(ctx context.Context) {
 	s.armingMu.Lock()
 	defer s.armingMu.Unlock()
+	// armingMu keeps s.procs as it is: read /proc without s.mu, which
+	// every hit takes.
 	s.mu.Lock()
+	procs := make([]*process, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
 	var gone []*process
-	for pid, p := range s.procs {
-		if st, err := procStart(pid); err != nil || st != p.start {
+	for _, p := range procs {
+		if st, err := procStart(p.pid); err != nil || st != p.start {
 			gone = append(gone, p)
-			delete(s.procs, pid)
 		}
+	}
+	s.mu.Lock()
+	for _, p := range gone {
+		delete(s.procs, p.pid)
 	}
 	s.mu.Unlock()
 	for _, p := range gone {
-		if err := s.disarmGroups(ctx, p, s.armedIDs(p)); err != nil {
+		if err := s.disarmProcess(ctx, p); err != nil {
 			s.log.Warn("remove the probes of an exited process", "pid", p.pid, "err", err)
 		}
 		s.log.Debug("process exited", "pid", p.pid)

@@ -105,6 +105,11 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 // program when its context is done.
 const killDelay = 5 * time.Second
 
+// newExecWatcher starts an exec watcher as opts configure it.
+func newExecWatcher(opts Options) (*probe.ExecWatcher, error) {
+	return probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger, CacheDir: opts.CacheDir})
+}
+
 // execWatcher starts the session's exec watcher on first use.
 func (s *Session) execWatcher() (*probe.ExecWatcher, error) {
 	s.mu.Lock()
@@ -115,7 +120,7 @@ func (s *Session) execWatcher() (*probe.ExecWatcher, error) {
 	if s.watcher != nil {
 		return s.watcher, nil
 	}
-	w, err := probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: s.opts.Logger})
+	w, err := newExecWatcher(s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("start following programs: %w", err)
 	}
