@@ -43,6 +43,7 @@ import (
 	"github.com/reach-sca/reach/internal/observe"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
 
@@ -96,7 +97,7 @@ func run(ctx context.Context, sizes []int, rounds, hits int, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	defer removeAll(tmp)
+	defer testprog.RemoveAll(tmp)
 	reach, err := harness.BuildReach(ctx, tmp)
 	if err != nil {
 		return err

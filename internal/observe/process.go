@@ -31,8 +31,8 @@ type process struct {
 // binfo.ErrNotGoBinary, one that exits before its probes are armed with
 // ErrExited, and a selection needing more than Options.MaxSites probe
 // sites with ErrTooManySites (the process is then observed with nothing
-// armed, and a narrower SetTargets arms it). Adding a process twice is a
-// no-op.
+// armed, and a narrower SetTargets arms it). The report notes a failure
+// only when the caller does (Note). Adding a process twice is a no-op.
 func (s *Session) Add(ctx context.Context, pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("process %d: not a process ID", pid)
@@ -90,7 +90,6 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	want := p.selected(targets)
 	s.mu.Unlock()
 	if n := siteCount(want); n > s.opts.MaxSites {
-		s.rec.Note(fmt.Sprintf("process %d (%s): nothing armed: the selected targets need %d probe sites, more than the cap of %d", pid, b.path, n, s.opts.MaxSites))
 		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
 	}
 	armErr := s.armGroups(ctx, p, want)
@@ -109,7 +108,6 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 			delete(s.procs, pid)
 		}
 		s.mu.Unlock()
-		s.rec.Note(fmt.Sprintf("process %d (%s) exited while reach armed it", pid, b.path))
 		return fmt.Errorf("process %d (%s): exited while reach armed it: %w", pid, b.path, ErrExited)
 	}
 	if atExec {

@@ -149,7 +149,7 @@ func (s *Session) handleExecs(w *probe.ExecWatcher) {
 			case errors.Is(err, binfo.ErrNotGoBinary), errors.Is(err, ErrClosed):
 				s.log.Debug("not observed", "pid", e.PID, "err", err)
 			case errors.Is(err, ErrExited):
-				s.rec.Note(fmt.Sprintf("process %d exited while reach armed it", e.PID))
+				s.rec.Note(err.Error())
 			default:
 				s.log.Warn("observe a started program", "pid", e.PID, "err", err)
 				s.rec.Note(err.Error())
