@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -379,7 +380,7 @@ func printResults(results []*result) {
 		gone = append(gone, r.gone...)
 	}
 	g := ms(gone)
-	fmt.Printf("  a hit symbol disarmed in under 100 ms: median %.2f ms, worst %.2f ms over %d hits: %s\n", g, harness.Ms(slicesMax(gone)), len(gone), harness.Goal(g < 100))
+	fmt.Printf("  a hit symbol disarmed in under 100 ms: median %.2f ms, worst %.2f ms over %d hits: %s\n", g, harness.Ms(slices.Max(gone)), len(gone), harness.Goal(g < 100))
 }
 
 // timedEngine records when its Arm calls start and end.
@@ -410,12 +411,4 @@ func (e *timedEngine) span() (first, last time.Time, calls int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.first, e.last, e.calls
-}
-
-func slicesMax(ds []time.Duration) time.Duration {
-	var m time.Duration
-	for _, d := range ds {
-		m = max(m, d)
-	}
-	return m
 }
