@@ -26,11 +26,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/reach-sca/reach/bench/internal/harness"
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/probe"
 )
@@ -140,7 +140,7 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 		}
 		afterOneShot = append(afterOneShot, ns)
 	}
-	p := median(plain)
+	p := harness.Median(plain)
 	fmt.Printf("cost per call of main.work, %d calls, median of %d rounds\n", calls, rounds)
 	fmt.Printf("  %-34s %10.1f ns/call\n", "plain", p)
 	for _, r := range []struct {
@@ -151,10 +151,10 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 		{"count mode at entry", atEntry},
 		{"after a one-shot push-bp probe", afterOneShot},
 	} {
-		m := median(r.ns)
+		m := harness.Median(r.ns)
 		fmt.Printf("  %-34s %10.1f ns/call  %8.1fx plain  overhead %8.1f ns\n", r.name, m, m/p, m-p)
 	}
-	fmt.Printf("  entry / push-bp overhead: %.1fx\n\n", (median(atEntry)-p)/(median(atPush)-p))
+	fmt.Printf("  entry / push-bp overhead: %.1fx\n\n", (harness.Median(atEntry)-p)/(harness.Median(atPush)-p))
 
 	sites := manySites(bin, nsites)
 	fmt.Printf("arm and disarm %d sites (PUSH RBP sites of functions, non-runtime first), median of %d rounds\n", len(sites), rounds)
@@ -196,8 +196,8 @@ func armTimes(ctx context.Context, e probe.Engine, pid int, exe string, sites []
 			return err
 		}
 		t2 := time.Now()
-		armOne = append(armOne, ms(t1.Sub(t0)))
-		disarmOne = append(disarmOne, ms(t2.Sub(t1)))
+		armOne = append(armOne, harness.Ms(t1.Sub(t0)))
+		disarmOne = append(disarmOne, harness.Ms(t2.Sub(t1)))
 
 		many := probe.ProcessSpec{PID: pid, Path: exe, Mode: probe.Count}
 		first := *id + 1
@@ -221,17 +221,17 @@ func armTimes(ctx context.Context, e probe.Engine, pid int, exe string, sites []
 			return err
 		}
 		t3 := time.Now()
-		armMany = append(armMany, ms(t1.Sub(t0)))
-		disarmEach = append(disarmEach, ms(t2.Sub(t1))/float64(serial))
-		disarmMany = append(disarmMany, ms(t3.Sub(t2)))
+		armMany = append(armMany, harness.Ms(t1.Sub(t0)))
+		disarmEach = append(disarmEach, harness.Ms(t2.Sub(t1))/float64(serial))
+		disarmMany = append(disarmMany, harness.Ms(t3.Sub(t2)))
 	}
 	n := len(sites)
-	fmt.Printf("  %-48s %10.2f ms\n", "arm 1 group of all sites", median(armOne))
-	fmt.Printf("  %-48s %10.2f ms\n", "disarm it", median(disarmOne))
-	fmt.Printf("  %-48s %10.2f ms\n", fmt.Sprintf("arm %d groups of 1 site", n), median(armMany))
-	fmt.Printf("  %-48s %10.2f ms per group\n", fmt.Sprintf("disarm %d of them one by one (Disarm)", min(serialGroups, n)), median(disarmEach))
+	fmt.Printf("  %-48s %10.2f ms\n", "arm 1 group of all sites", harness.Median(armOne))
+	fmt.Printf("  %-48s %10.2f ms\n", "disarm it", harness.Median(disarmOne))
+	fmt.Printf("  %-48s %10.2f ms\n", fmt.Sprintf("arm %d groups of 1 site", n), harness.Median(armMany))
+	fmt.Printf("  %-48s %10.2f ms per group\n", fmt.Sprintf("disarm %d of them one by one (Disarm)", min(serialGroups, n)), harness.Median(disarmEach))
 	fmt.Printf("  %-48s %10.2f ms  (%.1fx faster than serially)\n", fmt.Sprintf("disarm the other %d at once (DisarmProcess)", n-min(serialGroups, n)),
-		median(disarmMany), median(disarmEach)*float64(n-min(serialGroups, n))/median(disarmMany))
+		harness.Median(disarmMany), harness.Median(disarmEach)*float64(n-min(serialGroups, n))/harness.Median(disarmMany))
 	return nil
 }
 
@@ -275,14 +275,6 @@ func manySites(b *binfo.Binary, n int) []probe.Site {
 	out = append(out, rest...)
 	return out[:min(n, len(out))]
 }
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // fixture is a running testdata/hot.
 type fixture struct {
