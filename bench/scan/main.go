@@ -11,7 +11,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/reach-sca/reach/bench/internal/harness"
 )
 
 const hugo = "github.com/gohugoio/hugo@v0.121.0"
@@ -30,7 +31,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench/scan: ")
 	bin := flag.String("bin", "", "the Go binary to scan (default: build "+hugo+")")
-	db := flag.String("db", cmp.Or(os.Getenv("REACH_TEST_VULNDB"), "../shared/vulndb"), "vulnerability database directory")
+	db := flag.String("db", harness.DefaultDB(), "vulnerability database directory")
 	n := flag.Int("n", 5, "rounds")
 	gv := flag.String("govulncheck", "", "govulncheck binary (default: from PATH or GOPATH/bin)")
 	flag.Parse()
@@ -100,11 +101,11 @@ func main() {
 	}
 	fmt.Printf("%-26s %14s %14s %15s\n", "tool", "wall (median)", "CPU (median)", "peak RSS (max)")
 	for i, tool := range tools {
-		fmt.Printf("%-26s %14s %14s %12.1f MB\n", tool.name, median(walls[i]).Round(time.Millisecond),
-			median(cpus[i]).Round(time.Millisecond), float64(slices.Max(rss[i]))/1e6)
+		fmt.Printf("%-26s %14s %14s %12.1f MB\n", tool.name, harness.Median(walls[i]).Round(time.Millisecond),
+			harness.Median(cpus[i]).Round(time.Millisecond), float64(slices.Max(rss[i]))/1e6)
 	}
-	speed := float64(median(walls[1])) / float64(median(walls[0]))
-	cpu := float64(median(cpus[1])) / float64(median(cpus[0]))
+	speed := float64(harness.Median(walls[1])) / float64(harness.Median(walls[0]))
+	cpu := float64(harness.Median(cpus[1])) / float64(harness.Median(cpus[0]))
 	mem := float64(slices.Max(rss[1])) / float64(slices.Max(rss[0]))
 	fmt.Printf("\nspeed-up, wall (govulncheck / reach):   %.2fx (goal >= 3x)\n", speed)
 	fmt.Printf("speed-up, CPU  (govulncheck / reach):   %.2fx\n", cpu)
@@ -125,12 +126,6 @@ func run(args []string) (wall, cpu time.Duration, maxrss int64, code int, err er
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return wall, cpu, ru.Maxrss * 1024, cmd.ProcessState.ExitCode(), nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // buildHugo builds Hugo once into the user cache directory.
