@@ -1,7 +1,8 @@
 // Package harness holds what the runtime benchmarks (bench/overhead,
 // bench/arming, bench/http) share: finding the repository, building reach
 // and fixture programs, the vulnerability database flag, reading reports
-// and medians.
+// and medians. bench/probe and bench/scan use its medians, and bench/scan
+// its default database.
 //
 // The benchmarks run from the repository root (go run ./bench/NAME) and
 // need root for eBPF.
