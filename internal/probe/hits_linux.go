@@ -149,6 +149,7 @@ func (e *engine) sweep() {
 		for _, h := range e.lostHits() {
 			select {
 			case e.hits <- h:
+				e.delivered.Add(1) // Flush counts every hit sent on e.hits
 			case <-e.done:
 				return
 			}

@@ -399,8 +399,8 @@ func writeFrame(conn *net.UnixConn, frame []byte, fds []int) error {
 // maxFrame bounds a frame: MaxSites offsets and cookies, with room.
 const maxFrame = 1 << 30
 
-// readFrame reads one frame into v's type and returns the descriptors that
-// came with it.
+// readFrame reads one request and returns the descriptors that came with
+// it.
 func readFrame(conn *net.UnixConn) (keeperRequest, []int, error) {
 	var req keeperRequest
 	body, fds, err := readRaw(conn)
@@ -472,10 +472,11 @@ func closeFDs(fds []int) {
 // keeper is the engine's end: it starts the keeper process and sends it
 // requests.
 type keeper struct {
-	log  *slog.Logger
-	conn *net.UnixConn
-	cmd  *exec.Cmd
-	wmu  sync.Mutex // writes
+	regMu sync.Mutex // register
+	log   *slog.Logger
+	conn  *net.UnixConn
+	cmd   *exec.Cmd
+	wmu   sync.Mutex // writes
 
 	mu      sync.Mutex
 	next    uint64
@@ -655,6 +656,11 @@ func (k *keeper) call(req keeperRequest, fds ...int) (keeperReply, error) {
 
 // register sends prog to the keeper once, under key.
 func (k *keeper) register(prog *ebpf.Program, key uint8) error {
+	// Held across the request: two callers sending the same program at
+	// once would make the keeper replace (and close) the first copy while
+	// an attach may use it.
+	k.regMu.Lock()
+	defer k.regMu.Unlock()
 	k.mu.Lock()
 	_, done := k.progs[prog]
 	k.mu.Unlock()

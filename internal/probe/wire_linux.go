@@ -178,8 +178,9 @@ func appendRequest(b []byte, req keeperRequest) []byte {
 func decodeRequest(b []byte) (keeperRequest, error) {
 	r := wireReader{b: b}
 	req := keeperRequest{ID: r.u64(), Op: r.u8(), Prog: r.u8()}
-	// An attach takes at least 29 bytes: ID, Prog, three counts, PID.
-	if n := r.count(29); n > 0 {
+	// An attach takes at least 25 bytes: ID (4), Prog (1), path count
+	// (4), PID (8), offset and cookie counts (4 each).
+	if n := r.count(25); n > 0 {
 		req.Attach = make([]keeperAttach, n)
 		for i := range req.Attach {
 			a := &req.Attach[i]

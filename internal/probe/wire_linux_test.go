@@ -15,6 +15,8 @@ func TestWireRoundTrip(t *testing.T) {
 			{ID: 8, Prog: progClassic, Path: "", PID: -1},
 		}},
 		{ID: 3, Op: opClose, Close: []uint32{1, 2, 1<<32 - 1}},
+		// Attaches as small as they come: 25 bytes each.
+		{ID: 4, Op: opAttach, Attach: []keeperAttach{{ID: 1}, {ID: 2}, {ID: 3}}},
 	}
 	for _, req := range reqs {
 		got, err := decodeRequest(appendRequest(nil, req))
