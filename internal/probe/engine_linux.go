@@ -222,9 +222,14 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 		return e.armKept(ctx, spec)
 	}
 	var errs []error
-	for _, g := range spec.Groups {
+	for i, g := range spec.Groups {
 		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
+			// As armKept does: the groups not armed, each as a
+			// GroupError, so that FailedGroups tells them from the
+			// groups armed before.
+			for _, g := range spec.Groups[i:] {
+				errs = append(errs, &GroupError{Group: g.ID, Err: err})
+			}
 			break
 		}
 		if err := e.armGroup(ex, spec, g); err != nil {
@@ -374,6 +379,17 @@ func attachErr(err error) error {
 	return err
 }
 
+// unkeep has the keeper close the links of the armings ids, all of one
+// process or all of processes that are gone: it waits for them unless
+// their processes are gone (see DisarmProcess).
+func (e *engine) unkeep(gone bool, ids ...uint32) error {
+	if gone {
+		e.dropped.Store(true)
+		return e.keeper.drop(ids...)
+	}
+	return e.keeper.close(ids...)
+}
+
 // processGone reports whether process pid has exited: it does not exist,
 // or is a zombie not yet waited for.
 func processGone(pid int) bool {
@@ -454,14 +470,7 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	if len(kept) > 0 {
 		start := time.Now()
 		gone := processGone(pid)
-		var err error
-		if gone {
-			err = e.keeper.drop(kept...)
-			e.dropped.Store(true)
-		} else {
-			err = e.keeper.close(kept...)
-		}
-		if err != nil {
+		if err := e.unkeep(gone, kept...); err != nil {
 			errs[len(todo)+1] = fmt.Errorf("disarm process %d: %w", pid, err)
 		}
 		e.log.Debug("disarmed", "pid", pid, "groups", len(kept), "kept", true, "process_gone", gone, "took", time.Since(start))
@@ -496,13 +505,7 @@ func (e *engine) unlink(a *arming) error {
 		}
 	}
 	if a.kept {
-		close := e.keeper.close
-		if processGone(a.pid) {
-			// Its probes went with it: do not wait for the link.
-			close = e.keeper.drop
-			e.dropped.Store(true)
-		}
-		if err := close(a.id); err != nil {
+		if err := e.unkeep(processGone(a.pid), a.id); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -656,25 +659,22 @@ func (e *engine) Close() error {
 	wg.Wait()
 	if e.keeper != nil {
 		// One request each: the keeper closes them in parallel.
-		var live, gone []uint32
+		ids := map[bool][]uint32{} // by whether the process is gone
+		gone := map[int]bool{}
 		for _, a := range left {
-			switch {
-			case !a.kept:
-			case processGone(a.pid):
-				gone = append(gone, a.id)
-			default:
-				live = append(live, a.id)
+			if !a.kept {
+				continue
 			}
-		}
-		if len(gone) > 0 {
-			if derr := e.keeper.drop(gone...); derr != nil {
-				err = errors.Join(err, fmt.Errorf("remove probes: %w", derr))
+			g, ok := gone[a.pid]
+			if !ok {
+				g = processGone(a.pid)
+				gone[a.pid] = g
 			}
-			e.dropped.Store(true)
+			ids[g] = append(ids[g], a.id)
 		}
-		if len(live) > 0 {
-			if cerr := e.keeper.close(live...); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("remove probes: %w", cerr))
+		for g, ids := range ids {
+			if uerr := e.unkeep(g, ids...); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove probes: %w", uerr))
 			}
 		}
 		// The probes of running processes are gone. Links of processes
