@@ -65,9 +65,8 @@ func readOffset(file, key string) (uint32, bool) {
 	if err != nil || len(data) > 512 {
 		return 0, false
 	}
-	line := strings.TrimSuffix(string(data), "\n")
-	k, v, ok := cutLast(line, " ")
-	if !ok || k != key {
+	v, ok := strings.CutPrefix(strings.TrimSuffix(string(data), "\n"), key+" ")
+	if !ok {
 		return 0, false
 	}
 	off, err := strconv.ParseUint(v, 10, 32)
@@ -75,13 +74,6 @@ func readOffset(file, key string) (uint32, bool) {
 		return 0, false
 	}
 	return uint32(off), true
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	if i := strings.LastIndex(s, sep); i >= 0 {
-		return s[:i], s[i+len(sep):], true
-	}
-	return s, "", false
 }
 
 // writeOffset writes the cache file whole or not at all.

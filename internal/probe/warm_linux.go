@@ -101,8 +101,8 @@ func (e *engine) Warm(ctx context.Context, path string) {
 	}()
 }
 
-// warm has the keeper register a warmLink, which it closes after
-// answering.
+// warm has the keeper register a warmLink, which it keeps until it next
+// closes links.
 func (k *keeper) warm(prog *ebpf.Program, path string) error {
 	if err := k.register(prog, progMulti); err != nil {
 		return err
