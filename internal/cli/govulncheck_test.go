@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -188,23 +188,11 @@ func binaryPackages(t *testing.T, bin string) map[string]bool {
 	defer b.Close()
 	pkgs := map[string]bool{}
 	for _, f := range b.Funcs {
-		if p := funcPackage(f.Name); p != "" {
+		if p := match.FuncPackage(f.Name); p != "" {
 			pkgs[p] = true
 		}
 	}
 	return pkgs
-}
-
-// funcPackage returns the package of a standard-library function name, whose
-// package paths have no dots: "net/mail.(*addrParser).consumePhrase" is in
-// "net/mail".
-func funcPackage(name string) string {
-	slash := strings.LastIndex(name, "/")
-	dot := strings.Index(name[slash+1:], ".")
-	if dot < 0 {
-		return ""
-	}
-	return name[:slash+1+dot]
 }
 
 // entryPackages reads entry id from the database directory and returns the

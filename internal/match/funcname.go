@@ -31,6 +31,14 @@ func splitFuncName(name string) (pkg, sym string) {
 	return unescapePath(name[:dot]), name[dot+1:]
 }
 
+// FuncPackage returns the package path of a compiled function name, as
+// the pclntab spells it, unescaped (see splitFuncName): "" for a name
+// without a package.
+func FuncPackage(name string) string {
+	pkg, _ := splitFuncName(name)
+	return pkg
+}
+
 // unescapePath undoes the linker's %xx escapes in a package path. A
 // malformed escape is left as it is.
 func unescapePath(p string) string {

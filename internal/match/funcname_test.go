@@ -132,3 +132,19 @@ func FuzzSplitFuncName(f *testing.F) {
 		}
 	})
 }
+
+func TestFuncPackage(t *testing.T) {
+	for name, want := range map[string]string{
+		"main.main":                                    "main",
+		"gopkg.in/yaml%2ev2.Unmarshal":                 "gopkg.in/yaml.v2",
+		"example.com/p.(*List[...]).Push":              "example.com/p",
+		"p.Map[go.shape.struct { F example.com/x.T }]": "p",
+		"runtime.goexit":                               "runtime",
+		"go:buildid":                                   "",
+		"net/http.(*conn).serve.func1":                 "net/http",
+	} {
+		if got := FuncPackage(name); got != want {
+			t.Errorf("FuncPackage(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -3,11 +3,11 @@ package observe
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 )
@@ -234,12 +234,12 @@ func (g *group) callsite(frames []binfo.Frame, inner int) ([]report.Frame, *repo
 	}
 	mainPath := g.bin.bin.Main.Path
 	for _, f := range callers {
-		if inMainModule(funcPackage(f.Function), mainPath) {
+		if inMainModule(match.FuncPackage(f.Function), mainPath) {
 			return stack, &f
 		}
 	}
 	for _, f := range callers {
-		pkg := funcPackage(f.Function)
+		pkg := match.FuncPackage(f.Function)
 		if !inModule(pkg, g.module) && !isStdlib(pkg) {
 			return stack, &f
 		}
@@ -264,37 +264,4 @@ func isStdlib(pkg string) bool {
 	}
 	first, _, _ := strings.Cut(pkg, "/")
 	return !strings.Contains(first, ".")
-}
-
-// funcPackage returns the package path of a compiled function name, as the
-// pclntab spells it: the text up to the first dot after the last slash
-// (type arguments, which may hold slashes, do not count), with the linker's
-// %xx escapes of the last path element undone ("gopkg.in/yaml%2ev2" is
-// gopkg.in/yaml.v2).
-func funcPackage(name string) string {
-	head := name
-	if i := strings.IndexByte(head, '['); i >= 0 {
-		head = head[:i]
-	}
-	start := strings.LastIndexByte(head, '/') + 1
-	dot := strings.IndexByte(head[start:], '.')
-	if dot < 0 {
-		return ""
-	}
-	pkg := name[:start+dot]
-	if !strings.Contains(pkg, "%") {
-		return pkg
-	}
-	var b strings.Builder
-	for i := 0; i < len(pkg); i++ {
-		if pkg[i] == '%' && i+2 < len(pkg) {
-			if v, err := strconv.ParseUint(pkg[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(pkg[i])
-	}
-	return b.String()
 }
