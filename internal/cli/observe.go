@@ -128,20 +128,19 @@ func (s *session) finish() (*report.Report, error) {
 // eventStream writes hits as NDJSON. It is safe for concurrent use.
 type eventStream struct {
 	mu  sync.Mutex
-	w   io.Writer
 	enc *json.Encoder
 	f   *os.File // nil for standard error
 }
 
 func openStream(name string, stderr io.Writer) (*eventStream, error) {
 	if name == "-" {
-		return &eventStream{w: stderr, enc: json.NewEncoder(stderr)}, nil
+		return &eventStream{enc: json.NewEncoder(stderr)}, nil
 	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("-stream: %w", err)
 	}
-	return &eventStream{w: f, enc: json.NewEncoder(f), f: f}, nil
+	return &eventStream{enc: json.NewEncoder(f), f: f}, nil
 }
 
 func (s *eventStream) write(ev observe.Event) {
@@ -168,6 +167,3 @@ func writeObserved(e *env, o *outputFlags, w io.Writer, r *report.Report) error 
 	}
 	return render(w, r)
 }
-
-// since formats how long ago t was, for messages.
-func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

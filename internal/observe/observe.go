@@ -93,7 +93,6 @@ type Session struct {
 	db     EntrySource
 	engine probe.Engine
 	rec    *report.Recorder
-	rep    *report.Report
 	opts   Options
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -155,7 +154,6 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		log:     log,
 		db:      db,
 		rec:     report.NewRecorder(r),
-		rep:     r,
 		opts:    opts,
 		done:    make(chan struct{}),
 		targets: opts.Targets.clone(),

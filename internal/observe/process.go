@@ -152,7 +152,7 @@ func (s *Session) armedIDs(p *process) []uint64 {
 	return ids
 }
 
-// armGroups arms groups in p, one at a time so that a group that fails
+// armGroups arms groups in p, in one engine call; a group that fails
 // leaves the others armed. The caller holds armingMu.
 func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) error {
 	spec := probe.ProcessSpec{PID: p.pid, Path: fmt.Sprintf("/proc/%d/exe", p.pid), Mode: s.opts.Mode}
