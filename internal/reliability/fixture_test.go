@@ -374,6 +374,8 @@ func startStress(t testing.TB, path string) *stressProc {
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() || sc.Text() != "ready" {
 		cmd.Process.Kill()
+		p.err = cmd.Wait()
+		close(p.done) // the cleanup waits for it
 		t.Fatalf("stress said %q (%v), want ready", sc.Text(), sc.Err())
 	}
 	go func() {

@@ -211,6 +211,7 @@ func (ra *reachAttach) wait() error {
 		return err
 	case <-time.After(30 * time.Second):
 		ra.cmd.Process.Kill()
+		<-ch // the reader is done with ra.log and ra.observed
 		return errors.New("reach attach did not exit within 30s")
 	}
 }
