@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,8 +53,7 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 	}
 	e.setVerbose(o.v)
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	// Run stops ctx on SIGINT and SIGTERM.
 	s, err := startSession(ctx, e, &o, "attach")
 	if err != nil {
 		return err

@@ -49,7 +49,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	// Signals go to the program, not to reach: reach stops when it exits.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs) // ends forwardSignals
+	}()
 
 	s, err := startSession(ctx, e, &o, "run", path)
 	if err != nil {
@@ -91,6 +94,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 func forwardSignals(in <-chan os.Signal, stop context.CancelFunc) <-chan os.Signal {
 	out := make(chan os.Signal, 8)
 	go func() {
+		defer close(out)
 		n := 0
 		for sig := range in {
 			n++
