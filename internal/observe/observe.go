@@ -76,9 +76,9 @@ type Options struct {
 	CacheDir string
 	// Programs are executables to analyse while New starts the probe
 	// engine, such as the program Run will start: its probes are then
-	// armed as soon as it starts. A failure here is not New's: the
-	// analysis is tried again, and its error reported, when a process
-	// runs the file.
+	// armed as soon as it starts. A failure here is not New's: it is
+	// reported when a process runs the file (the analysis, failed or not,
+	// is kept for the file as any other).
 	Programs []string
 	// OnHit, when set, is called with every hit the session records, in
 	// order, from the session's one hit-handling goroutine. It must not

@@ -593,6 +593,10 @@ func (k *keeper) readReplies(greeting chan<- error) {
 		if err != nil {
 			if !greeted {
 				greeting <- err
+			} else if !errors.Is(err, net.ErrClosed) {
+				// Not the engine closing: the keeper died, and every
+				// probe with it.
+				k.log.Warn("the probe keeper is gone: its probes are removed, nothing more is observed", "pid", k.cmd.Process.Pid, "err", err)
 			}
 			k.fail(fmt.Errorf("probe keeper connection: %w", err))
 			return
