@@ -16,26 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Exec is a followed process that executed a new program. The kernel
-// stopped it (SIGSTOP) before its first instruction: arm its probes, then
-// let it go on with ExecWatcher.Continue.
-type Exec struct {
-	PID int
-}
-
-// ExecOptions configure an ExecWatcher.
-type ExecOptions struct {
-	// Logger receives the watcher's logs; nil discards them.
-	Logger *slog.Logger
-	// MaxFollowed is the number of processes that can be followed at
-	// once; 0 means 65536.
-	MaxFollowed int
-	// CacheDir, when set, is a directory where the watcher keeps what it
-	// learns of the running kernel (an offset in task_struct), which
-	// spares it reading the kernel's BTF again until the next reboot.
-	CacheDir string
-}
-
 // ExecWatcher stops followed processes when they execute a program, so
 // that probes can be armed before the program runs any code, and reports
 // them on Execs. A process is followed when Follow names it or when a

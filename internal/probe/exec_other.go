@@ -5,21 +5,8 @@ package probe
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 )
-
-// Exec is a followed process that executed a new program.
-type Exec struct {
-	PID int
-}
-
-// ExecOptions configure an ExecWatcher.
-type ExecOptions struct {
-	Logger      *slog.Logger
-	MaxFollowed int
-	CacheDir    string
-}
 
 // ExecWatcher needs Linux.
 type ExecWatcher struct{}
