@@ -21,3 +21,33 @@ func BenchmarkOpen(b *testing.B) {
 		bin.Close()
 	}
 }
+
+// BenchmarkInlineSites asks for the sites of every inlined copy of every
+// function of the binary named by REACH_BENCH_BINARY, as match does, with
+// the per-function caches emptied before each round.
+func BenchmarkInlineSites(b *testing.B) {
+	path := os.Getenv("REACH_BENCH_BINARY")
+	if path == "" {
+		b.Skip("set REACH_BENCH_BINARY to a large Go binary")
+	}
+	bin, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bin.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		bin.mu.Lock()
+		bin.inlRanges = nil
+		bin.inlCode = nil
+		bin.mu.Unlock()
+		for fi := range bin.Funcs {
+			f := &bin.Funcs[fi]
+			for i := range f.Inlines {
+				if _, err := bin.InlineSites(f, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+}

@@ -39,9 +39,11 @@ type Binary struct {
 	md      moduledata
 	funcOff []uint32 // _func offset of Funcs[i] in the function table
 	// inlRanges caches the decoded InlTreeIndex tables of functions with
-	// inlined calls, keyed by index in Funcs.
+	// inlined calls, keyed by index in Funcs; inlCode what InlineSites
+	// needs of their code. Both hold only functions asked about.
 	mu        sync.Mutex
 	inlRanges map[int][]pcRange
+	inlCode   map[int]*funcCode
 }
 
 // Open reads the Go binary at path. Close releases the file.

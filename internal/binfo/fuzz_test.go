@@ -27,7 +27,7 @@ func FuzzNewFile(f *testing.F) {
 			}
 			fn := &b.Funcs[i]
 			b.EntrySite(fn)
-			for k := range min(len(fn.Inlines), 16) {
+			for k := range fn.Inlines {
 				b.InlineSites(fn, k)
 			}
 			b.Frames(fn.Entry)

@@ -15,36 +15,31 @@ const (
 )
 
 // markSite returns the instruction to probe for the usable inline mark of
-// a call inlined into Funcs[fi], whose decoded code is insts; in reports
-// the instructions of the call's copy. It is the one markProbe picks, or
-// the mark itself when a copy in the function has no usable mark (its
-// entry sites could be the instruction picked).
-func (b *Binary) markSite(fi int, insts []inst, mark uint64, in func(off uint32) bool) uint64 {
+// a call inlined into Funcs[fi], whose code is fc; in reports the
+// instructions of the call's copy. It is the one markProbe picks, or the
+// mark itself when a copy in the function has no usable mark (its entry
+// sites could be the instruction picked).
+func (b *Binary) markSite(fi int, fc *funcCode, mark uint64, in func(off uint32) bool) uint64 {
 	fn := &b.Funcs[fi]
-	marks := map[uint32]bool{}
-	for _, c := range fn.Inlines {
-		if !usableMark(fn, insts, c.CallPC) {
-			return mark
-		}
-		marks[uint32(c.CallPC-fn.Entry)] = true
+	if !fc.allUsable {
+		return mark
 	}
-	targeted := jumpTargets(insts)
-	if r, ok := b.tab.fn(b.funcOff[fi]); ok && r.deferreturn() != 0 {
-		targeted[r.deferreturn()] = true // where the runtime resumes after a recover
-	}
+	insts := fc.insts
 	markFrames := b.Frames(mark)
 	markOff := uint32(mark - fn.Entry)
 	env := markEnv{
 		copyAfter: !slices.ContainsFunc(insts, func(x inst) bool { return x.off < markOff && in(x.off) }),
-		targeted:  func(off uint32) bool { return targeted[off] },
-		isMark:    func(off uint32) bool { return marks[off] },
-		inCopy:    in,
+		targeted: func(off uint32) bool {
+			return fc.jumpTargets[off] || (fc.deferreturn != 0 && off == fc.deferreturn)
+		},
+		isMark: func(off uint32) bool { return fc.marks[off] },
+		inCopy: in,
 		atCall: func(off uint32) bool {
 			return len(markFrames) > 0 && slices.Equal(b.Frames(fn.Entry+uint64(off)), markFrames)
 		},
 	}
 	k, _ := instIndex(insts, markOff)
-	return fn.Entry + uint64(insts[markProbe(insts, k, env)].off)
+	return fn.Entry + uint64(insts[markProbe(insts, k, fc.indirect, env)].off)
 }
 
 // markEnv tells markProbe about the code around an inline mark, by
@@ -62,7 +57,8 @@ type markEnv struct {
 }
 
 // markProbe returns the index in insts of the instruction to probe for the
-// inline mark insts[k]: the first instruction from the mark on, in address
+// inline mark insts[k], in a function that has an indirect jump when
+// indirect is true: the first instruction from the mark on, in address
 // order, that the kernel emulates (see emulated), provided that every
 // instruction after the mark up to it runs exactly once each time the mark
 // runs, and in the mark's frame. Otherwise it returns k.
@@ -84,15 +80,10 @@ type markEnv struct {
 // means the call was not made: the mark itself or the caller's code at the
 // call's line, before any instruction of the copy, with the whole copy
 // after the mark and the instruction picked in the copy.
-func markProbe(insts []inst, k int, env markEnv) int {
+func markProbe(insts []inst, k int, indirect bool, env markEnv) int {
 	mark := insts[k]
-	if mark.emulated || mark.branches || mark.writesFrame {
+	if mark.emulated || mark.branches || mark.writesFrame || indirect {
 		return k
-	}
-	for _, x := range insts {
-		if x.indirectJump {
-			return k
-		}
 	}
 	inCopy, argFault := false, mark.mayFault
 	for j := k + 1; j < len(insts) && j-k <= markWalkInsts; j++ {

@@ -83,7 +83,8 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 // the start of an instruction), the sites are the instructions where
 // execution enters the copy's body instead: the set of instructions of f
 // whose InlTreeIndex pcdata is i or an inlined call nested in i. The
-// function's code is decoded linearly from Entry to End. An instruction of
+// function's code is decoded linearly from Entry to End. (once: the
+// decoded code of each function asked about is kept as long as b). An instruction of
 // the copy is then a site when
 //   - it is f's first instruction, or
 //   - the instruction before it is outside the copy and can fall through to
@@ -113,24 +114,23 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
 	}
-	code, err := b.im.readAddr(fn.Entry, fn.End-fn.Entry)
+	fc, err := b.funcCode(fi)
 	if err != nil {
 		return nil, fmt.Errorf("inline sites of %s: read code: %w", fn.Name, err)
 	}
-	insts := b.decodeCode(fn.Entry, code)
 	in := func(off uint32) bool {
 		v := valueAt(ranges, off)
 		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
 	}
-	if mark := fn.Inlines[i].CallPC; usableMark(fn, insts, mark) {
-		pc := b.markSite(fi, insts, mark, in)
+	if mark := fn.Inlines[i].CallPC; fc.usable[i] {
+		pc := b.markSite(fi, fc, mark, in)
 		o, err := b.FileOffset(pc)
 		if err != nil {
 			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
 		}
 		return []Site{{Kind: SiteInline, PC: pc, Offset: o, Call: mark}}, nil
 	}
-	entries := copyEntries(insts, in)
+	entries := copyEntries(fc.insts, fc.jumpTargets, in)
 	sites := make([]Site, 0, len(entries))
 	for _, off := range entries {
 		pc := fn.Entry + uint64(off)
@@ -161,16 +161,15 @@ func instIndex(insts []inst, off uint32) (int, bool) {
 
 // copyEntries returns, sorted, the offsets of the instructions of a copy
 // (those for which in is true) where execution enters it; see InlineSites.
-func copyEntries(insts []inst, in func(off uint32) bool) []uint32 {
+// targeted is the set of offsets that direct jumps of insts target, as
+// jumpTargets returns it.
+func copyEntries(insts []inst, targeted map[uint32]bool, in func(off uint32) bool) []uint32 {
 	entries := map[uint32]bool{}
-	targeted := map[uint32]bool{}
 	indirectOutside := false
 	for k, ins := range insts {
 		inside := in(ins.off)
 		if ins.target >= 0 {
-			t := uint32(ins.target)
-			targeted[t] = true
-			if !inside && in(t) {
+			if t := uint32(ins.target); !inside && in(t) {
 				entries[t] = true
 			}
 		}
@@ -265,6 +264,66 @@ func (b *Binary) inlineRanges(fi int) ([]pcRange, error) {
 	}
 	b.inlRanges[fi] = rs
 	return rs, nil
+}
+
+// funcCode is what InlineSites needs of the code of a function with
+// inlined calls, the same for each of its copies.
+type funcCode struct {
+	insts       []inst
+	jumpTargets map[uint32]bool // offsets that direct jumps target
+	deferreturn uint32          // where the runtime resumes after a recover, or 0
+	usable      []bool          // by inline tree index, whether the copy's mark is usable
+	allUsable   bool            // every copy's mark is usable
+	marks       map[uint32]bool // offsets of the copies' marks, when allUsable
+	indirect    bool            // the function has an indirect jump
+}
+
+// funcCode returns the decoded code of Funcs[fi] and what follows from it
+// for InlineSites, cached. It decodes without holding b.mu, so two callers
+// may both decode a function; the first to store its result wins.
+func (b *Binary) funcCode(fi int) (*funcCode, error) {
+	b.mu.Lock()
+	fc, ok := b.inlCode[fi]
+	b.mu.Unlock()
+	if ok {
+		return fc, nil
+	}
+	fn := &b.Funcs[fi]
+	code, err := b.im.readAddr(fn.Entry, fn.End-fn.Entry)
+	if err != nil {
+		return nil, err
+	}
+	insts := b.decodeCode(fn.Entry, code)
+	fc = &funcCode{
+		insts:       insts,
+		jumpTargets: jumpTargets(insts),
+		usable:      make([]bool, len(fn.Inlines)),
+		allUsable:   true,
+		indirect:    slices.ContainsFunc(insts, func(x inst) bool { return x.indirectJump }),
+	}
+	if r, ok := b.tab.fn(b.funcOff[fi]); ok {
+		fc.deferreturn = r.deferreturn()
+	}
+	for k, c := range fn.Inlines {
+		fc.usable[k] = usableMark(fn, insts, c.CallPC)
+		fc.allUsable = fc.allUsable && fc.usable[k]
+	}
+	if fc.allUsable {
+		fc.marks = make(map[uint32]bool, len(fn.Inlines))
+		for _, c := range fn.Inlines {
+			fc.marks[uint32(c.CallPC-fn.Entry)] = true
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev, ok := b.inlCode[fi]; ok {
+		return prev, nil
+	}
+	if b.inlCode == nil {
+		b.inlCode = map[int]*funcCode{}
+	}
+	b.inlCode[fi] = fc
+	return fc, nil
 }
 
 // inst is one decoded instruction of a function.

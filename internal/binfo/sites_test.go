@@ -63,7 +63,7 @@ func TestCopyEntries(t *testing.T) {
 				}
 				insts[k].indirectJump = o.kind == ijmp
 			}
-			got := copyEntries(insts, func(off uint32) bool { return slices.Contains(tt.in, off) })
+			got := copyEntries(insts, jumpTargets(insts), func(off uint32) bool { return slices.Contains(tt.in, off) })
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("entries = %v, want %v", got, tt.want)
 			}
@@ -171,7 +171,8 @@ func TestMarkProbe(t *testing.T) {
 				},
 				copyAfter: !tt.copyBefore,
 			}
-			if got := markProbe(insts, 0, env); got != tt.want {
+			indirect := slices.ContainsFunc(insts, func(x inst) bool { return x.indirectJump })
+			if got := markProbe(insts, 0, indirect, env); got != tt.want {
 				t.Errorf("markProbe = instruction %d, want %d", got, tt.want)
 			}
 		})
