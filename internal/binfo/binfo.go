@@ -113,6 +113,15 @@ type Site struct {
 	// and at the entry sites of a copy without a usable mark, which
 	// symbolize as themselves.
 	Call uint64
+	// Uncounted is whether hits here show only that the watched code ran,
+	// not how often it was called: the site can run more than once per
+	// call (a re-entry into an inlined copy's body), or stands for code
+	// other than the call itself (a closure of the function). Counted
+	// sites run at most once per call.
+	Uncounted bool
+	// Inexact is whether some calls that this site watches may pass no
+	// counted site: hits then count at least, not exactly, the calls.
+	Inexact bool
 }
 
 // Frame is one logical frame of a program counter: the function, file and
