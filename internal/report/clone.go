@@ -9,6 +9,11 @@ import (
 func (r *Report) Clone() *Report {
 	c := *r
 	c.Notes = slices.Clone(r.Notes)
+	c.Targets = nil
+	for _, sel := range r.Targets {
+		sel.Selectors = slices.Clone(sel.Selectors)
+		c.Targets = append(c.Targets, sel)
+	}
 	c.Binaries = make([]*Binary, 0, len(r.Binaries))
 	for _, b := range r.Binaries {
 		c.Binaries = append(c.Binaries, b.clone())
@@ -44,6 +49,12 @@ func (s *Symbol) clone() *Symbol {
 	c.FirstSeen = cloneTime(s.FirstSeen)
 	c.LastSeen = cloneTime(s.LastSeen)
 	c.Stack = slices.Clone(s.Stack)
+	c.Unwatched = slices.Clone(s.Unwatched)
+	c.Watched = nil
+	for _, p := range s.Watched {
+		p.Until = cloneTime(p.Until)
+		c.Watched = append(c.Watched, p)
+	}
 	c.Callsites = nil
 	for _, cs := range s.Callsites {
 		csc := *cs

@@ -15,7 +15,12 @@ import (
 //	3  at least one finding at or above the threshold status
 //
 // The threshold is a Status: a finding counts when its status ranks at or
-// above it (reached > linked > imported). The command chooses the default.
+// above it (reached > not_watched > linked > imported): a symbol that reach
+// did not watch all the time may have run unseen, which is worse than
+// watched and not seen running (linked), but not as bad as seen running
+// (reached). So "-fail-on reached" does not fail on symbols left out of the
+// targets, "-fail-on not_watched" does, and "-fail-on linked" fails on any
+// vulnerable code in the binary. The command chooses the default.
 //
 // Errors carry their exit code: any error in the chain with an ExitCode()
 // method decides it (see ExitCode); every other non-nil error exits 1.

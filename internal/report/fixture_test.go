@@ -10,9 +10,15 @@ func ts(min int) *time.Time {
 // fixtureReport is a hand-built report with every case the renderers must
 // handle: reached, linked and imported findings, stdlib and modules, a
 // replaced module, symbols with and without callsites, a fix and none, two
-// binaries sharing an OSV entry, and notes.
+// binaries sharing an OSV entry, notes, targets changed while running,
+// symbols not watched for part of the time or never, and a reached symbol
+// not watched in one process.
 func fixtureReport() *Report {
 	return &Report{
+		Targets: []Selection{
+			{From: *ts(0), File: "/etc/reach/targets", Selectors: []Selector{{Selector: "GO-2021-0113", Line: 1}, {Selector: "net/http", Line: 2}, {Selector: "gopkg.in/yaml.v2.Unmarshal", Line: 4}}},
+			{From: *ts(10), File: "/etc/reach/targets", Selectors: []Selector{{Selector: "GO-2021-0113", Line: 1}, {Selector: "net/http", Line: 2}}},
+		},
 		Schema:   Schema,
 		Tool:     Tool{Name: "reach", Version: "v0.1.0"},
 		DB:       DB{Source: "https://vuln.go.dev", Modified: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)},
@@ -69,8 +75,24 @@ func fixtureReport() *Report {
 						Status: Reached,
 						Symbols: []*Symbol{
 							// Reached, but the engine could not say from where.
-							{Package: "net/http", Name: "ServeConn", Status: Reached, Hits: 1, FirstSeen: ts(5), LastSeen: ts(5)},
+							{Package: "net/http", Name: "ServeConn", Status: Reached, Hits: 1, FirstSeen: ts(5), LastSeen: ts(5),
+								Watched:   []Period{{From: *ts(0), Until: ts(5)}},
+								Unwatched: []string{"its probes could not be armed in process 4243: too many open files"}},
 							{Package: "net/http", Name: "Server.Serve", Status: Linked},
+						},
+					},
+					{
+						OSV: "GO-2021-0061", Aliases: []string{"CVE-2021-4235"},
+						Summary: "Denial of service in gopkg.in/yaml.v2",
+						Module:  "gopkg.in/yaml.v2", Version: "v2.2.3", FixedVersion: "v2.2.3",
+						Status: NotWatched,
+						Symbols: []*Symbol{
+							// Watched until the targets changed, then not.
+							{Package: "gopkg.in/yaml.v2", Name: "Unmarshal", Status: NotWatched,
+								Watched:   []Period{{From: *ts(0), Until: ts(10)}},
+								Unwatched: []string{"not selected by the targets in force"}},
+							{Package: "gopkg.in/yaml.v2", Name: "decoder.unmarshal", Status: NotWatched,
+								Unwatched: []string{"not selected by the targets in force"}},
 						},
 					},
 					{

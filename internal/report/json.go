@@ -56,14 +56,14 @@ func (r *Report) validate() error {
 				return fmt.Errorf("binary %s: finding %d is null: %w", b.Path, j, ErrInvalid)
 			}
 			if f.Status.Rank() == 0 {
-				return fmt.Errorf("binary %s: finding %s: status %q, want reached, linked or imported: %w", b.Path, f.OSV, f.Status, ErrInvalid)
+				return fmt.Errorf("binary %s: finding %s: status %q, want reached, not_watched, linked or imported: %w", b.Path, f.OSV, f.Status, ErrInvalid)
 			}
 			for k, s := range f.Symbols {
 				if s == nil {
 					return fmt.Errorf("binary %s: finding %s: symbol %d is null: %w", b.Path, f.OSV, k, ErrInvalid)
 				}
-				if s.Status != Reached && s.Status != Linked {
-					return fmt.Errorf("binary %s: finding %s: symbol %s: status %q, want reached or linked: %w", b.Path, f.OSV, symbolName(s), s.Status, ErrInvalid)
+				if s.Status != Reached && s.Status != NotWatched && s.Status != Linked {
+					return fmt.Errorf("binary %s: finding %s: symbol %s: status %q, want reached, not_watched or linked: %w", b.Path, f.OSV, symbolName(s), s.Status, ErrInvalid)
 				}
 				for _, c := range s.Callsites {
 					if c == nil {

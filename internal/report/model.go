@@ -14,17 +14,30 @@ type Status string
 const (
 	// Reached: executed while observed.
 	Reached Status = "reached"
-	// Linked: present in the binary (entry or inlined copy), not seen to run.
+	// NotWatched (run and attach only): present in the binary, but reach
+	// did not watch it for all the time it observed the processes running
+	// it (the -targets selection left it out for some or all of that time,
+	// or its probes could not be armed), and did not see it run. Whether
+	// it ran is unknown: the symbol's Watched and Unwatched say when it was
+	// watched and why not.
+	NotWatched Status = "not_watched"
+	// Linked: present in the binary (entry or inlined copy), not seen to
+	// run; in run and attach reports, watched for all the time reach
+	// observed the processes running it.
 	Linked Status = "linked"
 	// Imported: the module version is affected but none of its vulnerable
 	// symbols is in the binary.
 	Imported Status = "imported"
 )
 
-// Rank orders statuses: reached > linked > imported > "".
+// Rank orders statuses: reached > not_watched > linked > imported > "".
+// A symbol not watched may have run unseen: that is worse than one watched
+// and not seen running, and not as bad as one seen running.
 func (s Status) Rank() int {
 	switch s {
 	case Reached:
+		return 4
+	case NotWatched:
 		return 3
 	case Linked:
 		return 2
@@ -42,8 +55,31 @@ type Report struct {
 	Mode     string    `json:"mode"` // "scan", "run" or "attach"
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	Binaries []*Binary `json:"binaries"`
-	Notes    []string  `json:"notes,omitempty"` // warnings a reader must see, such as a stale cache
+	// Targets lists, in run and attach reports, the selections of
+	// vulnerable symbols that reach watched, oldest first: each was in
+	// force from its From until the next one's.
+	Targets  []Selection `json:"targets,omitempty"`
+	Binaries []*Binary   `json:"binaries"`
+	Notes    []string    `json:"notes,omitempty"` // warnings a reader must see, such as a stale cache
+}
+
+// Selection is a set of targets reach watched from a time on.
+type Selection struct {
+	From time.Time `json:"from"`
+	// File is the targets file the selectors were read from (-targets);
+	// "" when they did not come from a file.
+	File string `json:"file,omitempty"`
+	// Selectors are the targets: "*" watches every vulnerable symbol;
+	// none watches nothing.
+	Selectors []Selector `json:"selectors"`
+}
+
+// Selector is one target: an OSV ID or alias, a symbol, a package or "*".
+type Selector struct {
+	Selector string `json:"selector"`
+	// Line is the selector's line in the targets file; 0 when not from a
+	// file.
+	Line int `json:"line,omitempty"`
 }
 
 // Tool identifies reach.
@@ -104,6 +140,20 @@ type Symbol struct {
 	LastSeen  *time.Time  `json:"last_seen,omitempty"`
 	Callsites []*Callsite `json:"callsites,omitempty"`
 	Stack     []Frame     `json:"stack,omitempty"` // of the first hit
+	// Watched lists, in run and attach reports, the periods during which
+	// the symbol's probes were armed in at least one observed process; a
+	// period without Until was still going when the report was made.
+	Watched []Period `json:"watched,omitempty"`
+	// Unwatched says why the symbol was not watched, in some process or
+	// for some of the time: not selected by the targets, probes that
+	// could not be armed, code that cannot be probed. Each reason once.
+	Unwatched []string `json:"unwatched,omitempty"`
+}
+
+// Period is a span of time; Until is nil while it lasts.
+type Period struct {
+	From  time.Time  `json:"from"`
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // Callsite is an application frame from which a symbol was called.

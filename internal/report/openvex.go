@@ -78,6 +78,10 @@ type vexComponent struct {
 //   - reached: "affected"; the notes say what ran, how often, from where.
 //   - linked: "affected" too: the vulnerable code is in the binary and could
 //     run, it was only not seen running. This is the conservative choice.
+//   - not_watched: "affected", for the same reason as linked: the code is
+//     in the binary. The notes say that reach did not watch it all the
+//     time and that whether it ran is unknown; they never say it did not
+//     run.
 //   - imported: "not_affected" with justification
 //     "vulnerable_code_not_present".
 //
@@ -236,9 +240,14 @@ func vexNote(b *Binary, f *Finding) string {
 	if b.BuildID != "" {
 		where += " (build ID " + b.BuildID + ")"
 	}
-	var reached, linked []string
+	var reached, unwatched, linked []string
 	for _, s := range f.Symbols {
-		if s.Status != Reached {
+		switch s.Status {
+		case Reached:
+		case NotWatched:
+			unwatched = append(unwatched, fmt.Sprintf("%s (watched %s; not watched: %s)", symbolName(s), watchedText(s.Watched), strings.Join(s.Unwatched, "; ")))
+			continue
+		default:
 			linked = append(linked, symbolName(s))
 			continue
 		}
@@ -253,7 +262,14 @@ func vexNote(b *Binary, f *Finding) string {
 			}
 			d += ", called from " + strings.Join(from, ", ")
 		}
+		if len(s.Unwatched) > 0 {
+			d += " (not watched at all times: " + strings.Join(s.Unwatched, "; ") + ")"
+		}
 		reached = append(reached, d)
+	}
+	unwatchedNote := ""
+	if len(unwatched) > 0 {
+		unwatchedNote = fmt.Sprintf(" Not watched all the time, so whether it ran is unknown: %s.", strings.Join(unwatched, ", "))
 	}
 	switch f.Status {
 	case Imported:
@@ -262,6 +278,12 @@ func vexNote(b *Binary, f *Finding) string {
 		s := fmt.Sprintf("%s: reached: %s.", where, strings.Join(reached, "; "))
 		if len(linked) > 0 {
 			s += fmt.Sprintf(" Also linked, not seen running: %s.", strings.Join(linked, ", "))
+		}
+		return s + unwatchedNote
+	case NotWatched:
+		s := fmt.Sprintf("%s: not watched: the vulnerable code is in the binary, and reach did not watch all of it all the time.%s", where, unwatchedNote)
+		if len(linked) > 0 {
+			s += fmt.Sprintf(" Watched all the time and not seen running: %s.", strings.Join(linked, ", "))
 		}
 		return s
 	}

@@ -45,6 +45,7 @@ func TestOpenVEXValid(t *testing.T) {
 		{"GO-2021-0113", "pkg:golang/example.com/app@v1.4.0", "pkg:golang/golang.org/x/text@v0.3.5", vex.StatusAffected, ""},
 		{"CVE-2022-27664", "pkg:golang/example.com/app@v1.4.0", "pkg:golang/stdlib@v1.19.0", vex.StatusAffected, ""},
 		{"GO-2023-1571", "pkg:golang/example.com/app@v1.4.0", "", vex.StatusAffected, ""}, // linked
+		{"GO-2021-0061", "pkg:golang/example.com/app@v1.4.0", "", vex.StatusAffected, ""}, // not watched
 		{"GO-2020-0036", "pkg:golang/example.com/app@v1.4.0", "", vex.StatusNotAffected, vex.VulnerableCodeNotPresent},
 		{"GO-2021-0113", "pkg:golang/example.com/app?file_name=worker", "", vex.StatusAffected, ""}, // worker, linked
 		{"GO-2099-0001", "pkg:golang/example.com/app?file_name=worker", "", vex.StatusNotAffected, vex.VulnerableCodeNotPresent},
@@ -72,8 +73,37 @@ func TestOpenVEXValid(t *testing.T) {
 	if got := doc.Matches("GO-2099-0001", "pkg:golang/example.com/app@v1.4.0", nil); len(got) != 0 {
 		t.Errorf("a statement about a build without a version matches app@v1.4.0: %+v", got)
 	}
-	if n := len(doc.Statements); n != 6 {
-		t.Errorf("%d statements, want one per finding and product: 6", n)
+	if n := len(doc.Statements); n != 7 {
+		t.Errorf("%d statements, want one per finding and product: 7", n)
+	}
+}
+
+// TestOpenVEXNotWatched: a finding whose symbols reach did not watch all
+// the time is affected (the code is in the binary, as for linked), and its
+// notes say that whether it ran is unknown, with when it was watched and
+// why not, and never that it did not run.
+func TestOpenVEXNotWatched(t *testing.T) {
+	doc := parseVEX(t, fixtureReport())
+	got := doc.Matches("GO-2021-0061", "pkg:golang/example.com/app@v1.4.0", nil)
+	if len(got) != 1 {
+		t.Fatalf("%d statements for GO-2021-0061, want 1", len(got))
+	}
+	st := got[0]
+	if st.Status != vex.StatusAffected || st.Justification != "" {
+		t.Errorf("status %s (%s), want affected", st.Status, st.Justification)
+	}
+	for _, want := range []string{"not watched", "whether it ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)", "gopkg.in/yaml.v2.decoder.unmarshal (watched never"} {
+		if !strings.Contains(st.StatusNotes, want) {
+			t.Errorf("notes lack %q: %s", want, st.StatusNotes)
+		}
+	}
+	if strings.Contains(st.StatusNotes, "not seen running") {
+		t.Errorf("notes say an unwatched symbol was not seen running: %s", st.StatusNotes)
+	}
+	// A reached finding with a symbol not watched in one process says so.
+	got = doc.Matches("GO-2022-0969", "pkg:golang/example.com/app@v1.4.0", nil)
+	if len(got) != 1 || !strings.Contains(got[0].StatusNotes, "could not be armed in process 4243") {
+		t.Errorf("GO-2022-0969 notes lack the unwatched process: %+v", got)
 	}
 }
 
@@ -95,8 +125,8 @@ func TestOpenVEXSharedProduct(t *testing.T) {
 	if !strings.Contains(st.StatusNotes, "reached") {
 		t.Errorf("notes lose that app reached it: %q", st.StatusNotes)
 	}
-	if n := len(doc.Statements); n != 5 {
-		t.Errorf("%d statements, want 5", n)
+	if n := len(doc.Statements); n != 6 {
+		t.Errorf("%d statements, want 6", n)
 	}
 }
 

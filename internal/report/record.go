@@ -43,6 +43,8 @@ type Hit struct {
 type Recorder struct {
 	mu sync.Mutex
 	r  *Report
+	// armed counts, per symbol, the processes its probes are armed in.
+	armed map[*Symbol]int
 }
 
 // NewRecorder returns a Recorder that updates r in place.

@@ -173,7 +173,10 @@ func TestTextWidth(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"reach run: 2 reached, 2 linked, 2 imported in 2 binaries",
+		"reach run: 2 reached, 1 not watched, 2 linked, 2 imported in 2 binaries",
+		"Targets from 2025-03-14 09:10:00 UTC (/etc/reach/targets):\n  line 1: GO-2021-0113\n  line 2: net/http\n",
+		"    not watched gopkg.in/yaml.v2.Unmarshal\n             watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC\n               not watched: not selected by the targets in force\n",
+		"    not watched gopkg.in/yaml.v2.decoder.unmarshal\n             never watched\n",
 		"Note: vulnerability database cache is 13 days old",
 		"upgrade with `go get golang.org/x/text@v0.3.7`",
 		"upgrade Go to go1.19.1",
@@ -183,9 +186,9 @@ func TestTextWidth(t *testing.T) {
 			t.Errorf("text report lacks %q", want)
 		}
 	}
-	// Reached comes first, imported last.
-	ir, il, ii := strings.Index(out, "\nReached:"), strings.Index(out, "\nLinked:"), strings.Index(out, "\nImported:")
-	if ir < 0 || il < ir || ii < il {
-		t.Errorf("sections out of order: reached %d, linked %d, imported %d", ir, il, ii)
+	// Reached comes first, then not watched, linked, imported last.
+	ir, in, il, ii := strings.Index(out, "\nReached:"), strings.Index(out, "\nNot watched:"), strings.Index(out, "\nLinked:"), strings.Index(out, "\nImported:")
+	if ir < 0 || in < ir || il < in || ii < il {
+		t.Errorf("sections out of order: reached %d, not watched %d, linked %d, imported %d", ir, in, il, ii)
 	}
 }

@@ -230,6 +230,7 @@ func sarifRuleFor(f *Finding, fixes []string) sarifRule {
 	}
 	fixText := upperFirst(strings.Join(fixes, "; ")) + "."
 	const levels = "reach reports the vulnerable code as reached (it ran while reach watched: error), " +
+		"not_watched (it is in the binary and reach did not watch it all the time, so whether it ran is unknown: warning), " +
 		"linked (it is in the binary: warning) or imported (only its module version is: note)."
 	var md strings.Builder
 	fmt.Fprintf(&md, "**%s**: %s\n\n", ids, title)
@@ -256,7 +257,7 @@ func sarifLevel(s Status) string {
 	switch s {
 	case Reached:
 		return "error"
-	case Linked:
+	case NotWatched, Linked:
 		return "warning"
 	}
 	return "note"
@@ -306,27 +307,52 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		msg = fmt.Sprintf("%s in %s is affected by %s, but none of its vulnerable symbols is in the binary. %s",
 			moduleAt(f), b.Path, f.OSV, advice)
 	default:
-		// Reached symbols without a callsite, and linked ones.
+		// Reached symbols without a callsite, symbols not watched all the
+		// time, and linked ones.
 		var parts []string
-		var reached, linked []string
+		var reached, unwatched, linked []string
 		for _, s := range f.Symbols {
-			if s.Status == Reached && len(s.Callsites) == 0 {
+			switch {
+			case s.Status == Reached && len(s.Callsites) == 0:
 				reached = append(reached, fmt.Sprintf("%s (%s)", symbolName(s), times(s.Hits)))
-			} else if s.Status != Reached {
+			case s.Status == NotWatched:
+				unwatched = append(unwatched, fmt.Sprintf("%s (watched %s; not watched: %s)", symbolName(s), watchedText(s.Watched), strings.Join(s.Unwatched, "; ")))
+			case s.Status != Reached:
 				linked = append(linked, symbolName(s))
 			}
 		}
-		if len(reached) > 0 {
+		switch {
+		case len(reached) > 0:
 			parts = append(parts, "ran "+strings.Join(reached, ", ")+" from an unknown callsite")
-		} else {
+		case len(unwatched) > 0:
+			st = NotWatched
+		default:
 			st = Linked
+		}
+		if len(unwatched) > 0 {
+			parts = append(parts, "links "+strings.Join(unwatched, ", "))
 		}
 		if len(linked) > 0 {
 			parts = append(parts, "links "+strings.Join(linked, ", "))
 		}
-		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s. %s", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV, advice)
+		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s.", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV)
+		if len(unwatched) > 0 {
+			msg += " reach did not watch " + strings.Join(names(f.Symbols, NotWatched), ", ") + " all the time: whether it ran is unknown."
+		}
+		msg += " " + advice
 	}
 	out = append(out, newResult(st, msg, o.moduleLocation(b), restHits, "module"))
+	return out
+}
+
+// names returns the names of the symbols of status st.
+func names(syms []*Symbol, st Status) []string {
+	var out []string
+	for _, s := range syms {
+		if s.Status == st {
+			out = append(out, symbolName(s))
+		}
+	}
 	return out
 }
 

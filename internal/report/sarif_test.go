@@ -95,7 +95,7 @@ func TestSARIFGitHub(t *testing.T) {
 	if d.Name != "reach" || d.Version != "v0.1.0" || d.InformationURI == "" {
 		t.Errorf("driver = %+v", d)
 	}
-	wantRules := []string{"GO-2020-0036", "GO-2021-0113", "GO-2022-0969", "GO-2023-1571", "GO-2099-0001"}
+	wantRules := []string{"GO-2020-0036", "GO-2021-0061", "GO-2021-0113", "GO-2022-0969", "GO-2023-1571", "GO-2099-0001"}
 	if len(d.Rules) != len(wantRules) {
 		t.Fatalf("%d rules, want %d", len(d.Rules), len(wantRules))
 	}
@@ -108,8 +108,8 @@ func TestSARIFGitHub(t *testing.T) {
 			t.Errorf("rule %s incomplete: %+v", rule.ID, rule)
 		}
 	}
-	if !strings.Contains(d.Rules[2].Help.Markdown, "upgrade Go to go1.19.1") {
-		t.Errorf("stdlib rule help lacks the Go upgrade: %s", d.Rules[2].Help.Markdown)
+	if !strings.Contains(d.Rules[3].Help.Markdown, "upgrade Go to go1.19.1") {
+		t.Errorf("stdlib rule help lacks the Go upgrade: %s", d.Rules[3].Help.Markdown)
 	}
 
 	levels := map[string]int{}
@@ -141,10 +141,10 @@ func TestSARIFGitHub(t *testing.T) {
 		}
 	}
 	// 2 reached callsites; the rest at go.mod: GO-2020-0036 imported,
-	// GO-2021-0113's linked MatchStrings, GO-2022-0969 reached without a
-	// callsite, GO-2023-1571 linked, and in worker GO-2021-0113 linked and
-	// GO-2099-0001 imported.
-	if want := map[string]int{"error": 3, "warning": 3, "note": 2}; !equalMaps(levels, want) {
+	// GO-2021-0061 not watched, GO-2021-0113's linked MatchStrings,
+	// GO-2022-0969 reached without a callsite, GO-2023-1571 linked, and in
+	// worker GO-2021-0113 linked and GO-2099-0001 imported.
+	if want := map[string]int{"error": 3, "warning": 4, "note": 2}; !equalMaps(levels, want) {
 		t.Errorf("levels = %v, want %v", levels, want)
 	}
 	if want := []string{"%SRCROOT% api/lang.go", "%SRCROOT% main.go"}; strings.Join(callsites, ",") != strings.Join(want, ",") {
@@ -170,6 +170,30 @@ func TestSARIFGitHub(t *testing.T) {
 	}
 	if n := run.Invocations[0].ToolExecutionNotifications; len(n) != 1 || n[0].Message.Text != r.Notes[0] {
 		t.Errorf("notes as notifications = %+v", n)
+	}
+}
+
+// TestSARIFNotWatched: a finding reach did not watch all the time gives a
+// warning whose reachStatus is not_watched and whose message says that
+// whether it ran is unknown, with when it was watched and why not.
+func TestSARIFNotWatched(t *testing.T) {
+	var found bool
+	for _, res := range (SARIFOptions{}).build(fixtureReport()).Runs[0].Results {
+		if res.RuleID != "GO-2021-0061" {
+			continue
+		}
+		found = true
+		if res.Level != "warning" || res.Properties.Status != NotWatched {
+			t.Errorf("level %s status %s, want warning not_watched", res.Level, res.Properties.Status)
+		}
+		for _, want := range []string{"whether it ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)"} {
+			if !strings.Contains(res.Message.Text, want) {
+				t.Errorf("message lacks %q: %s", want, res.Message.Text)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no result for GO-2021-0061")
 	}
 }
 

@@ -5,11 +5,12 @@ import (
 	"fmt"
 )
 
-// ErrBadStatus reports a status name that is not reached, linked or imported.
+// ErrBadStatus reports a status name that is not reached, not_watched,
+// linked or imported.
 var ErrBadStatus = errors.New("unknown status")
 
 // Statuses lists the statuses from the most to the least severe.
-var Statuses = []Status{Reached, Linked, Imported}
+var Statuses = []Status{Reached, NotWatched, Linked, Imported}
 
 // ParseStatus parses a status name as a user writes it for a threshold.
 func ParseStatus(s string) (Status, error) {
@@ -18,13 +19,13 @@ func ParseStatus(s string) (Status, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("status %q: %w: use reached, linked or imported", s, ErrBadStatus)
+	return "", fmt.Errorf("status %q: %w: use reached, not_watched, linked or imported", s, ErrBadStatus)
 }
 
 // Counts is the number of findings of each status.
 type Counts struct {
-	Reached, Linked, Imported int
-	Binaries                  int
+	Reached, NotWatched, Linked, Imported int
+	Binaries                              int
 }
 
 // Counts counts the report's findings by status, over all binaries.
@@ -35,6 +36,8 @@ func (r *Report) Counts() Counts {
 			switch f.Status {
 			case Reached:
 				c.Reached++
+			case NotWatched:
+				c.NotWatched++
 			case Linked:
 				c.Linked++
 			case Imported:
@@ -68,7 +71,7 @@ func (r *Report) Count(threshold Status) int {
 // threshold, and nil otherwise. Use ExitCode on the result.
 func (r *Report) Check(threshold Status) error {
 	if threshold.Rank() == 0 {
-		return &UsageError{Err: fmt.Errorf("threshold %q: %w: use reached, linked or imported", threshold, ErrBadStatus)}
+		return &UsageError{Err: fmt.Errorf("threshold %q: %w: use reached, not_watched, linked or imported", threshold, ErrBadStatus)}
 	}
 	if n := r.Count(threshold); n > 0 {
 		return &FoundError{Threshold: threshold, Count: n}

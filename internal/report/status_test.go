@@ -13,9 +13,10 @@ func TestCount(t *testing.T) {
 		want      int
 	}{
 		{Reached, 2},
-		{Linked, 4},
-		{Imported, 6},
-		{"bogus", 6},
+		{NotWatched, 3},
+		{Linked, 5},
+		{Imported, 7},
+		{"bogus", 7},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.threshold), func(t *testing.T) {
@@ -24,7 +25,7 @@ func TestCount(t *testing.T) {
 			}
 		})
 	}
-	want := Counts{Reached: 2, Linked: 2, Imported: 2, Binaries: 2}
+	want := Counts{Reached: 2, NotWatched: 1, Linked: 2, Imported: 2, Binaries: 2}
 	if got := r.Counts(); got != want {
 		t.Errorf("Counts() = %+v, want %+v", got, want)
 	}
@@ -35,6 +36,13 @@ func TestCheckAndExitCode(t *testing.T) {
 	// Drop the reached findings: only linked and imported remain.
 	noReached := fixtureReport()
 	noReached.Binaries[0].Findings = noReached.Binaries[0].Findings[:1]
+	noReached.Binaries[1].Findings = noReached.Binaries[1].Findings[:1] // worker's linked GO-2021-0113
+	onlyNotWatched := fixtureReport()
+	onlyNotWatched.Binaries = onlyNotWatched.Binaries[:1]
+	onlyNotWatched.Binaries[0].Findings = onlyNotWatched.Binaries[0].Findings[3:4]
+	if f := onlyNotWatched.Binaries[0].Findings[0]; f.Status != NotWatched {
+		t.Fatalf("fixture: finding %s is %s, want not_watched", f.OSV, f.Status)
+	}
 	tests := []struct {
 		name      string
 		r         *Report
@@ -45,6 +53,13 @@ func TestCheckAndExitCode(t *testing.T) {
 		{"imported found", r, Imported, ExitFound},
 		{"reached not found", noReached, Reached, ExitOK},
 		{"linked found", noReached, Linked, ExitFound},
+		{"not_watched found", r, NotWatched, ExitFound},
+		// A symbol left out of the targets does not fail -fail-on reached,
+		// and fails -fail-on not_watched and linked.
+		{"not_watched is not reached", onlyNotWatched, Reached, ExitOK},
+		{"not_watched at not_watched", onlyNotWatched, NotWatched, ExitFound},
+		{"not_watched at linked", onlyNotWatched, Linked, ExitFound},
+		{"linked is not not_watched", noReached, NotWatched, ExitOK},
 		{"empty report", &Report{}, Imported, ExitOK},
 		{"bad threshold", r, "sometimes", ExitUsage},
 	}
@@ -64,7 +79,7 @@ func TestCheckAndExitCode(t *testing.T) {
 		t.Errorf("plain error: exit code %d, want %d", got, ExitError)
 	}
 	var fe *FoundError
-	if err := r.Check(Linked); !errors.As(err, &fe) || fe.Count != 4 || err.Error() != "4 findings linked or worse" {
+	if err := r.Check(Linked); !errors.As(err, &fe) || fe.Count != 5 || err.Error() != "5 findings linked or worse" {
 		t.Errorf("Check(linked) = %v", err)
 	}
 }

@@ -13,15 +13,20 @@ import (
 const textWidth = 80
 
 var sectionTitles = map[Status]string{
-	Reached:  "Reached: the vulnerable code ran while reach watched",
-	Linked:   "Linked: the vulnerable code is in the binary, not seen running",
-	Imported: "Imported: an affected module version, its vulnerable code not in the binary",
+	Reached: "Reached: the vulnerable code ran while reach watched",
+	// Not "not seen running": reach did not look all the time.
+	NotWatched: "Not watched: the vulnerable code is in the binary, whether it ran is unknown",
+	Linked:     "Linked: the vulnerable code is in the binary, not seen running",
+	Imported:   "Imported: an affected module version, its vulnerable code not in the binary",
 }
 
 // WriteText writes r for people: a one-line summary, notes, the binaries,
-// then one section per status (reached, linked, imported) listing each
+// then one section per status (reached, not watched, linked, imported)
+// listing each
 // vulnerability once with the binaries it was found in, the fix, and the
-// symbols with their hits and callsites.
+// symbols with their hits and callsites. Run and attach reports say which
+// targets were watched when, and for each symbol not watched, when it was
+// and why not.
 func WriteText(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	tw := &textWriter{w: bw}
@@ -66,6 +71,7 @@ func (t *textWriter) report(r *Report) {
 	if !r.Started.IsZero() && (mode == "run" || mode == "attach") {
 		t.line("Watched: %s", span(r.Started, r.Finished))
 	}
+	t.targets(r.Targets)
 	for _, n := range r.Notes {
 		t.line("")
 		t.prose("", "Note: "+n)
@@ -91,7 +97,7 @@ func (t *textWriter) report(r *Report) {
 			t.group(g)
 		}
 	}
-	if c.Reached+c.Linked+c.Imported == 0 {
+	if c.Reached+c.NotWatched+c.Linked+c.Imported == 0 {
 		t.line("")
 		t.line("No vulnerabilities found.")
 	}
@@ -101,6 +107,8 @@ func countStatus(c Counts, s Status) int {
 	switch s {
 	case Reached:
 		return c.Reached
+	case NotWatched:
+		return c.NotWatched
 	case Linked:
 		return c.Linked
 	case Imported:
@@ -109,13 +117,56 @@ func countStatus(c Counts, s Status) int {
 	return 0
 }
 
-// summaryLine is "2 reached, 3 linked, 1 imported in 1 binary".
+// summaryLine is "2 reached, 3 linked, 1 imported in 1 binary", with "1
+// not watched" after reached when there are such findings.
 func summaryLine(c Counts) string {
 	bins := "binaries"
 	if c.Binaries == 1 {
 		bins = "binary"
 	}
-	return fmt.Sprintf("%d reached, %d linked, %d imported in %d %s", c.Reached, c.Linked, c.Imported, c.Binaries, bins)
+	nw := ""
+	if c.NotWatched > 0 {
+		nw = fmt.Sprintf(" %d not watched,", c.NotWatched)
+	}
+	return fmt.Sprintf("%d reached,%s %d linked, %d imported in %d %s", c.Reached, nw, c.Linked, c.Imported, c.Binaries, bins)
+}
+
+// targets says which targets were watched: "Targets: all vulnerable
+// symbols" when that was all, else each selection with its start and
+// file, one selector a line.
+func (t *textWriter) targets(sels []Selection) {
+	if len(sels) == 0 {
+		return
+	}
+	if len(sels) == 1 && len(sels[0].Selectors) == 1 && sels[0].Selectors[0].Selector == "*" && sels[0].File == "" {
+		t.line("Targets: all vulnerable symbols")
+		return
+	}
+	for _, sel := range sels {
+		head := "Targets"
+		if len(sels) > 1 {
+			head += " from " + stamp(sel.From)
+		}
+		if sel.File != "" {
+			head += " (" + sel.File + ")"
+		}
+		t.line("")
+		t.line("%s:", head)
+		if len(sel.Selectors) == 0 {
+			t.line("  nothing")
+		}
+		for _, s := range sel.Selectors {
+			d := s.Selector
+			if d == "*" {
+				d = "* (every vulnerable symbol)"
+			}
+			if s.Line > 0 {
+				t.line("  line %d: %s", s.Line, d)
+			} else {
+				t.line("  %s", d)
+			}
+		}
+	}
 }
 
 func binaryFacts(b *Binary) string {
@@ -225,7 +276,13 @@ func (t *textWriter) symbol(s *Symbol) {
 		name += " (any function of the package)"
 	}
 	const pad = "             " // under the name, past "    reached  "
-	if s.Status != Reached {
+	switch s.Status {
+	case NotWatched:
+		t.line("    %s %s", "not watched", name)
+		t.watchFacts(pad, s)
+		return
+	case Reached:
+	default:
 		t.line("    %-8s %s", s.Status, name)
 		return
 	}
@@ -252,6 +309,37 @@ func (t *textWriter) symbol(s *Symbol) {
 		t.line("%sfrom %s (%s)", pad, c.Function, n)
 		t.line("%s  at %s:%d", pad, c.File, c.Line)
 	}
+	if len(s.Unwatched) > 0 {
+		t.watchFacts(pad, s)
+	}
+}
+
+// watchFacts says when a symbol was watched and why not at other times.
+func (t *textWriter) watchFacts(pad string, s *Symbol) {
+	if len(s.Watched) == 0 {
+		t.line("%snever watched", pad)
+	} else {
+		t.prose(pad, "watched "+watchedText(s.Watched))
+	}
+	for _, why := range s.Unwatched {
+		t.prose(pad+"  ", "not watched: "+why)
+	}
+}
+
+// watchedText is "never", or the periods a symbol was watched.
+func watchedText(ps []Period) string {
+	if len(ps) == 0 {
+		return "never"
+	}
+	var out []string
+	for _, p := range ps {
+		if p.Until == nil {
+			out = append(out, "since "+stamp(p.From))
+		} else {
+			out = append(out, fmt.Sprintf("%s to %s", stamp(p.From), stamp(*p.Until)))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func stamp(t time.Time) string {

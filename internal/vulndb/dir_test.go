@@ -162,6 +162,29 @@ func TestDirByID(t *testing.T) {
 	}
 }
 
+// TestDirLookup finds entries by ID and by alias from the index alone.
+func TestDirLookup(t *testing.T) {
+	c, err := New(fixtureDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   string
+		want []string
+	}{
+		{"GO-2099-0001", []string{"GO-2099-0001"}},
+		{"GO-2099-0003", []string{"GO-2099-0003"}}, // malformed entry, listed in the index
+		{"CVE-2099-0005", []string{"GO-2099-0005"}},
+		{"CVE-2099-0002", nil},
+		{"GO-2099-7777", nil},
+	} {
+		got, err := c.Lookup(context.Background(), tc.id)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", tc.id, got, err, tc.want)
+		}
+	}
+}
+
 func TestDirInfo(t *testing.T) {
 	c, err := New(fixtureDir, Options{})
 	if err != nil {

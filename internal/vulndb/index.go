@@ -71,8 +71,14 @@ type vulnIndexEntry struct {
 // entries that affect it.
 type modulesIndex map[string][]string
 
-// vulnsIndex maps an entry ID to its modified time.
-type vulnsIndex map[string]time.Time
+// vulnsIndex maps an entry ID to its modified time and aliases.
+type vulnsIndex map[string]vulnInfo
+
+// vulnInfo is what index/vulns.json says of an entry.
+type vulnInfo struct {
+	modified time.Time
+	aliases  []string
+}
 
 // index is the parsed index of a database.
 type index struct {
@@ -129,7 +135,7 @@ func parseVulnsIndex(data []byte) (vulnsIndex, error) {
 		if !ValidID(v.ID) {
 			return nil, fmt.Errorf("parse %s.json: %w: invalid entry ID %q", endpointVulns, ErrMalformed, v.ID)
 		}
-		idx[v.ID] = v.Modified
+		idx[v.ID] = vulnInfo{modified: v.Modified, aliases: v.Aliases}
 	}
 	return idx, nil
 }

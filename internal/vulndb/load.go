@@ -194,7 +194,7 @@ func (c *Client) storeIndex(cached *cachedIndex, idx *index, raw [3][]byte, now 
 		}
 	} else {
 		for id, old := range cached.vulns {
-			if mod, ok := idx.vulns[id]; ok && mod.Equal(old) {
+			if mod, ok := idx.vulns[id]; ok && mod.modified.Equal(old.modified) {
 				continue
 			}
 			c.log.Debug("dropping changed entry from cache", "id", id)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -54,6 +55,27 @@ func (c *Client) ByID(ctx context.Context, id string) (*osv.Entry, error) {
 		return nil, fmt.Errorf("entry %s: %w in %s", id, ErrNotFound, c.source)
 	}
 	return c.entry(ctx, idx, id)
+}
+
+// Lookup returns the IDs of the entries whose ID or one of whose aliases
+// (CVE-..., GHSA-...) is id, sorted: none when the database has no such
+// entry. It reads index/vulns.json, not the entries.
+func (c *Client) Lookup(ctx context.Context, id string) ([]string, error) {
+	idx, err := c.index(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := idx.vulns[id]; ok {
+		return []string{id}, nil
+	}
+	var out []string
+	for gid, v := range idx.vulns {
+		if slices.Contains(v.aliases, id) {
+			out = append(out, gid)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // byIDs reads entries concurrently, skipping malformed ones with a warning.
@@ -148,7 +170,7 @@ func (c *Client) entry(ctx context.Context, idx *index, id string) (*osv.Entry, 
 			offline := c.offline
 			c.mu.Unlock()
 			mod, listed := idx.vulns[id]
-			if offline || !listed || mod.Equal(e.Modified) {
+			if offline || !listed || mod.modified.Equal(e.Modified) {
 				return c.remember(e), nil
 			}
 			stale = e
