@@ -42,6 +42,9 @@ type binary struct {
 	bin    *binfo.Binary
 	rb     *report.Binary
 	groups []*group // one per matched symbol that has probe sites
+	// unwatchable are the matched symbols without a probe site: their
+	// executions cannot be seen (group.unwatched says why).
+	unwatchable []*group
 	// err is why the file cannot be observed, such as ErrNotGoBinary; the
 	// other fields are then empty.
 	err error
@@ -65,6 +68,9 @@ type group struct {
 	marks   map[uint64]uint64
 	sites   []probe.Site
 	target  report.Target
+	// unwatched, when set, is why some or all of the symbol's code cannot
+	// be watched: copies without a probe site.
+	unwatched string
 }
 
 // selector returns the symbol as a TargetSet names it.
@@ -272,6 +278,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				g.funcs[t.Func] = true
 				if t.SiteErr != nil {
 					s.log.Warn("some copies of a vulnerable function cannot be watched", "binary", bin.Path, "func", t.Func, "err", t.SiteErr)
+					if g.unwatched == "" {
+						g.unwatched = fmt.Sprintf("some copies of %s cannot be probed: %v", t.Func, t.SiteErr)
+					}
 				}
 				for _, site := range t.Sites {
 					if site.Kind == binfo.SiteInline {
@@ -290,6 +299,10 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 			g.sites = dropWrapperEntries(bin, dedupSites(g.sites))
 			if len(g.sites) == 0 {
 				s.log.Warn("vulnerable symbol is linked but has no probe site: its executions cannot be seen", "binary", bin.Path, "osv", g.osv, "symbol", g.selector())
+				if g.unwatched == "" {
+					g.unwatched = "no probe site could be placed in its code"
+				}
+				b.unwatchable = append(b.unwatchable, g)
 				continue
 			}
 			b.groups = append(b.groups, g)

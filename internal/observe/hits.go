@@ -57,6 +57,9 @@ func (s *Session) handleHit(h probe.Hit) {
 	if g != nil && s.opts.Mode == probe.OneShot && !h.Callsite {
 		// The engine removes a one-shot group by itself on its first hit.
 		if p := s.procs[h.PID]; p != nil && p.bin == g.bin {
+			if p.armed[g.id] {
+				s.watching(g, time.Now(), false)
+			}
 			delete(p.armed, g.id)
 			p.fired[g.id] = true
 		}

@@ -119,6 +119,16 @@ type Session struct {
 	// engine reported in count mode to the callsite of its first hit, to
 	// apply the engine's CallsiteCounts; under mu.
 	callsites map[callsiteKey]report.Frame
+
+	// selections are the target sets in force one after the other, and
+	// observedAny tells whether a process was observed since the last
+	// one began (see recordSelection); known caches which selectors the
+	// database knows, and warned the warnings logged (see warnUnmatched).
+	// All under mu.
+	selections  []TargetSet
+	observedAny bool
+	known       map[string]bool
+	warned      map[string]bool
 }
 
 // New returns a session that reads OSV entries from db. It fails with
@@ -162,7 +172,12 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		procs:   map[int]*process{},
 
 		callsites: map[callsiteKey]report.Frame{},
+		known:     map[string]bool{},
+		warned:    map[string]bool{},
 	}
+	s.mu.Lock()
+	s.recordSelection(opts.Targets)
+	s.mu.Unlock()
 	// Loading the exec watcher's programs takes as long as loading the
 	// engine's: for Run, do both at once, and analyse the programs to
 	// run meanwhile.
@@ -219,10 +234,13 @@ func (s *Session) SetDB(db report.DB) { s.rec.SetDB(db) }
 func (s *Session) Note(msg string) { s.rec.Note(msg) }
 
 // Report returns a snapshot of the report, with exact hit counts read from
-// the probe engine (see Sync). Finished is set to now.
+// the probe engine (see Sync) and a note on each target selector that
+// selected nothing in the binaries analysed. Finished is set to now.
 func (s *Session) Report(ctx context.Context) (*report.Report, error) {
 	err := s.Sync(ctx)
+	notes := s.unmatchedNotes(ctx)
 	r := s.rec.Snapshot()
+	r.Notes = append(r.Notes, notes...)
 	r.Finished = time.Now()
 	return r, err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -77,6 +78,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	}
 	p := &process{pid: pid, start: start, bin: b, armed: map[uint64]bool{}, fired: map[uint64]bool{}}
 	s.procs[pid] = p
+	s.observedAny = true
 	targets := s.targets
 	s.mu.Unlock()
 	if old != nil {
@@ -89,7 +91,11 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	s.mu.Lock()
 	want := p.selected(targets)
 	s.mu.Unlock()
+	s.noteUnwatched(p, want)
 	if n := siteCount(want); n > s.opts.MaxSites {
+		for _, g := range want {
+			s.notWatched(g, reasonTooManySites(pid, n, s.opts.MaxSites))
+		}
 		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
 	}
 	armErr := s.armGroups(ctx, p, want)
@@ -117,6 +123,42 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	}
 	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want))
 	return armErr
+}
+
+// noteUnwatched records in the report why the symbols of p's binary that
+// are not in want, the groups about to be armed in p, go unwatched there:
+// not selected, or without a probe site.
+func (s *Session) noteUnwatched(p *process, want []*group) {
+	for _, g := range p.bin.groups {
+		if !slices.Contains(want, g) {
+			s.notWatched(g, reasonNotSelected)
+		}
+	}
+	for _, g := range p.bin.unwatchable {
+		s.notWatched(g, g.unwatched)
+	}
+}
+
+// notWatched records that g went unwatched for reason.
+func (s *Session) notWatched(g *group, reason string) {
+	if err := s.rec.NotWatched(g.target, reason); err != nil {
+		s.log.Warn("record an unwatched symbol", "osv", g.osv, "symbol", g.selector(), "err", err)
+	}
+}
+
+// watching records that g's probes were armed in one more process at at
+// (on) or removed from one (!on). The caller holds s.mu, so that the
+// report sees arming and removal in the order the session does.
+func (s *Session) watching(g *group, at time.Time, on bool) {
+	var err error
+	if on {
+		err = s.rec.Watching(g.target, at)
+	} else {
+		err = s.rec.StopWatching(g.target, at)
+	}
+	if err != nil {
+		s.log.Warn("record when a symbol is watched", "osv", g.osv, "symbol", g.selector(), "err", err)
+	}
 }
 
 // selected returns the groups of p's binary that targets selects and that
@@ -157,6 +199,7 @@ func (s *Session) armedIDs(p *process) []uint64 {
 func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) error {
 	spec := probe.ProcessSpec{PID: p.pid, Path: fmt.Sprintf("/proc/%d/exe", p.pid), Mode: s.opts.Mode}
 	byID := map[uint64]*group{}
+	at := time.Now()
 	s.mu.Lock()
 	for _, g := range groups {
 		if p.armed[g.id] || p.fired[g.id] {
@@ -164,6 +207,7 @@ func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) er
 		}
 		// Mark it armed first: a hit can arrive before Arm returns.
 		p.armed[g.id] = true
+		s.watching(g, at, true)
 		byID[g.id] = g
 		spec.Groups = append(spec.Groups, probe.Group{ID: g.id, Sites: g.sites})
 	}
@@ -173,44 +217,63 @@ func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) er
 	}
 	// One call for all the groups: the engine attaches them in batches.
 	err := s.engine.Arm(ctx, spec)
-	if err == nil {
-		return nil
-	}
 	failed, only := probe.FailedGroups(err)
-	if !only {
+	if err != nil && !only {
 		// Arm armed nothing.
-		s.mu.Lock()
+		failed = map[uint64]error{}
 		for id := range byID {
-			delete(p.armed, id)
+			failed[id] = err
 		}
-		s.mu.Unlock()
-		return fmt.Errorf("watch %d symbols in process %d: %w", len(byID), p.pid, err)
 	}
 	var errs []error
 	s.mu.Lock()
-	for id, gerr := range failed {
-		delete(p.armed, id)
-		if g := byID[id]; g != nil {
+	for id, g := range byID {
+		gerr, bad := failed[id]
+		switch {
+		case !bad:
+			if g.unwatched != "" {
+				s.notWatched(g, g.unwatched) // some of its copies
+			}
+			continue
+		case p.armed[id]:
+			// Not yet removed by a hit.
+			delete(p.armed, id)
+			s.watching(g, at, false)
+		}
+		// A process that is gone (ENOENT) did not run unwatched, and a
+		// closed engine means the observation is over.
+		if !errors.Is(gerr, os.ErrNotExist) && !errors.Is(gerr, probe.ErrClosed) {
+			s.notWatched(g, reasonArmFailed(p.pid, gerr))
+		}
+		if only {
 			errs = append(errs, fmt.Errorf("watch %s (%s) in process %d: %w", g.selector(), g.osv, p.pid, gerr))
 		}
 	}
 	s.mu.Unlock()
+	if err != nil && !only {
+		return fmt.Errorf("watch %d symbols in process %d: %w", len(byID), p.pid, err)
+	}
 	return errors.Join(errs...)
 }
 
-// disarmGroups removes groups from p in parallel and waits. Groups the
-// engine removed on its own (one-shot) are skipped quietly. The caller
-// holds armingMu.
+// disarmGroups removes groups that the targets no longer select from p,
+// in parallel, and waits. Groups the engine removed on its own (one-shot)
+// are skipped quietly. The caller holds armingMu.
 func (s *Session) disarmGroups(ctx context.Context, p *process, ids []uint64) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
+	now := time.Now()
 	for _, id := range ids {
 		s.mu.Lock()
 		armed := p.armed[id]
 		delete(p.armed, id)
+		if g := s.groups[id]; g != nil && armed {
+			s.watching(g, now, false)
+			s.notWatched(g, reasonNotSelected)
+		}
 		s.mu.Unlock()
 		if !armed {
 			continue
@@ -230,8 +293,14 @@ func (s *Session) disarmGroups(ctx context.Context, p *process, ids []uint64) er
 
 // disarmProcess removes every probe of process p, in one engine call.
 func (s *Session) disarmProcess(ctx context.Context, p *process) error {
+	now := time.Now()
 	s.mu.Lock()
 	n := len(p.armed)
+	for id := range p.armed {
+		if g := s.groups[id]; g != nil {
+			s.watching(g, now, false)
+		}
+	}
 	clear(p.armed)
 	s.mu.Unlock()
 	if n == 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -27,6 +28,10 @@ type TargetSet struct {
 	all  bool
 	ids  map[string]bool // OSV IDs and aliases
 	syms map[string]bool // "pkg.Symbol", or "pkg" for all of a package's
+	// file is the targets file the set was read from, and lines the line
+	// of each selector in it (its first); see selection.go.
+	file  string
+	lines map[string]int
 }
 
 // AllTargets selects every vulnerable symbol.
@@ -54,7 +59,7 @@ func NewTargetSet(selectors ...string) (TargetSet, error) {
 // line; blank lines and text after '#' are ignored. name is used in
 // errors, which give file:line. An empty file selects nothing.
 func ParseTargets(r io.Reader, name string) (TargetSet, error) {
-	var t TargetSet
+	t := TargetSet{file: name, lines: map[string]int{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 64<<10)
 	for n := 1; sc.Scan(); n++ {
@@ -68,6 +73,9 @@ func ParseTargets(r io.Reader, name string) (TargetSet, error) {
 		}
 		if err := t.add(line); err != nil {
 			return TargetSet{}, fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+		if _, ok := t.lines[line]; !ok {
+			t.lines[line] = n
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -172,7 +180,10 @@ func (t TargetSet) Selectors() []string {
 func (t TargetSet) String() string { return strings.Join(t.Selectors(), " ") }
 
 func (t TargetSet) clone() TargetSet {
-	c := TargetSet{all: t.all}
+	c := TargetSet{all: t.all, file: t.file}
+	if t.lines != nil {
+		c.lines = maps.Clone(t.lines)
+	}
 	if t.ids != nil {
 		c.ids = make(map[string]bool, len(t.ids))
 		for k := range t.ids {
@@ -238,6 +249,7 @@ func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
 	}
 	s.mu.Lock()
 	s.targets = t.clone()
+	s.recordSelection(t)
 	s.mu.Unlock()
 
 	var errs []error
@@ -260,6 +272,7 @@ func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
 		}
 	}
 	s.log.Info("targets changed", "targets", t.String(), "processes", len(procs))
+	s.warnUnmatched()
 	return errors.Join(errs...)
 }
 

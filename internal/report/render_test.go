@@ -175,8 +175,8 @@ func TestTextWidth(t *testing.T) {
 	for _, want := range []string{
 		"reach run: 2 reached, 1 not watched, 2 linked, 2 imported in 2 binaries",
 		"Targets from 2025-03-14 09:10:00 UTC (/etc/reach/targets):\n  line 1: GO-2021-0113\n  line 2: net/http\n",
-		"    not watched gopkg.in/yaml.v2.Unmarshal\n             watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC\n               not watched: not selected by the targets in force\n",
-		"    not watched gopkg.in/yaml.v2.decoder.unmarshal\n             never watched\n",
+		"    not watched gopkg.in/yaml.v2.Unmarshal\n             watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not\n             watched: not selected by the targets in force\n",
+		"    not watched gopkg.in/yaml.v2.decoder.unmarshal\n             never watched: not selected by the targets in force\n",
 		"Note: vulnerability database cache is 13 days old",
 		"upgrade with `go get golang.org/x/text@v0.3.7`",
 		"upgrade Go to go1.19.1",

@@ -316,14 +316,12 @@ func (t *textWriter) symbol(s *Symbol) {
 
 // watchFacts says when a symbol was watched and why not at other times.
 func (t *textWriter) watchFacts(pad string, s *Symbol) {
+	why := strings.Join(s.Unwatched, "; ")
 	if len(s.Watched) == 0 {
-		t.line("%snever watched", pad)
-	} else {
-		t.prose(pad, "watched "+watchedText(s.Watched))
+		t.prose(pad, "never watched: "+why)
+		return
 	}
-	for _, why := range s.Unwatched {
-		t.prose(pad+"  ", "not watched: "+why)
-	}
+	t.prose(pad, "watched "+watchedText(s.Watched)+"; not watched: "+why)
 }
 
 // watchedText is "never", or the periods a symbol was watched.
