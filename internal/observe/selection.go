@@ -210,11 +210,7 @@ func (s *Session) knownSelector(ctx context.Context, sel string) (bool, error) {
 // package or package.Symbol, as vulnerable. It reads the entries of every
 // module whose path could hold the package.
 func (s *Session) knownSymbol(ctx context.Context, sel string) (bool, error) {
-	start := strings.LastIndexByte(sel, '/') + 1
-	pkg, sym := sel, ""
-	if dot := strings.IndexByte(sel[start:], '.'); dot >= 0 {
-		pkg, sym = sel[:start+dot], sel[start+dot+1:]
-	}
+	pkg, sym := splitSelector(sel)
 	mods := []string{osv.ModuleStdlib, osv.ModuleToolchain}
 	for p := pkg; ; {
 		mods = append(mods, p)

@@ -112,13 +112,28 @@ func (t *TargetSet) add(sel string) error {
 	return nil
 }
 
-// checkSymbolSelector checks "pkg", "pkg.Func" and "pkg.Type.Method".
-func checkSymbolSelector(sel string) error {
+// gopkgVersion matches a last path element of the gopkg.in kind, which
+// ends in a major version after a dot: "yaml.v2".
+var gopkgVersion = regexp.MustCompile(`^[^.]+\.v[0-9]+`)
+
+// splitSelector splits a symbol selector into its package path and its
+// symbol ("" for a package). The package's last path element has no dot,
+// or ends in one followed by a major version (gopkg.in/yaml.v2.Decoder.Decode).
+func splitSelector(sel string) (pkg, sym string) {
 	start := strings.LastIndexByte(sel, '/') + 1
-	pkg, sym := sel, ""
-	if dot := strings.IndexByte(sel[start:], '.'); dot >= 0 {
-		pkg, sym = sel[:start+dot], sel[start+dot+1:]
+	if m := gopkgVersion.FindString(sel[start:]); m != "" && (len(sel) == start+len(m) || sel[start+len(m)] == '.') {
+		start += len(m)
 	}
+	if dot := strings.IndexByte(sel[start:], '.'); dot >= 0 {
+		return sel[:start+dot], sel[start+dot+1:]
+	}
+	return sel, ""
+}
+
+// checkSymbolSelector checks "pkg", "pkg.Func" and "pkg.Type.Method" (see
+// splitSelector).
+func checkSymbolSelector(sel string) error {
+	pkg, sym := splitSelector(sel)
 	if err := module.CheckImportPath(pkg); err != nil {
 		return fmt.Errorf("package path: %v", err)
 	}

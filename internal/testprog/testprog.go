@@ -24,6 +24,10 @@ type Variant struct {
 	PIE       bool   // -buildmode=pie
 	GCFlags   string // such as "-l=4" for aggressive inlining
 	Toolchain string // GOTOOLCHAIN value, such as "go1.21.0"; "" for the local one
+	// CoverPkg, when set, builds with coverage of these packages
+	// (-cover -coverpkg=CoverPkg): run the binary with GOCOVERDIR set, and
+	// read which functions ran with CoveredFuncs.
+	CoverPkg string
 }
 
 // Common variants.
@@ -102,6 +106,9 @@ func goBuild(dir, out string, v Variant) (string, error) {
 	}
 	if v.GCFlags != "" {
 		args = append(args, "-gcflags=all="+v.GCFlags)
+	}
+	if v.CoverPkg != "" {
+		args = append(args, "-cover", "-coverpkg="+v.CoverPkg)
 	}
 	args = append(args, ".")
 	cmd := exec.Command("go", args...)
