@@ -44,7 +44,7 @@ func (o *outputFlags) register(fsDefaultFailOn string, fs interface {
 	fs.StringVar(&o.db, "db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory (default from GOVULNDB, else https://vuln.go.dev)")
 	fs.StringVar(&o.format, "format", "text", "report format: "+formatList())
 	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of standard output")
-	fs.StringVar(&o.failOn, "fail-on", fsDefaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, linked, imported or never")
+	fs.StringVar(&o.failOn, "fail-on", fsDefaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, not_watched (run and attach: in the binary, not watched all the time), linked, imported or never")
 	fs.BoolVar(&o.v, "v", false, "log progress to standard error")
 }
 
