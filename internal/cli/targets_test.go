@@ -199,6 +199,17 @@ func TestRunTargetsMaxSites(t *testing.T) {
 			}
 		}
 	}
+	// not_watched ranks below reached and above linked.
+	plain := testprog.Build(t, testprog.Dir(t, "textyaml"), testprog.Plain)
+	for _, tc := range []struct {
+		failOn string
+		code   int
+	}{{"reached", 0}, {"not_watched", report.ExitFound}, {"linked", report.ExitFound}} {
+		res := runReach(t, "run", "-db", db, "-o", filepath.Join(dir, "report.txt"), "-max-sites", "1", "-fail-on", tc.failOn, "--", plain)
+		if res.code != tc.code {
+			t.Errorf("-fail-on %s: exit %d, want %d\n%s", tc.failOn, res.code, tc.code, res.stderr)
+		}
+	}
 }
 
 // TestRunTargetsLive changes the targets file while textyaml runs its

@@ -1,13 +1,18 @@
 package observe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,14 +108,16 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	ctx := context.Background()
 	path := buildApp(t, testprog.Plain)
 	none, _ := NewTargetSet()
-	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}, Targets: none})
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
+	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}, Targets: none, Logger: log})
 	tf := filepath.Join(t.TempDir(), "targets")
 	write := func(content string) {
 		if err := os.WriteFile(tf, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("example.com/vuln.Direct\n")
+	write("example.com/vuln.Direct\nGO-2099-9999\n")
 	if err := s.WatchTargets(ctx, tf, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +126,10 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	if err := s.Add(ctx, a.cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing was analysed when the file was first read: the warning
+	// comes once the process is.
+	warn := fmt.Sprintf(`%s:2: \"GO-2099-9999\": no entry of the vulnerability database has this ID or alias`, tf)
+	waitFor(t, func() bool { return strings.Contains(logs.String(), warn) })
 	write("# Attach by ID\nGO-2099-0002\n")
 	waitFor(t, func() bool { return s.Targets().String() == "GO-2099-0002" })
 	// SetTargets sets the targets, then arms them holding armingMu.
@@ -164,8 +175,43 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 		}
 		got = append(got, sel.File+": "+strings.Join(sels, " "))
 	}
-	want := []string{tf + ": example.com/vuln.Direct@1", tf + ": GO-2099-0002@2", ": example.com/vuln.Never@0"}
+	want := []string{tf + ": example.com/vuln.Direct@1 GO-2099-9999@2", tf + ": GO-2099-0002@2", ": example.com/vuln.Never@0"}
 	if !slices.Equal(got, want) {
 		t.Errorf("targets %q, want %q", got, want)
+	}
+	// The report notes it although it is no longer in force.
+	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, strings.ReplaceAll(warn, `\"`, `"`)) }) {
+		t.Errorf("notes %q lack the unknown ID", r.Notes)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestQuoteShort(t *testing.T) {
+	long := strings.Repeat("é", 60) // 120 bytes
+	for _, tt := range []struct{ in, want string }{
+		{"GO-2021-0113", `"GO-2021-0113"`},
+		{"a\x1b[2Jb\n", `"a\x1b[2Jb\n"`},
+		{long, strconv.Quote(strings.Repeat("é", 40)) + "..."},
+	} {
+		if got := quoteShort(tt.in); got != tt.want {
+			t.Errorf("quoteShort(%q) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }

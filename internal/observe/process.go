@@ -122,6 +122,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		s.rec.Note(fmt.Sprintf("process %d (%s): observed from %s; calls before then are not reported", pid, b.path, began.Format(time.RFC3339Nano)))
 	}
 	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want))
+	s.warnUnmatched() // the targets may name nothing in this program
 	return armErr
 }
 

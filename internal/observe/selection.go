@@ -247,8 +247,9 @@ func (s *Session) knownSymbol(ctx context.Context, sel string) (bool, error) {
 // (which may hold a process stopped at exec). Nothing is said before a
 // binary is analysed.
 func (s *Session) warnUnmatched() {
+	unmatched := s.unmatched()
 	s.mu.Lock()
-	if s.closed || len(s.bins) == 0 {
+	if s.closed || len(s.bins) == 0 || len(unmatched) == 0 {
 		s.mu.Unlock()
 		return
 	}
@@ -256,10 +257,24 @@ func (s *Session) warnUnmatched() {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		// Close waits for this goroutine: stop when it begins.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, u := range s.unmatched() {
+		go func() {
+			select {
+			case <-s.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for _, u := range unmatched {
+			if ctx.Err() != nil {
+				return
+			}
 			msg := s.explainUnmatched(ctx, u)
+			if ctx.Err() != nil {
+				return
+			}
 			s.mu.Lock()
 			done := s.warned[msg]
 			s.warned[msg] = true
