@@ -86,6 +86,36 @@ func checkAgainstCoverage(t *testing.T, b *report.Binary, ran map[string]bool, w
 	return ranUnwatched, watched
 }
 
+// runCovered runs `reach run -format json ARGS -- BIN` for bin, a
+// coverage build, and returns reach's report, bin's binary in it and the
+// functions coverage saw run. reach must exit 0.
+func runCovered(t *testing.T, bin string, args ...string) (*report.Report, *report.Binary, map[string]bool) {
+	t.Helper()
+	dir := t.TempDir()
+	cov := filepath.Join(dir, "cover")
+	if err := os.Mkdir(cov, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "report.json")
+	args = append(append([]string{"run", "-db", realDB(t), "-format", "json", "-o", out}, args...), "--", bin)
+	cmd := exec.Command(reachBin(t), args...)
+	cmd.Env = append(os.Environ(), "GOCOVERDIR="+cov)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("reach %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	if stdout.String() != "en-US\n" {
+		t.Errorf("program output %q, want en-US", stdout.String())
+	}
+	ran, err := testprog.CoveredFuncs(cov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, out)
+	return r, observedBinary(t, r, bin), ran
+}
+
 // writeTargets writes a targets file and returns its path.
 func writeTargets(t *testing.T, path, content string) string {
 	t.Helper()
@@ -102,7 +132,7 @@ func writeTargets(t *testing.T, path, content string) string {
 // report lists the selection with the file and line.
 func TestRunTargetsCoverage(t *testing.T) {
 	testprog.RequireRoot(t)
-	db := realDB(t)
+	realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "textyaml"), coverTextYAML)
 	for _, tc := range []struct {
 		name, selector string
@@ -120,29 +150,8 @@ func TestRunTargetsCoverage(t *testing.T) {
 		{"package", "golang.org/x/text/language", func(_ *report.Finding, s *report.Symbol) bool { return s.Package == "golang.org/x/text/language" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			tf := writeTargets(t, filepath.Join(dir, "targets"), "# one target\n"+tc.selector+"\n")
-			cov := filepath.Join(dir, "cover")
-			if err := os.Mkdir(cov, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "report.json")
-			cmd := exec.Command(reachBin(t), "run", "-db", db, "-format", "json", "-o", out, "-targets", tf, "--", bin)
-			cmd.Env = append(os.Environ(), "GOCOVERDIR="+cov)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("reach run: %v\n%s", err, stderr.String())
-			}
-			if stdout.String() != "en-US\n" {
-				t.Errorf("program output %q", stdout.String())
-			}
-			ran, err := testprog.CoveredFuncs(cov)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := readReport(t, out)
-			b := observedBinary(t, r, bin)
+			tf := writeTargets(t, filepath.Join(t.TempDir(), "targets"), "# one target\n"+tc.selector+"\n")
+			r, b, ran := runCovered(t, bin, "-targets", tf)
 			unwatchedRan, watched := checkAgainstCoverage(t, b, ran, tc.selects)
 			if watched == 0 {
 				t.Errorf("%s selected no symbol of the report", tc.selector)
@@ -169,7 +178,7 @@ func TestRunTargetsCoverage(t *testing.T) {
 // as coverage says, and every other symbol is not_watched.
 func TestRunTargetsVariants(t *testing.T) {
 	testprog.RequireRoot(t)
-	db := realDB(t)
+	realDB(t)
 	for _, v := range []testprog.Variant{
 		{Name: "cover-stripped-pie", Stripped: true, PIE: true, CoverPkg: coverTextYAML.CoverPkg},
 		{Name: "cover-inlined", GCFlags: "-l=4", CoverPkg: coverTextYAML.CoverPkg},
@@ -177,25 +186,8 @@ func TestRunTargetsVariants(t *testing.T) {
 	} {
 		t.Run(v.Name, func(t *testing.T) {
 			bin := testprog.Build(t, testprog.Dir(t, "textyaml"), v)
-			dir := t.TempDir()
-			tf := writeTargets(t, filepath.Join(dir, "targets"), "GO-2021-0113\n")
-			cov := filepath.Join(dir, "cover")
-			if err := os.Mkdir(cov, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "report.json")
-			cmd := exec.Command(reachBin(t), "run", "-db", db, "-format", "json", "-o", out, "-targets", tf, "--", bin)
-			cmd.Env = append(os.Environ(), "GOCOVERDIR="+cov)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("reach run: %v\n%s", err, stderr.String())
-			}
-			ran, err := testprog.CoveredFuncs(cov)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := observedBinary(t, readReport(t, out), bin)
+			tf := writeTargets(t, filepath.Join(t.TempDir(), "targets"), "GO-2021-0113\n")
+			_, b, ran := runCovered(t, bin, "-targets", tf)
 			if b.Stripped != v.Stripped || b.PIE != v.PIE {
 				t.Errorf("stripped %v PIE %v, want %v %v", b.Stripped, b.PIE, v.Stripped, v.PIE)
 			}
@@ -217,24 +209,8 @@ func TestRunTargetsMaxSites(t *testing.T) {
 	testprog.RequireRoot(t)
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "textyaml"), coverTextYAML)
-	dir := t.TempDir()
-	cov := filepath.Join(dir, "cover")
-	if err := os.Mkdir(cov, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "report.json")
-	cmd := exec.Command(reachBin(t), "run", "-db", db, "-format", "json", "-o", out, "-max-sites", "1", "-fail-on", "reached", "--", bin)
-	cmd.Env = append(os.Environ(), "GOCOVERDIR="+cov)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("reach run: %v (nothing reached: -fail-on reached must pass)\n%s", err, stderr.String())
-	}
-	ran, err := testprog.CoveredFuncs(cov)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := observedBinary(t, readReport(t, out), bin)
+	// Nothing is reached: -fail-on reached passes.
+	_, b, ran := runCovered(t, bin, "-max-sites", "1", "-fail-on", "reached")
 	unwatchedRan, _ := checkAgainstCoverage(t, b, ran, func(*report.Finding, *report.Symbol) bool { return false })
 	if unwatchedRan == 0 {
 		t.Error("no symbol ran")
@@ -252,7 +228,7 @@ func TestRunTargetsMaxSites(t *testing.T) {
 		failOn string
 		code   int
 	}{{"reached", 0}, {"not_watched", report.ExitFound}, {"linked", report.ExitFound}} {
-		res := runReach(t, "run", "-db", db, "-o", filepath.Join(dir, "report.txt"), "-max-sites", "1", "-fail-on", tc.failOn, "--", plain)
+		res := runReach(t, "run", "-db", db, "-o", filepath.Join(t.TempDir(), "report.txt"), "-max-sites", "1", "-fail-on", tc.failOn, "--", plain)
 		if res.code != tc.code {
 			t.Errorf("-fail-on %s: exit %d, want %d\n%s", tc.failOn, res.code, tc.code, res.stderr)
 		}

@@ -25,14 +25,7 @@ func TestAttach(t *testing.T) {
 			a.in.Write([]byte("go\n"))
 			a.expect("done")
 			a.wait()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			r, err := s.Report(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			logReport(t, r)
+			r := closeAndReport(t, s)
 			sym := symbol(t, r, path, "GO-2099-0002", "Attach")
 			if sym.Status != report.Reached {
 				t.Fatalf("Attach: status %s, want reached", sym.Status)

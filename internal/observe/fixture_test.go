@@ -196,6 +196,20 @@ func (a *app) wait() {
 	}
 }
 
+// closeAndReport closes s and returns its final report.
+func closeAndReport(t testing.TB, s *Session) *report.Report {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, r)
+	return r
+}
+
 // logReport logs the report as JSON in verbose runs.
 func logReport(t testing.TB, r *report.Report) {
 	t.Helper()

@@ -77,14 +77,7 @@ func TestNotWatchedArmFailure(t *testing.T) {
 	a.in.Write([]byte("go\n"))
 	a.expect("done")
 	a.wait()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Report(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logReport(t, r)
+	r := closeAndReport(t, s)
 	sym := symbol(t, r, path, "GO-2099-0002", "Attach")
 	want := fmt.Sprintf("its probes could not be armed in process %d: %v", pid, errInjected)
 	if sym.Status != report.NotWatched || len(sym.Watched) != 0 || !slices.Equal(sym.Unwatched, []string{want}) {
@@ -143,14 +136,7 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.wait()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Report(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logReport(t, r)
+	r := closeAndReport(t, s)
 
 	attach := symbol(t, r, path, "GO-2099-0002", "Attach")
 	if attach.Status != report.Reached || len(attach.Watched) != 1 || attach.Watched[0].From.After(changed) || attach.FirstSeen.Before(attach.Watched[0].From) {

@@ -27,15 +27,7 @@ func runApp(t *testing.T, s *Session, path string, args ...string) *report.Repor
 	if code != 0 {
 		t.Fatalf("app %v exited with %d", args, code)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Report(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logReport(t, r)
-	return r
+	return closeAndReport(t, s)
 }
 
 // TestRunCallsites runs the app in every build variant and checks each way

@@ -257,24 +257,12 @@ func (s *Session) warnUnmatched() {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		// Close waits for this goroutine: stop when it begins.
+		// Close waits for this goroutine. The report needs the same
+		// lookups (they are remembered): let them finish.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		go func() {
-			select {
-			case <-s.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		for _, u := range unmatched {
-			if ctx.Err() != nil {
-				return
-			}
 			msg := s.explainUnmatched(ctx, u)
-			if ctx.Err() != nil {
-				return
-			}
 			s.mu.Lock()
 			done := s.warned[msg]
 			s.warned[msg] = true
