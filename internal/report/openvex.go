@@ -240,12 +240,11 @@ func vexNote(b *Binary, f *Finding) string {
 	if b.BuildID != "" {
 		where += " (build ID " + b.BuildID + ")"
 	}
-	var reached, unwatched, linked []string
+	var reached, linked []string
 	for _, s := range f.Symbols {
 		switch s.Status {
 		case Reached:
 		case NotWatched:
-			unwatched = append(unwatched, fmt.Sprintf("%s (watched %s; not watched: %s)", symbolName(s), watchedText(s.Watched), strings.Join(s.Unwatched, "; ")))
 			continue
 		default:
 			linked = append(linked, symbolName(s))
@@ -268,8 +267,8 @@ func vexNote(b *Binary, f *Finding) string {
 		reached = append(reached, d)
 	}
 	unwatchedNote := ""
-	if len(unwatched) > 0 {
-		unwatchedNote = fmt.Sprintf(" Not watched all the time, so whether it ran is unknown: %s.", strings.Join(unwatched, ", "))
+	if u := notWatchedSummary(f.Symbols); u != "" {
+		unwatchedNote = fmt.Sprintf(" Not watched all the time, so whether it ran is unknown: %s.", u)
 	}
 	switch f.Status {
 	case Imported:
@@ -281,7 +280,7 @@ func vexNote(b *Binary, f *Finding) string {
 		}
 		return s + unwatchedNote
 	case NotWatched:
-		s := fmt.Sprintf("%s: not watched: the vulnerable code is in the binary, and reach did not watch all of it all the time.%s", where, unwatchedNote)
+		s := fmt.Sprintf("%s: not watched: the vulnerable code is in the binary.%s", where, unwatchedNote)
 		if len(linked) > 0 {
 			s += fmt.Sprintf(" Watched all the time and not seen running: %s.", strings.Join(linked, ", "))
 		}

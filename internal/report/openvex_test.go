@@ -92,7 +92,7 @@ func TestOpenVEXNotWatched(t *testing.T) {
 	if st.Status != vex.StatusAffected || st.Justification != "" {
 		t.Errorf("status %s (%s), want affected", st.Status, st.Justification)
 	}
-	for _, want := range []string{"not watched", "whether it ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)", "gopkg.in/yaml.v2.decoder.unmarshal (watched never"} {
+	for _, want := range []string{"not watched", "whether it ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)", "gopkg.in/yaml.v2.decoder.unmarshal (never watched"} {
 		if !strings.Contains(st.StatusNotes, want) {
 			t.Errorf("notes lack %q: %s", want, st.StatusNotes)
 		}

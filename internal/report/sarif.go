@@ -310,13 +310,13 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		// Reached symbols without a callsite, symbols not watched all the
 		// time, and linked ones.
 		var parts []string
-		var reached, unwatched, linked []string
+		var reached, unwatched, linked []string // symbol names
 		for _, s := range f.Symbols {
 			switch {
 			case s.Status == Reached && len(s.Callsites) == 0:
 				reached = append(reached, fmt.Sprintf("%s (%s)", symbolName(s), times(s.Hits)))
 			case s.Status == NotWatched:
-				unwatched = append(unwatched, fmt.Sprintf("%s (watched %s; not watched: %s)", symbolName(s), watchedText(s.Watched), strings.Join(s.Unwatched, "; ")))
+				unwatched = append(unwatched, symbolName(s))
 			case s.Status != Reached:
 				linked = append(linked, symbolName(s))
 			}
@@ -330,14 +330,14 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 			st = Linked
 		}
 		if len(unwatched) > 0 {
-			parts = append(parts, "links "+strings.Join(unwatched, ", "))
+			parts = append(parts, "links "+notWatchedSummary(f.Symbols))
 		}
 		if len(linked) > 0 {
 			parts = append(parts, "links "+strings.Join(linked, ", "))
 		}
 		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s.", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV)
 		if len(unwatched) > 0 {
-			msg += " reach did not watch " + strings.Join(names(f.Symbols, NotWatched), ", ") + " all the time: whether it ran is unknown."
+			msg += " reach did not watch " + plural(len(unwatched), "it", "them") + " all the time: whether " + plural(len(unwatched), "it", "they") + " ran is unknown."
 		}
 		msg += " " + advice
 	}
@@ -345,15 +345,12 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	return out
 }
 
-// names returns the names of the symbols of status st.
-func names(syms []*Symbol, st Status) []string {
-	var out []string
-	for _, s := range syms {
-		if s.Status == st {
-			out = append(out, symbolName(s))
-		}
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	return out
+	return many
 }
 
 // stackCallsite is the callsite s's first hit came from: the innermost

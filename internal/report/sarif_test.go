@@ -186,7 +186,7 @@ func TestSARIFNotWatched(t *testing.T) {
 		if res.Level != "warning" || res.Properties.Status != NotWatched {
 			t.Errorf("level %s status %s, want warning not_watched", res.Level, res.Properties.Status)
 		}
-		for _, want := range []string{"whether it ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)"} {
+		for _, want := range []string{"whether they ran is unknown", "gopkg.in/yaml.v2.Unmarshal (watched 2025-03-14 09:00:00 UTC to 2025-03-14 09:10:00 UTC; not watched: not selected by the targets in force)"} {
 			if !strings.Contains(res.Message.Text, want) {
 				t.Errorf("message lacks %q: %s", want, res.Message.Text)
 			}

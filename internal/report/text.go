@@ -316,28 +316,7 @@ func (t *textWriter) symbol(s *Symbol) {
 
 // watchFacts says when a symbol was watched and why not at other times.
 func (t *textWriter) watchFacts(pad string, s *Symbol) {
-	why := strings.Join(s.Unwatched, "; ")
-	if len(s.Watched) == 0 {
-		t.prose(pad, "never watched: "+why)
-		return
-	}
-	t.prose(pad, "watched "+watchedText(s.Watched)+"; not watched: "+why)
-}
-
-// watchedText is "never", or the periods a symbol was watched.
-func watchedText(ps []Period) string {
-	if len(ps) == 0 {
-		return "never"
-	}
-	var out []string
-	for _, p := range ps {
-		if p.Until == nil {
-			out = append(out, "since "+stamp(p.From))
-		} else {
-			out = append(out, fmt.Sprintf("%s to %s", stamp(p.From), stamp(*p.Until)))
-		}
-	}
-	return strings.Join(out, ", ")
+	t.prose(pad, watchNote(s))
 }
 
 func stamp(t time.Time) string {

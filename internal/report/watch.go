@@ -1,7 +1,9 @@
 package report
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -108,4 +110,52 @@ func (rec *Recorder) Select(sel Selection, replace bool) {
 		return
 	}
 	rec.r.Targets = append(rec.r.Targets, sel)
+}
+
+// watchNote says when a symbol was watched and why not otherwise: "never
+// watched: REASONS" or "watched PERIODS; not watched: REASONS".
+func watchNote(s *Symbol) string {
+	why := strings.Join(s.Unwatched, "; ")
+	if len(s.Watched) == 0 {
+		return "never watched: " + why
+	}
+	return "watched " + watchedText(s.Watched) + "; not watched: " + why
+}
+
+// notWatchedSummary lists the not_watched symbols of syms, those with the
+// same watchNote together: "A, B (never watched: R); C (watched ...)".
+func notWatchedSummary(syms []*Symbol) string {
+	var notes []string
+	names := map[string][]string{}
+	for _, s := range syms {
+		if s.Status != NotWatched {
+			continue
+		}
+		n := watchNote(s)
+		if _, ok := names[n]; !ok {
+			notes = append(notes, n)
+		}
+		names[n] = append(names[n], symbolName(s))
+	}
+	parts := make([]string, len(notes))
+	for i, n := range notes {
+		parts[i] = strings.Join(names[n], ", ") + " (" + n + ")"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// watchedText is "never", or the periods a symbol was watched.
+func watchedText(ps []Period) string {
+	if len(ps) == 0 {
+		return "never"
+	}
+	var out []string
+	for _, p := range ps {
+		if p.Until == nil {
+			out = append(out, "since "+stamp(p.From))
+		} else {
+			out = append(out, fmt.Sprintf("%s to %s", stamp(p.From), stamp(*p.Until)))
+		}
+	}
+	return strings.Join(out, ", ")
 }

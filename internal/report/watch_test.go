@@ -119,3 +119,19 @@ func TestRecorderSelect(t *testing.T) {
 		t.Errorf("targets %+v", r.Targets)
 	}
 }
+
+// TestNotWatchedSummary groups the symbols with the same watch and reasons.
+func TestNotWatchedSummary(t *testing.T) {
+	syms := []*Symbol{
+		{Package: "p", Name: "A", Status: NotWatched, Unwatched: []string{"r1"}},
+		{Package: "p", Name: "B", Status: Linked},
+		{Package: "p", Name: "C", Status: NotWatched, Watched: []Period{{From: *ts(1), Until: ts(2)}}, Unwatched: []string{"r1"}},
+		{Package: "p", Name: "D", Status: NotWatched, Unwatched: []string{"r1"}},
+		{Package: "p", Name: "E", Status: NotWatched, Watched: []Period{{From: *ts(3)}}, Unwatched: []string{"r1", "r2"}},
+	}
+	want := "p.A, p.D (never watched: r1); p.C (watched 2025-03-14 09:01:00 UTC to 2025-03-14 09:02:00 UTC; not watched: r1); " +
+		"p.E (watched since 2025-03-14 09:03:00 UTC; not watched: r1; r2)"
+	if got := notWatchedSummary(syms); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
