@@ -143,6 +143,9 @@ type Symbol struct {
 	// Watched lists, in run and attach reports, the periods during which
 	// the symbol's probes were armed in at least one observed process; a
 	// period without Until was still going when the report was made.
+	// There are at most 16: the last one then spans the rest, gaps
+	// included. The status, not these periods, says whether the symbol
+	// was watched all the time.
 	Watched []Period `json:"watched,omitempty"`
 	// Unwatched says why the symbol was not watched, in some process or
 	// for some of the time: not selected by the targets, probes that

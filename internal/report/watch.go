@@ -13,9 +13,14 @@ const maxUnwatched = 8
 // moreUnwatched stands for the reasons beyond maxUnwatched.
 const moreUnwatched = "(more reasons left out)"
 
+// maxPeriods caps a symbol's Watched periods: beyond it, the last period
+// runs on over the gaps (a program run again and again would add one
+// period per run).
+const maxPeriods = 16
+
 // Watching records that t's symbol's probes were armed in one more
 // process at at. The first such process opens a period of the symbol's
-// Watched.
+// Watched; past maxPeriods, it reopens the last one instead.
 func (rec *Recorder) Watching(t Target, at time.Time) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -27,7 +32,11 @@ func (rec *Recorder) Watching(t Target, at time.Time) error {
 	}
 	s := t.Symbol
 	rec.armed[s]++
-	if rec.armed[s] == 1 {
+	switch {
+	case rec.armed[s] > 1:
+	case len(s.Watched) >= maxPeriods:
+		s.Watched[len(s.Watched)-1].Until = nil
+	default:
 		s.Watched = append(s.Watched, Period{From: at})
 	}
 	return nil

@@ -73,6 +73,21 @@ func periods(ps []Period) string {
 	return s + "]"
 }
 
+// TestRecorderWatchCap: a symbol armed and removed again and again keeps
+// maxPeriods periods, the last one spanning the rest.
+func TestRecorderWatchCap(t *testing.T) {
+	r, tgt := linkedTarget()
+	rec := NewRecorder(r)
+	for i := range maxPeriods + 5 {
+		rec.Watching(tgt, *ts(2 * i))
+		rec.StopWatching(tgt, *ts(2*i + 1))
+	}
+	w := tgt.Symbol.Watched
+	if len(w) != maxPeriods || w[len(w)-1].From.Minute() != 2*(maxPeriods-1) || w[len(w)-1].Until.Minute() != 2*(maxPeriods+4)+1 {
+		t.Errorf("periods %s", periods(w))
+	}
+}
+
 // TestRecorderNotWatched: a symbol not watched becomes not_watched, and so
 // does its linked finding; a hit still makes both reached; reasons are
 // kept once each, up to a cap; a reached symbol stays reached.
