@@ -26,6 +26,7 @@ type engine struct {
 	reader    *ringbuf.Reader
 	hits      chan Hit
 	done      chan struct{}
+	swept     chan struct{}  // closed when the sweeper, which reads the ring buffer's positions, is done
 	wg        sync.WaitGroup // the reader, the sweeper, removals and Arm calls
 	wallMinus int64          // wall clock minus CLOCK_MONOTONIC, in ns
 
@@ -102,6 +103,7 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 		opts:  opts,
 		hits:  make(chan Hit, opts.HitBuffer),
 		done:  make(chan struct{}),
+		swept: make(chan struct{}),
 		armed: map[armKey]*arming{},
 		arms:  map[uint32]*arming{},
 		final: map[countKey]uint64{},
@@ -646,6 +648,10 @@ func (e *engine) Close() error {
 	e.mu.Unlock()
 
 	close(e.done)
+	// The sweeper reads the ring buffer's positions, which closing the
+	// reader unmaps: it must be done first. The reader's goroutine, which
+	// blocks in ReadInto, ends with the close.
+	<-e.swept
 	err := e.reader.Close()
 	if err != nil {
 		err = fmt.Errorf("close ring buffer reader: %w", err)

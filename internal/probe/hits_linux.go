@@ -138,6 +138,7 @@ func (e *engine) oneShotLocked(a *arming) {
 // in the ring buffer, from the counters, and reports them as lost hits.
 func (e *engine) sweep() {
 	defer e.wg.Done()
+	defer close(e.swept)
 	tick := time.NewTicker(e.opts.SweepInterval)
 	defer tick.Stop()
 	for {
