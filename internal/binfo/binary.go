@@ -92,6 +92,7 @@ func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	if size < 0 {
 		return nil, fmt.Errorf("negative size: %w", ErrCorrupt)
 	}
+	file, _ := r.(*os.File) // for the sparse-file checks
 	r = io.NewSectionReader(r, 0, size)
 	if !isELF(r) {
 		return nil, fmt.Errorf("not an ELF file: %w (is it a Go program built for Linux?)", ErrNotGoBinary)
@@ -100,7 +101,7 @@ func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad ELF headers: %v: %w", err, ErrCorrupt)
 	}
-	im := newImage(r, size, name, ef)
+	im := newImage(r, size, name, ef, file)
 	b = &Binary{Path: name, im: im}
 
 	bi, biErr := buildinfo.Read(r)

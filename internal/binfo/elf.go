@@ -7,10 +7,24 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
 )
 
-// maxRead caps any single read driven by a length found in the file.
-const maxRead = 1 << 30
+// Limits on what one analysis may hold. Headers of a hostile file can
+// claim any size or count; reach believes a claim only as far as the file
+// really stores the bytes it implies, and never beyond maxAnalysis.
+const (
+	// maxAnalysis caps the bytes one Binary reads from its file plus
+	// those it allocates for the tables it decodes (Funcs and their
+	// inline trees). Real binaries need a small fraction of their size:
+	// Go 1.26's 26 MB compiler takes 14 MB.
+	maxAnalysis = 1 << 30
+	// sparseMin is the size from which a read must be at least half
+	// stored on disk: the holes of a sparse file read as zeros, cost
+	// memory and no disk.
+	sparseMin = 1 << 20
+)
 
 // segment is one PT_LOAD program header: the file bytes [off, off+filesz)
 // are loaded at [vaddr, vaddr+filesz).
@@ -26,6 +40,8 @@ type image struct {
 	size int64
 	f    *elf.File
 	segs []segment
+	file *os.File     // the file under r, nil when r is not a file
+	used atomic.Int64 // bytes charged against maxAnalysis
 }
 
 // fileOffset converts a link-time virtual address to a file offset using
@@ -39,16 +55,39 @@ func (im *image) fileOffset(addr uint64) (uint64, bool) {
 	return 0, false
 }
 
-// readAt reads n bytes at file offset off, refusing reads beyond the file.
+// readAt reads n bytes at file offset off, refusing reads beyond the file,
+// of sparse holes, or over the analysis's limit (see allow).
 func (im *image) readAt(off, n uint64) ([]byte, error) {
-	if n > maxRead || off > uint64(im.size) || n > uint64(im.size)-off {
-		return nil, fmt.Errorf("read of %d bytes at offset %#x beyond the end of the file (%d bytes): %w", n, off, im.size, ErrCorrupt)
+	if err := im.allow(off, n, n); err != nil {
+		return nil, err
 	}
 	buf := make([]byte, n)
 	if _, err := im.r.ReadAt(buf, int64(off)); err != nil {
 		return nil, fmt.Errorf("read %d bytes at offset %#x: %v: %w", n, off, err, ErrCorrupt)
 	}
 	return buf, nil
+}
+
+// allow checks that the n bytes at file offset off are in the file and
+// mostly stored on disk, and charges cost bytes against maxAnalysis.
+func (im *image) allow(off, n, cost uint64) error {
+	if off > uint64(im.size) || n > uint64(im.size)-off {
+		return fmt.Errorf("read of %d bytes at offset %#x beyond the end of the file (%d bytes): %w", n, off, im.size, ErrCorrupt)
+	}
+	if n >= sparseMin && im.file != nil {
+		if stored, ok := storedBytes(im.file, int64(off), int64(n)); ok && uint64(stored) < n/2 {
+			return fmt.Errorf("%d bytes at offset %#x are mostly holes of a sparse file (%d bytes stored): %w", n, off, stored, ErrCorrupt)
+		}
+	}
+	return im.charge(cost)
+}
+
+// charge counts n bytes read or allocated against maxAnalysis.
+func (im *image) charge(n uint64) error {
+	if n > maxAnalysis || im.used.Add(int64(n)) > maxAnalysis {
+		return fmt.Errorf("analysing it needs more than %d MiB, reach's limit for one binary: %w", maxAnalysis>>20, ErrUnsupported)
+	}
+	return nil
 }
 
 // readAddr reads n bytes at the link-time virtual address addr. The range
@@ -81,8 +120,8 @@ func (im *image) sectionData(s *elf.Section) ([]byte, error) {
 	return b, nil
 }
 
-func newImage(r io.ReaderAt, size int64, name string, f *elf.File) *image {
-	im := &image{name: name, r: r, size: size, f: f}
+func newImage(r io.ReaderAt, size int64, name string, f *elf.File, file *os.File) *image {
+	im := &image{name: name, r: r, size: size, f: f, file: file}
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_LOAD || p.Filesz == 0 {
 			continue

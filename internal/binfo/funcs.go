@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // loadFuncs builds Funcs from the pclntab's function table, with each
@@ -17,9 +19,19 @@ func (b *Binary) loadFuncs() error {
 	if err != nil {
 		return err
 	}
+	// parsePclntab checked that the table has room for nfunc functions;
+	// the table's bytes were charged as they were read.
+	if err := b.im.charge(uint64(t.nfunc) * uint64(unsafe.Sizeof(Func{})+4)); err != nil {
+		return err
+	}
 	b.Funcs = make([]Func, t.nfunc)
 	b.funcOff = make([]uint32, t.nfunc)
 	gf := b.gofuncData()
+	// Inline trees of different functions do not overlap: together they
+	// have no more entries than the funcdata area has room for. Functions
+	// sharing one tree would multiply its cost.
+	var inlLeft atomic.Int64
+	inlLeft.Store(int64(len(gf.data) / inlEntry120))
 
 	workers := min(runtime.GOMAXPROCS(0), 4, max(1, t.nfunc/2048))
 	chunk := (t.nfunc + workers - 1) / workers
@@ -30,15 +42,16 @@ func (b *Binary) loadFuncs() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = b.loadFuncRange(text, gf, lo, hi)
+			errs[w] = b.loadFuncRange(text, gf, &inlLeft, lo, hi)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// loadFuncRange fills Funcs[lo:hi].
-func (b *Binary) loadFuncRange(text uint64, gf funcData, lo, hi int) error {
+// loadFuncRange fills Funcs[lo:hi], taking the inline entries it decodes
+// from inlLeft.
+func (b *Binary) loadFuncRange(text uint64, gf funcData, inlLeft *atomic.Int64, lo, hi int) error {
 	t := b.tab
 	var d inlDecoder
 	prevEntry := uint64(0)
@@ -67,6 +80,14 @@ func (b *Binary) loadFuncRange(text uint64, gf funcData, lo, hi int) error {
 		fn.Offset, _ = b.im.fileOffset(entry)
 		if gf.ok() {
 			fn.Inlines = d.decode(t, r, gf, entry, end-entry)
+			if n := len(fn.Inlines); n > 0 {
+				if inlLeft.Add(-int64(n)) < 0 {
+					return fmt.Errorf("function %d: inline trees claim more entries than the funcdata holds (%d bytes): %w", i, len(gf.data), ErrCorrupt)
+				}
+				if err := b.im.charge(uint64(n) * uint64(unsafe.Sizeof(Inline{}))); err != nil {
+					return err
+				}
+			}
 		}
 		b.Funcs[i] = fn
 		b.funcOff[i] = funcOff

@@ -63,8 +63,9 @@ func findPclntab(im *image) (addr uint64, data []byte, err error) {
 			return s.Addr, data, nil
 		}
 	}
-	// The symbol table, when present, names it.
-	if syms, err := im.f.Symbols(); err == nil {
+	// The symbol table, when present, names it. debug/elf reads it whole
+	// into Symbols of about 3 times its size.
+	if syms, err := im.symbols(); err == nil {
 		var start, end uint64
 		for _, s := range syms {
 			switch s.Name {
@@ -111,6 +112,23 @@ func findPclntab(im *image) (addr uint64, data []byte, err error) {
 		}
 	}
 	return 0, nil, errNoPclntab
+}
+
+// symbols returns the ELF symbol table once allow has accepted the
+// sections debug/elf reads for it.
+func (im *image) symbols() ([]elf.Symbol, error) {
+	s := im.f.SectionByType(elf.SHT_SYMTAB)
+	if s == nil || int(s.Link) >= len(im.f.Sections) {
+		return nil, elf.ErrNoSymbols
+	}
+	str := im.f.Sections[s.Link]
+	if err := im.allow(s.Offset, s.Size, 4*s.Size); err != nil {
+		return nil, err
+	}
+	if err := im.allow(str.Offset, str.Size, str.Size); err != nil {
+		return nil, err
+	}
+	return im.f.Symbols()
 }
 
 // parsePclntab decodes the header at the start of data and slices out the

@@ -1,0 +1,119 @@
+package binfo
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/reach-sca/reach/internal/testprog"
+)
+
+// TestSparsePclntab opens a 1 GiB sparse file, a few megabytes on disk,
+// whose pclntab claims 20 million functions: believing it took 2.4 GB.
+// Open must refuse it as corrupt, promptly and without allocating the
+// claimed tables.
+func TestSparsePclntab(t *testing.T) {
+	good := testprog.Build(t, filepath.Join("testdata", "frames"), testprog.Stripped)
+	path := testprog.SparsePclntab(t, good, 1<<30, 20_000_000)
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d bytes, %d stored", path, st.Size, st.Blocks*512)
+	if st.Blocks*512 > 64<<20 {
+		t.Skipf("the file system stored %d bytes: it does not keep files sparse", st.Blocks*512)
+	}
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b, err := Open(path)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		b.Close()
+		t.Fatal("Open succeeded")
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "sparse") {
+		t.Errorf("Open: %v, want ErrCorrupt naming the file and the sparse holes", err)
+	}
+	// The bound: reading is refused before the section is; what is
+	// allocated is the ELF headers and the build information.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("Open allocated %d MiB, want under 16 MiB", alloc>>20)
+	}
+	t.Log(err)
+}
+
+// TestSharedInlineTrees points every function with an inline tree at the
+// largest one: each tree is then decoded once per function, a cost that
+// grows with the square of the file's size. Open must refuse the file.
+func TestSharedInlineTrees(t *testing.T) {
+	good := fixture(t, "frames", testprog.Stripped)
+	big, bigTree, bigInl := -1, uint32(0), uint32(0)
+	for i := range good.Funcs {
+		if big < 0 || len(good.Funcs[i].Inlines) > len(good.Funcs[big].Inlines) {
+			big = i
+		}
+	}
+	t.Logf("largest inline tree: %s, %d entries", good.Funcs[big].Name, len(good.Funcs[big].Inlines))
+	tab := good.tab
+	r, _ := tab.fn(good.funcOff[big])
+	bigTree, _ = r.funcdata(funcdataInlTree)
+	bigInl = r.pcdata(pcdataInlTreeIndex)
+
+	data, err := os.ReadFile(good.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	functabOff := good.im.f.Section(".gopclntab").Offset + tab.pclnOff
+	patched := 0
+	for i := range good.Funcs {
+		r, _ := tab.fn(good.funcOff[i])
+		if _, ok := r.funcdata(funcdataInlTree); !ok || r.npcdata() <= pcdataInlTreeIndex {
+			continue
+		}
+		rec := functabOff + uint64(good.funcOff[i])
+		copy(data[rec+uint64(tab.funcSize)+4*pcdataInlTreeIndex:], le32(bigInl))
+		copy(data[rec+uint64(tab.funcSize)+4*uint64(r.npcdata()+funcdataInlTree):], le32(bigTree))
+		patched++
+	}
+	path := filepath.Join(t.TempDir(), "shared")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d functions point at the tree", patched)
+	b, err := Open(path)
+	if err == nil {
+		n := 0
+		for _, f := range b.Funcs {
+			n += len(f.Inlines)
+		}
+		b.Close()
+		t.Fatalf("Open succeeded with %d inline entries", n)
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "inline trees") {
+		t.Errorf("Open: %v, want ErrCorrupt about inline trees", err)
+	}
+	t.Log(err)
+}
+
+// TestAnalysisLimit checks that what one analysis reads and allocates is
+// charged against maxAnalysis, and that going over fails as unsupported.
+func TestAnalysisLimit(t *testing.T) {
+	im := &image{name: "x"}
+	if err := im.charge(maxAnalysis - 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.charge(10); err != nil {
+		t.Errorf("charging up to the limit: %v", err)
+	}
+	if err := im.charge(1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "1024 MiB") {
+		t.Errorf("charging past the limit: %v, want ErrUnsupported stating the limit", err)
+	}
+	if err := (&image{}).charge(1 << 62); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("charging 2^62 bytes: %v, want ErrUnsupported", err)
+	}
+}
