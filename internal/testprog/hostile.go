@@ -36,7 +36,7 @@ func SparsePclntab(t testing.TB, path string, size int64, nfunc uint64) string {
 			t.Fatalf("%s: .gopclntab at %#x is beyond %d bytes", path, s.Offset, size)
 		}
 		le.PutUint64(data[shoff+uint64(i)*shentsize+32:], uint64(size)-s.Offset) // sh_size
-		le.PutUint64(data[s.Offset+8:], nfunc)                                     // the header's nfunc
+		le.PutUint64(data[s.Offset+8:], nfunc)                                   // the header's nfunc
 		patched = true
 	}
 	if !patched {
