@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ Db inspects the vulnerability database:
 
 func runDB(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "db", "[flags] info | show ID... | lookup MODULE@VERSION...", dbDoc)
-	source := fs.String("db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory")
+	var dbf dbFlags
+	dbf.register(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -32,9 +34,9 @@ func runDB(ctx context.Context, e *env, args []string) error {
 		return usageError("db: say info, show ID or lookup MODULE@VERSION")
 	}
 	sub, rest := fs.Arg(0), fs.Args()[1:]
-	db, err := vulndb.New(*source, vulndb.Options{Logger: e.log.With("component", "vulndb")})
+	db, err := dbf.open(e)
 	if err != nil {
-		return fmt.Errorf("vulnerability database %s: %w", *source, err)
+		return err
 	}
 	switch sub {
 	case "info":
@@ -51,6 +53,36 @@ func runDB(ctx context.Context, e *env, args []string) error {
 		return dbLookup(ctx, e, db, rest)
 	}
 	return usageError("db: unknown subcommand %q: use info, show or lookup", sub)
+}
+
+// dbFlags are the flags that choose and bound the vulnerability database,
+// shared by every command that reads it.
+type dbFlags struct {
+	source   string
+	timeout  time.Duration
+	insecure bool
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.source, "db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory (default from GOVULNDB, else https://vuln.go.dev)")
+	fs.DurationVar(&d.timeout, "db-timeout", vulndb.DefaultLoadTimeout, "give up reading the database (its index and the entries needed) after this long")
+	fs.BoolVar(&d.insecure, "insecure", false, "accept a plain http:// database on another host (anyone on the way can read and change it)")
+}
+
+// open returns a client of the database the flags name.
+func (d *dbFlags) open(e *env) (*vulndb.Client, error) {
+	if d.timeout <= 0 {
+		return nil, usageError("-db-timeout %v: must be positive", d.timeout)
+	}
+	db, err := vulndb.New(d.source, vulndb.Options{
+		Logger:      e.log.With("component", "vulndb"),
+		LoadTimeout: d.timeout,
+		Insecure:    d.insecure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vulnerability database %s: %w", d.source, err)
+	}
+	return db, nil
 }
 
 func dbInfo(ctx context.Context, e *env, db *vulndb.Client) error {

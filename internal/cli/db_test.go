@@ -2,9 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reach-sca/reach/internal/osv"
 )
@@ -97,5 +100,38 @@ func TestDBLookup(t *testing.T) {
 				t.Errorf("lookup %s: 'no known vulnerabilities' = %v, want %v:\n%s", tc.arg, !tc.none, tc.none, out)
 			}
 		})
+	}
+}
+
+// TestDBFlags checks the flags that bound the database: a plain http
+// source elsewhere needs -insecure, and -db-timeout stops a stalled server
+// with an error that names the source and the flag.
+func TestDBFlags(t *testing.T) {
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer stall.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"-db", "http://vuln.example.com", "info"}, 1, []string{"http://vuln.example.com", "use https, or pass -insecure"}},
+		{[]string{"-db-timeout", "0s", "info"}, 2, []string{"-db-timeout 0s: must be positive"}},
+		{[]string{"-db", stall.URL, "-db-timeout", "300ms", "lookup", "stdlib@go1.21.0"}, 1, []string{stall.URL, "took longer than the 300ms allowed (-db-timeout)"}},
+	} {
+		start := time.Now()
+		_, stderr, code := reach(t, append([]string{"db"}, tc.args...)...)
+		if code != tc.code {
+			t.Errorf("reach db %q: exit %d, want %d\n%s", tc.args, code, tc.code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("reach db %q: stderr lacks %q:\n%s", tc.args, w, stderr)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("reach db %q took %v", tc.args, d)
+		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/reach-sca/reach/internal/observe"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
-	"github.com/reach-sca/reach/internal/vulndb"
 )
 
 // observeFlags are the flags of run and attach.
@@ -46,9 +45,9 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string, pro
 	if o.maxSites <= 0 {
 		return nil, usageError("-max-sites %d: must be positive", o.maxSites)
 	}
-	db, err := vulndb.New(o.db, vulndb.Options{Logger: e.log.With("component", "vulndb")})
+	db, err := o.db.open(e)
 	if err != nil {
-		return nil, fmt.Errorf("vulnerability database %s: %w", o.db, err)
+		return nil, err
 	}
 	var stream *eventStream
 	if o.stream != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,18 +31,15 @@ but no vulnerable function is in the binary).`
 
 // outputFlags are the flags every reporting command shares.
 type outputFlags struct {
-	db     string
+	db     dbFlags
 	format string
 	out    string
 	failOn string
 	v      bool
 }
 
-func (o *outputFlags) register(fsDefaultFailOn string, fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-}) {
-	fs.StringVar(&o.db, "db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory (default from GOVULNDB, else https://vuln.go.dev)")
+func (o *outputFlags) register(fsDefaultFailOn string, fs *flag.FlagSet) {
+	o.db.register(fs)
 	fs.StringVar(&o.format, "format", "text", "report format: "+formatList())
 	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of standard output")
 	fs.StringVar(&o.failOn, "fail-on", fsDefaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, not_watched (run and attach: in the binary, not watched all the time), linked, imported or never")
@@ -84,9 +82,9 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	// its CPU time on a large binary and leaves its peak memory as it is.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 
-	db, err := vulndb.New(o.db, vulndb.Options{Logger: e.log.With("component", "vulndb")})
+	db, err := o.db.open(e)
 	if err != nil {
-		return fmt.Errorf("vulnerability database %s: %w", o.db, err)
+		return err
 	}
 	// Fetch the entries while the binaries are analysed: the build
 	// information alone names the modules.

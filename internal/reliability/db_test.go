@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,9 @@ func TestMalformedDB(t *testing.T) {
 		{"200000 symbols", entry, huge, false},
 		{"deep nesting", entry, strings.Repeat(`{"a":`, 100000) + "1" + strings.Repeat("}", 100000), true},
 		{"missing entry file", entry, "", true},
+		// Reading a FIFO would wait for a writer forever.
+		{"FIFO for an entry", entry, "", true},
+		{"FIFO for the index", "index/modules.json", "", true},
 		// An indexed entry that cannot be read fails the scan, as an
 		// HTTP 404 for it does: the database is inconsistent.
 		{"modules index names a missing ID", "index/modules.json", `[{"path":"example.com/hazard","vulns":[{"id":"GO-2099-0101"},{"id":"GO-2099-0102"},{"id":"GO-2099-9999"}]}]`, true},
@@ -60,6 +64,11 @@ func TestMalformedDB(t *testing.T) {
 			target := filepath.Join(db, filepath.FromSlash(tt.file))
 			if tt.name == "missing entry file" {
 				os.Remove(target)
+			} else if strings.HasPrefix(tt.name, "FIFO") {
+				os.Remove(target)
+				if err := syscall.Mkfifo(target, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			} else if err := os.WriteFile(target, []byte(tt.content), 0o644); err != nil {
 				t.Fatal(err)
 			}

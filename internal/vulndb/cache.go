@@ -26,8 +26,8 @@ import (
 // Every write goes to a temporary file in the same directory and is renamed
 // into place, so readers (and other reach processes) see whole files only.
 type cache struct {
-	dir      string
-	maxBytes int64
+	dir    string
+	limits limits
 }
 
 type cacheMeta struct {
@@ -54,7 +54,7 @@ func (c *cache) read(endpoint string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readFileMax(p, c.maxBytes)
+	return readFileMax(p, c.limits.of(endpoint))
 }
 
 func (c *cache) write(endpoint string, data []byte) error {

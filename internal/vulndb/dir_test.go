@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,11 +290,80 @@ func TestNewErrors(t *testing.T) {
 		{"/does/not/exist", "no such file"},
 		{file, "not a directory"},
 		{"file://example.com/db", "local path"},
+		{"http://vuln.go.dev", "plain http can be read and changed by anyone on the way; use https, or pass -insecure"},
+		{"http://10.0.0.1:8080/db", "-insecure"},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
 			_, err := New(tc.source, Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New(%q) error = %v, want it to contain %q", tc.source, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPlainHTTP checks which plain http sources are accepted: loopback
+// ones, and others only with Options.Insecure.
+func TestPlainHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		source   string
+		insecure bool
+		ok       bool
+	}{
+		{"https://vuln.go.dev", false, true},
+		{"http://vuln.go.dev", false, false},
+		{"http://vuln.go.dev", true, true},
+		{"http://127.0.0.1:8080", false, true},
+		{"http://127.8.9.10", false, true},
+		{"http://localhost:8080/db", false, true},
+		{"http://[::1]:8080", false, true},
+		{"http://localhost.example.com", false, false},
+		{"http://127.0.0.1.nip.io", false, false},
+		{"http://[::ffff:10.0.0.1]", false, false},
+	} {
+		_, err := New(tc.source, Options{Insecure: tc.insecure, DisableCache: true})
+		if (err == nil) != tc.ok {
+			t.Errorf("New(%q, Insecure: %v) error = %v, want ok = %v", tc.source, tc.insecure, err, tc.ok)
+		}
+	}
+}
+
+// TestDirFIFO plants a FIFO in a database directory, where reading it
+// would block until a writer comes, that is forever: reach must refuse it
+// at once, naming it.
+func TestDirFIFO(t *testing.T) {
+	for _, name := range []string{"index/db.json", "index/modules.json", "ID/GO-2099-0001.json"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+				t.Fatal(err)
+			}
+			fifo := filepath.Join(dir, filepath.FromSlash(name))
+			os.Remove(fifo)
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.ByModules(context.Background(), []string{"example.com/a"})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file (a FIFO)") {
+					t.Errorf("error = %v, want one naming the FIFO %s", err, fifo)
+				}
+				t.Log(err)
+			case <-time.After(5 * time.Second):
+				// Unblock the reader so that the test can end.
+				if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+					f.Close()
+				}
+				t.Fatal("ByModules blocked on the FIFO")
 			}
 		})
 	}

@@ -106,6 +106,7 @@ func parseModulesIndex(data []byte) (modulesIndex, error) {
 		return nil, fmt.Errorf("parse %s.json: %w: %w", endpointModules, ErrMalformed, err)
 	}
 	idx := make(modulesIndex, len(list))
+	all := make(map[string]bool)
 	for i, m := range list {
 		if m.Path == "" {
 			return nil, fmt.Errorf("parse %s.json: %w: module %d has no path", endpointModules, ErrMalformed, i)
@@ -116,11 +117,18 @@ func parseModulesIndex(data []byte) (modulesIndex, error) {
 				return nil, fmt.Errorf("parse %s.json: %w: module %s names invalid entry ID %q", endpointModules, ErrMalformed, m.Path, v.ID)
 			}
 			ids = append(ids, v.ID)
+			all[v.ID] = true
+		}
+		if len(all) > MaxEntries {
+			return nil, fmt.Errorf("parse %s.json: %w: more than %d entries listed; the Go vulnerability database has a tenth of that", endpointModules, ErrTooLarge, MaxEntries)
 		}
 		idx[m.Path] = ids
 	}
 	for path, ids := range idx {
 		idx[path] = sortedUnique(ids)
+		if n := len(idx[path]); n > MaxModuleEntries {
+			return nil, fmt.Errorf("parse %s.json: %w: module %.200q lists %d entries, more than %d; the Go vulnerability database lists at most a few hundred for one module", endpointModules, ErrTooLarge, path, n, MaxModuleEntries)
+		}
 	}
 	return idx, nil
 }
@@ -129,6 +137,9 @@ func parseVulnsIndex(data []byte) (vulnsIndex, error) {
 	var list []vulnIndexEntry
 	if err := json.Unmarshal(data, &list); err != nil {
 		return nil, fmt.Errorf("parse %s.json: %w: %w", endpointVulns, ErrMalformed, err)
+	}
+	if len(list) > MaxEntries {
+		return nil, fmt.Errorf("parse %s.json: %w: %d entries, more than %d; the Go vulnerability database has a tenth of that", endpointVulns, ErrTooLarge, len(list), MaxEntries)
 	}
 	idx := make(vulnsIndex, len(list))
 	for _, v := range list {

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -123,8 +127,8 @@ func TestMisbehavingServer(t *testing.T) {
 				return true
 			})
 			c := newHTTPClient(t, srv.URL, t.TempDir(), Options{
-				RequestTimeout:   200 * time.Millisecond,
-				MaxResponseBytes: 2048,
+				RequestTimeout: 200 * time.Millisecond,
+				MaxIndexBytes:  2048,
 			})
 			query := tc.query
 			if query == "" {
@@ -242,7 +246,7 @@ func TestTraversal(t *testing.T) {
 // if a caller skipped ValidID.
 func TestCachePathRefusesEscapes(t *testing.T) {
 	root := t.TempDir()
-	c := &cache{dir: filepath.Join(root, "cache"), maxBytes: 1 << 20}
+	c := &cache{dir: filepath.Join(root, "cache"), limits: limits{1 << 20, 1 << 20}}
 	for _, endpoint := range []string{"ID/../../x", "ID/..", "../x", "ID/a/b", "../../../tmp/x"} {
 		if err := c.write(endpoint, []byte("x")); err == nil {
 			t.Errorf("write(%q) succeeded", endpoint)
@@ -290,5 +294,228 @@ func TestCallerCancel(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// manyEntries returns a database of n entries, GO-2099-10000 onwards,
+// listed perModule at a time for modules example.com/h, example.com/h1,
+// example.com/h2...
+func manyEntries(n, perModule int) map[string][]byte {
+	files := map[string][]byte{"index/db.json": []byte(`{"modified":"2024-05-01T10:00:00Z"}`)}
+	var mods, vulns bytes.Buffer
+	mods.WriteString(`[`)
+	vulns.WriteString(`[`)
+	for i := range n {
+		id := fmt.Sprintf("GO-2099-%d", 10000+i)
+		if i%perModule == 0 {
+			if i > 0 {
+				mods.WriteString(`]},`)
+			}
+			mod := "example.com/h"
+			if i > 0 {
+				mod += fmt.Sprint(i / perModule)
+			}
+			fmt.Fprintf(&mods, `{"path":%q,"vulns":[`, mod)
+		} else {
+			mods.WriteString(",")
+		}
+		fmt.Fprintf(&mods, `{"id":%q}`, id)
+		if i > 0 {
+			vulns.WriteString(",")
+		}
+		fmt.Fprintf(&vulns, `{"id":%q,"modified":"2024-05-01T10:00:00Z"}`, id)
+		files["ID/"+id+".json"] = []byte(`{"id":"` + id + `","modified":"2024-05-01T10:00:00Z","summary":"s","affected":[{"package":{"name":"example.com/h","ecosystem":"Go"}}]}`)
+	}
+	mods.WriteString(`]}]`)
+	vulns.WriteString(`]`)
+	files["index/modules.json"] = mods.Bytes()
+	files["index/vulns.json"] = vulns.Bytes()
+	return files
+}
+
+// TestHostileServer checks the limits that keep a hostile server (or a
+// mirror turned hostile) from exhausting memory, disk or time: each attack
+// ends in a prompt error that names it, within the stated bounds.
+func TestHostileServer(t *testing.T) {
+	bomb := gz(make([]byte, 32<<20)) // 32 MiB of zeros in 32 KB
+	trickle := func(w http.ResponseWriter, r *http.Request, data []byte) {
+		for _, b := range data {
+			if _, err := w.Write([]byte{b}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		files   map[string][]byte
+		handler func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool
+		opts    Options
+		wantErr error
+		want    []string
+		// maxAlloc bounds what the query allocates; 0 means no check.
+		maxAlloc uint64
+	}{
+		{
+			// 16 entries that each decompress to 32 MiB, fetched 8 at a
+			// time: with 64 MiB limits this took 1.5 GB.
+			name: "gzip-bombed entries", files: manyEntries(16, 16),
+			handler: func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool {
+				if !strings.HasPrefix(r.URL.Path, "/ID/") {
+					return false
+				}
+				w.Write(bomb)
+				return true
+			},
+			wantErr: ErrTooLarge, want: []string{"decompresses to more than 1048576 bytes"},
+			maxAlloc: 64 << 20,
+		},
+		{
+			name: "gzip-bombed index", files: manyEntries(1, 1),
+			handler: func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool {
+				if r.URL.Path != "/index/modules.json.gz" {
+					return false
+				}
+				w.Write(bomb)
+				return true
+			},
+			wantErr: ErrTooLarge, want: []string{"decompresses to more than 16777216 bytes", "index/modules.json.gz"},
+			maxAlloc: 128 << 20,
+		},
+		{
+			name: "20,000 entries for one module", files: manyEntries(20000, 20000),
+			wantErr: ErrTooLarge, want: []string{`module "example.com/h" lists 20000 entries, more than 1000`},
+		},
+		{
+			name: "60,000 entries in all", files: manyEntries(60000, 600),
+			wantErr: ErrTooLarge, want: []string{"more than 50000 entries listed"},
+		},
+		{
+			name: "trickling server", files: manyEntries(3, 3),
+			handler: func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool {
+				// 50 bytes/s: each response alone is in time (a
+				// second or two), all of them together are not.
+				name, _ := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), ".gz")
+				trickle(w, r, gz(files[name]))
+				return true
+			},
+			opts:    Options{RequestTimeout: 10 * time.Second, LoadTimeout: 1 * time.Second},
+			wantErr: ErrTimeout, want: []string{"took longer than the 1s allowed (-db-timeout)"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newV1Server(t, tc.files)
+			if tc.handler != nil {
+				srv.setOverride(func(w http.ResponseWriter, r *http.Request) bool { return tc.handler(w, r, tc.files) })
+			}
+			cacheDir := t.TempDir()
+			c := newHTTPClient(t, srv.URL, cacheDir, tc.opts)
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			got, err := c.ByModules(context.Background(), []string{"example.com/h"})
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatalf("ByModules = %d entries, want an error", len(got))
+			}
+			t.Logf("%v after %v, %d MiB allocated, %d requests", err, elapsed.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20, len(srv.allHits()))
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("error = %v, want %v", err, tc.wantErr)
+			}
+			for _, w := range append(tc.want, srv.URL) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q", w)
+				}
+			}
+			if elapsed > 5*time.Second {
+				t.Errorf("failing took %v", elapsed)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; tc.maxAlloc > 0 && alloc > tc.maxAlloc {
+				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, tc.maxAlloc>>20)
+			}
+			if n := srv.hitCount("/ID/GO-2099-10000.json.gz"); tc.wantErr != ErrTooLarge && n > 0 || len(srv.allHits()) > 3+8+8 {
+				t.Errorf("%d requests: %v", len(srv.allHits()), srv.allHits())
+			}
+			if files, _ := os.ReadDir(filepath.Join(cacheDir, entryDir)); len(files) > 0 {
+				t.Errorf("%d entries cached", len(files))
+			}
+		})
+	}
+}
+
+// TestRedirects checks that redirects are followed only to the same
+// scheme and host: a move within the server works, a redirect to another
+// host or from https to plain http fails without a request reaching it.
+func TestRedirects(t *testing.T) {
+	files := readFixture(t, fixtureDir)
+	other := newV1Server(t, files) // another host (port) serving the same database
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		to   func(r *http.Request) string
+		want string // "" for success
+	}{
+		{
+			name: "same host, other path",
+			to:   func(r *http.Request) string { return "/v1" + r.URL.Path },
+		},
+		{
+			name: "other host",
+			to:   func(r *http.Request) string { return other.URL + r.URL.Path },
+			want: "reach follows redirects only within http://127.0.0.1",
+		},
+		{
+			name: "https to http", tls: true,
+			to:   func(r *http.Request) string { return other.URL + r.URL.Path },
+			want: "reach follows redirects only within https://127.0.0.1",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var moves atomic.Int32
+			// The server serves the database under /v1/ and redirects
+			// every other path.
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/"); ok {
+					name, _ := strings.CutSuffix(rest, ".gz")
+					if data, ok := files[name]; ok {
+						w.Write(gz(data))
+						return
+					}
+					http.NotFound(w, r)
+					return
+				}
+				moves.Add(1)
+				http.Redirect(w, r, tc.to(r), http.StatusFound)
+			}))
+			if tc.tls {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			before := len(other.allHits())
+			c := newHTTPClient(t, srv.URL, t.TempDir(), Options{HTTPClient: srv.Client()})
+			got, err := c.ByModules(context.Background(), []string{"example.com/a"})
+			if tc.want == "" {
+				if err != nil || len(got) != 2 || moves.Load() == 0 {
+					t.Fatalf("ByModules = %q, %v after %d redirects; want 2 entries", ids(got), err, moves.Load())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "redirect to "+other.URL) {
+				t.Errorf("error = %v, want a refused redirect to %s", err, other.URL)
+			}
+			if n := len(other.allHits()) - before; n > 0 {
+				t.Errorf("%d requests reached the other host", n)
+			}
+			t.Log(err)
+		})
 	}
 }

@@ -22,6 +22,8 @@ import (
 // skipped with a warning naming its ID (see Warnings); any other failure to
 // read an entry fails the call, since the result would be incomplete.
 func (c *Client) ByModules(ctx context.Context, modulePaths []string) ([]*osv.Entry, error) {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	idx, err := c.index(ctx, false)
 	if err != nil {
 		return nil, err
@@ -47,6 +49,8 @@ func (c *Client) ByID(ctx context.Context, id string) (*osv.Entry, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("entry %q: %w (IDs look like GO-2021-0113)", id, ErrInvalidID)
 	}
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	idx, err := c.index(ctx, true)
 	if err != nil {
 		return nil, err
@@ -130,8 +134,8 @@ loop:
 		}
 		return nil, fmt.Errorf("read entries of %s: %w", c.source, firstErr)
 	}
-	if err := ctx.Err(); err != nil && len(out)+countMalformed(errs) < len(ids) {
-		return nil, err
+	if ctx.Err() != nil && len(out)+countMalformed(errs) < len(ids) {
+		return nil, context.Cause(ctx)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 )
 
 // source reads the endpoints of a v1 database.
@@ -25,8 +27,20 @@ type source interface {
 // dirSource reads a database from a directory that holds the v1 layout,
 // each endpoint as <endpoint>.json or <endpoint>.json.gz.
 type dirSource struct {
-	dir      string
-	maxBytes int64
+	dir    string
+	limits limits
+}
+
+// limits are the largest index and entry a source or the cache accepts,
+// before and after decompression.
+type limits struct{ index, entry int64 }
+
+// of returns the limit for endpoint.
+func (l limits) of(endpoint string) int64 {
+	if strings.HasPrefix(endpoint, entryDir+"/") {
+		return l.entry
+	}
+	return l.index
 }
 
 func (s *dirSource) where(endpoint string) string {
@@ -34,15 +48,16 @@ func (s *dirSource) where(endpoint string) string {
 }
 
 func (s *dirSource) get(ctx context.Context, endpoint string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	name := s.where(endpoint)
-	data, err := readFileMax(name, s.maxBytes)
+	max := s.limits.of(endpoint)
+	data, err := readFileMax(name, max)
 	if errors.Is(err, fs.ErrNotExist) {
-		gz, gzErr := readFileMax(name+".gz", s.maxBytes)
+		gz, gzErr := readFileMax(name+".gz", max)
 		if gzErr == nil {
-			data, err = gunzip(gz, s.maxBytes)
+			data, err = gunzip(gz, max)
 			if err != nil {
 				return nil, fmt.Errorf("read %s.gz: %w", name, err)
 			}
@@ -56,13 +71,22 @@ func (s *dirSource) get(ctx context.Context, endpoint string) ([]byte, error) {
 	return data, err
 }
 
-// readFileMax reads a file of at most max bytes.
+// readFileMax reads a regular file of at most max bytes. It opens name
+// without blocking, so that a FIFO planted in a database directory or the
+// cache is refused instead of waiting for a writer forever.
 func readFileMax(name string, max int64) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file (%s): remove it, or give a database whose files are regular files", name, fileType(st.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -71,6 +95,23 @@ func readFileMax(name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w (more than %d bytes)", name, ErrTooLarge, max)
 	}
 	return data, nil
+}
+
+// fileType names the type of a file that is not a regular one.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // gzipMagic starts every gzip stream.

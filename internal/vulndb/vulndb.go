@@ -43,11 +43,26 @@ const DefaultURL = "https://vuln.go.dev"
 // for govulncheck.
 const EnvDB = "GOVULNDB"
 
-// Defaults of Options.
+// Defaults of Options. The size limits keep a wide margin over the real
+// database (vuln.go.dev, 2026): its largest entry is 8 KB, its largest
+// index 0.5 MB, its 1,373 modules list at most 293 entries each and 4,291
+// entries in all.
 const (
-	DefaultRequestTimeout   = 30 * time.Second
-	DefaultMaxConcurrency   = 8
-	DefaultMaxResponseBytes = 64 << 20
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultLoadTimeout    = 2 * time.Minute
+	DefaultMaxConcurrency = 8
+	DefaultMaxIndexBytes  = 16 << 20
+	DefaultMaxEntryBytes  = 1 << 20
+)
+
+// Limits on what an index may list; an index over them is malformed.
+const (
+	// MaxModuleEntries bounds the entries index/modules.json lists for one
+	// module: each is a request and a cache file when the module is asked
+	// about.
+	MaxModuleEntries = 1000
+	// MaxEntries bounds the distinct entries of each index.
+	MaxEntries = 50000
 )
 
 var (
@@ -55,12 +70,15 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrMalformed: an index or an entry is not what the v1 layout says.
 	ErrMalformed = errors.New("malformed")
-	// ErrTooLarge: a response or file exceeds Options.MaxResponseBytes.
+	// ErrTooLarge: a response or file exceeds Options.MaxIndexBytes or
+	// Options.MaxEntryBytes, or an index lists more than MaxEntries or
+	// MaxModuleEntries.
 	ErrTooLarge = errors.New("too large")
 	// ErrInvalidID: an entry ID is not safe to use as a file or URL name
 	// (see ValidID).
 	ErrInvalidID = errors.New("invalid entry ID")
-	// ErrTimeout: a request did not complete within Options.RequestTimeout.
+	// ErrTimeout: a request did not complete within Options.RequestTimeout,
+	// or a query within Options.LoadTimeout.
 	ErrTimeout = errors.New("timed out")
 )
 
@@ -89,12 +107,23 @@ type Options struct {
 	// RequestTimeout bounds each request, reading its body included
 	// (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// LoadTimeout bounds each query as a whole: reading the index and
+	// every entry it needs (default DefaultLoadTimeout). A server that
+	// answers each request slowly but in time is stopped here.
+	LoadTimeout time.Duration
 	// MaxConcurrency bounds the entries fetched at once (default
 	// DefaultMaxConcurrency).
 	MaxConcurrency int
-	// MaxResponseBytes bounds every response and file, before and after
-	// decompression (default DefaultMaxResponseBytes).
-	MaxResponseBytes int64
+	// MaxIndexBytes bounds each index response and file, and MaxEntryBytes
+	// each entry, both before and after decompression (defaults
+	// DefaultMaxIndexBytes and DefaultMaxEntryBytes).
+	MaxIndexBytes, MaxEntryBytes int64
+	// Insecure accepts a plain http:// source on another host than this
+	// one. Without it only https:// and http:// to a loopback address are
+	// accepted: anyone on the network path could read and change plain
+	// http. Redirects are followed only to the same scheme and host, so
+	// never from https to http.
+	Insecure bool
 }
 
 // Info describes the database a Client reads.
@@ -122,13 +151,14 @@ type Info struct {
 //
 // A Client is safe for concurrent use.
 type Client struct {
-	source   string
-	src      source
-	cache    *cache // nil for local sources and when disabled
-	log      *slog.Logger
-	maxConc  int
-	maxBytes int64
-	now      func() time.Time
+	source  string
+	src     source
+	cache   *cache // nil for local sources and when disabled
+	log     *slog.Logger
+	maxConc int
+	limits  limits
+	timeout time.Duration // of a whole query: Options.LoadTimeout
+	now     func() time.Time
 
 	loadMu sync.Mutex // serializes index loading
 
@@ -146,11 +176,12 @@ type Client struct {
 // nothing from the database until the first query.
 func New(source string, opts Options) (*Client, error) {
 	c := &Client{
-		log:      opts.Logger,
-		maxConc:  opts.MaxConcurrency,
-		maxBytes: opts.MaxResponseBytes,
-		now:      time.Now,
-		entries:  make(map[string]*osv.Entry),
+		log:     opts.Logger,
+		maxConc: opts.MaxConcurrency,
+		limits:  limits{index: opts.MaxIndexBytes, entry: opts.MaxEntryBytes},
+		timeout: opts.LoadTimeout,
+		now:     time.Now,
+		entries: make(map[string]*osv.Entry),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -159,8 +190,14 @@ func New(source string, opts Options) (*Client, error) {
 	if c.maxConc <= 0 {
 		c.maxConc = DefaultMaxConcurrency
 	}
-	if c.maxBytes <= 0 {
-		c.maxBytes = DefaultMaxResponseBytes
+	if c.limits.index <= 0 {
+		c.limits.index = DefaultMaxIndexBytes
+	}
+	if c.limits.entry <= 0 {
+		c.limits.entry = DefaultMaxEntryBytes
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultLoadTimeout
 	}
 	timeout := opts.RequestTimeout
 	if timeout <= 0 {
@@ -181,12 +218,11 @@ func New(source string, opts Options) (*Client, error) {
 		if u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("vulnerability database URL %s: remove the query or fragment", source)
 		}
-		c.source = strings.TrimRight(source, "/")
-		hc := opts.HTTPClient
-		if hc == nil {
-			hc = http.DefaultClient
+		if u.Scheme == "http" && !opts.Insecure && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("vulnerability database URL %s: plain http can be read and changed by anyone on the way; use https, or pass -insecure to accept it", source)
 		}
-		c.src = &httpSource{base: c.source, client: hc, timeout: timeout, maxBytes: c.maxBytes}
+		c.source = strings.TrimRight(source, "/")
+		c.src = &httpSource{base: c.source, client: sameOrigin(opts.HTTPClient), timeout: timeout, limits: c.limits}
 		if !opts.DisableCache {
 			dir := opts.CacheDir
 			if dir == "" {
@@ -198,7 +234,7 @@ func New(source string, opts Options) (*Client, error) {
 				}
 			}
 			if dir != "" {
-				c.cache = &cache{dir: dir, maxBytes: c.maxBytes}
+				c.cache = &cache{dir: dir, limits: c.limits}
 			}
 		}
 		return c, nil
@@ -211,7 +247,7 @@ func New(source string, opts Options) (*Client, error) {
 		}
 		return c.newDir(u.Path)
 	case isURL && strings.Contains(source, "://"):
-		return nil, fmt.Errorf("vulnerability database %s: unsupported scheme %q; use https://, http://, file:// or a directory", source, u.Scheme)
+		return nil, fmt.Errorf("vulnerability database %s: unsupported scheme %q; use https://, file:// or a directory", source, u.Scheme)
 	}
 	return c.newDir(source)
 }
@@ -229,7 +265,7 @@ func (c *Client) newDir(dir string) (*Client, error) {
 		return nil, fmt.Errorf("vulnerability database %s is not a directory; give a directory holding the v1 layout or a URL", dir)
 	}
 	c.source = abs
-	c.src = &dirSource{dir: abs, maxBytes: c.maxBytes}
+	c.src = &dirSource{dir: abs, limits: c.limits}
 	return c, nil
 }
 
@@ -257,8 +293,18 @@ func (c *Client) warn(msg string) {
 	c.log.Warn(msg, "source", c.source)
 }
 
+// deadline bounds a query by Options.LoadTimeout. When it passes, the
+// context's cause, which the sources return, says so.
+func (c *Client) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf(
+		"%w: reading %s took longer than the %v allowed (-db-timeout); raise -db-timeout if the server is slow but sound",
+		ErrTimeout, c.source, c.timeout))
+}
+
 // Info loads the index when needed and describes the database.
 func (c *Client) Info(ctx context.Context) (Info, error) {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	idx, err := c.index(ctx, true)
 	if err != nil {
 		return Info{}, err
@@ -284,6 +330,8 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 // Modified returns when the database was last modified, from its index.
 // For a local database it reads less than Info: not index/vulns.json.
 func (c *Client) Modified(ctx context.Context) (time.Time, error) {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	idx, err := c.index(ctx, false)
 	if err != nil {
 		return time.Time{}, err
