@@ -63,7 +63,7 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 		if err := s.Add(ctx, pid); err != nil {
 			// Add's errors name the process already.
 			s.Note(err.Error())
-			fmt.Fprintf(e.stderr, "reach: %v\n", err)
+			printError(e.stderr, err)
 			continue
 		}
 		attached = append(attached, pid)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,20 +89,18 @@ func dbInfo(ctx context.Context, e *env, db *vulndb.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "source:    %s\n", info.Source)
+	fmt.Fprintf(e.stdout, "source:    %s\n", report.Printable(info.Source))
 	fmt.Fprintf(e.stdout, "modified:  %s\n", info.Modified.UTC().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "entries:   %d\n", info.Entries)
 	fmt.Fprintf(e.stdout, "modules:   %d\n", info.Modules)
 	if info.CachePath != "" {
-		fmt.Fprintf(e.stdout, "cache:     %s\n", info.CachePath)
+		fmt.Fprintf(e.stdout, "cache:     %s\n", report.Printable(info.CachePath))
 		fmt.Fprintf(e.stdout, "cache age: %s\n", info.CacheAge.Round(time.Second))
 	}
 	if info.Offline {
 		fmt.Fprintf(e.stdout, "offline:   the source could not be reached; this is the cache\n")
 	}
-	for _, w := range db.Warnings() {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
-	}
+	printWarnings(e, db)
 	return nil
 }
 
@@ -115,11 +112,9 @@ func dbShow(ctx context.Context, e *env, db *vulndb.Client, ids []string) error 
 			errs = append(errs, err)
 			continue
 		}
-		out, err := json.MarshalIndent(entry, "", "  ")
-		if err != nil {
+		if err := report.EncodeJSON(e.stdout, entry); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s\n", out)
 	}
 	return errors.Join(errs...)
 }
@@ -157,18 +152,23 @@ func dbLookup(ctx context.Context, e *env, db *vulndb.Client, args []string) err
 				} else {
 					fixed = "fixed in " + fixed
 				}
-				fmt.Fprintf(e.stdout, "%s  %s (%s)\n    %s\n", entry.ID, arg, fixed, entry.Summary)
+				fmt.Fprintf(e.stdout, "%s  %s (%s)\n    %s\n", report.Printable(entry.ID), report.Printable(arg), report.Printable(fixed), report.Printable(entry.Summary))
 				break
 			}
 		}
 		if n == 0 {
-			fmt.Fprintf(e.stdout, "%s: no known vulnerabilities\n", arg)
+			fmt.Fprintf(e.stdout, "%s: no known vulnerabilities\n", report.Printable(arg))
 		}
 	}
-	for _, w := range db.Warnings() {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
-	}
+	printWarnings(e, db)
 	return nil
+}
+
+// printWarnings writes what the database client had to work around.
+func printWarnings(e *env, db *vulndb.Client) {
+	for _, w := range db.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %s\n", report.Printable(w))
+	}
 }
 
 // lookupVersion turns a user's version into the form semver.Affects takes:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +133,48 @@ func TestDBFlags(t *testing.T) {
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("reach db %q took %v", tc.args, d)
+		}
+	}
+}
+
+// TestTerminalEscapes checks that what a database or the command line
+// holds cannot act on the terminal through reach db or an error message:
+// escape sequences, C1 controls and bidirectional overrides are shown
+// escaped.
+func TestTerminalEscapes(t *testing.T) {
+	const evil = "x\x1b[2J\x1b]0;title\x07\rforged\u202egnp.exe\u009b31m end"
+	q, _ := json.Marshal(evil)
+	dir := t.TempDir()
+	files := map[string]string{
+		"index/db.json":        `{"modified":"2024-05-01T10:00:00Z"}`,
+		"index/modules.json":   `[{"path":"example.com/m","vulns":[{"id":"GO-2099-0001"}]}]`,
+		"index/vulns.json":     `[{"id":"GO-2099-0001","modified":"2024-05-01T10:00:00Z"}]`,
+		"ID/GO-2099-0001.json": `{"schema_version":"1.3.1","id":"GO-2099-0001","modified":"2024-05-01T10:00:00Z","summary":` + string(q) + `,"details":` + string(q) + `,"aliases":[` + string(q) + `],"affected":[{"package":{"name":"example.com/m","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`,
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"db", "-db", dir, "lookup", "example.com/m@v1.0.0"},
+		{"db", "-db", dir, "show", "GO-2099-0001"},
+		{"db", "-db", dir, "lookup", "example.com/m\x1b[2J@v1.0.0"},
+		{"scan", "-db", dir, filepath.Join(dir, "missing"+evil)},
+	} {
+		out, stderr, code := reach(t, args...)
+		t.Logf("reach %q: exit %d\n%s%s", args, code, out, stderr)
+		for _, s := range []string{out, stderr} {
+			if strings.ContainsAny(s, "\x1b\x07\r\u202e\u009b") {
+				t.Errorf("reach %q: raw escape in output: %q", args, s)
+			}
+		}
+		if !strings.Contains(out+stderr, `\x1b[2J`) && !strings.Contains(out, `\u001b[2J`) {
+			t.Errorf("reach %q: the escape is not shown escaped", args)
 		}
 	}
 }

@@ -33,9 +33,16 @@ func ExitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &se) {
 		return code
 	}
-	fmt.Fprintf(stderr, "reach: %v\n", err)
+	printError(stderr, err)
 	if code == report.ExitUsage {
 		fmt.Fprintln(stderr, "Run 'reach help' for usage.")
 	}
 	return code
+}
+
+// printError writes err for people: "reach: " and the message, whose lines
+// may quote a database, a binary or a file, with what could act on a
+// terminal escaped (see report.Printable).
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "reach: %s\n", report.PrintableLines(err.Error()))
 }

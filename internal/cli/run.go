@@ -78,7 +78,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return errors.Join(runErr, finErr)
 	}
 	if finErr != nil {
-		fmt.Fprintf(e.stderr, "reach: %v\n", finErr)
+		printError(e.stderr, finErr)
 	}
 	if code != 0 {
 		return &statusError{code: code}

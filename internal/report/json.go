@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,13 +18,25 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if c.Binaries == nil {
 		c.Binaries = []*Binary{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
+	if err := EncodeJSON(w, &c); err != nil {
 		return fmt.Errorf("write json report: %w", err)
 	}
 	return nil
+}
+
+// EncodeJSON writes v as indented JSON, followed by a newline, with every
+// character that could act on a terminal escaped as \uXXXX (see
+// Printable): the reports and reach db show use it.
+func EncodeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(printableJSON(buf.Bytes()))
+	return err
 }
 
 // ReadJSON decodes a report that WriteJSON wrote. It rejects other schemas.

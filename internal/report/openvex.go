@@ -94,10 +94,7 @@ func WriteOpenVEX(w io.Writer, r *Report) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
+	if err := EncodeJSON(w, doc); err != nil {
 		return fmt.Errorf("write openvex report: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package report
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // SARIF 2.1.0, as GitHub code scanning reads it. The types cover what reach
@@ -153,10 +153,7 @@ func WriteSARIF(w io.Writer, r *Report) error {
 // came from carries that hit's stack as a code flow.
 func (o SARIFOptions) Write(w io.Writer, r *Report) error {
 	log := o.build(r)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(log); err != nil {
+	if err := EncodeJSON(w, log); err != nil {
 		return fmt.Errorf("write sarif report: %w", err)
 	}
 	return nil
@@ -232,12 +229,18 @@ func sarifRuleFor(f *Finding, fixes []string) sarifRule {
 	const levels = "reach reports the vulnerable code as reached (it ran while reach watched: error), " +
 		"not_watched (it is in the binary and reach did not watch it all the time, so whether it ran is unknown: warning), " +
 		"linked (it is in the binary: warning) or imported (only its module version is: note)."
+	// The database's strings are text, not markdown: a summary must not
+	// add links, images or HTML to the page that shows the rule.
 	var md strings.Builder
-	fmt.Fprintf(&md, "**%s**: %s\n\n", ids, title)
-	fmt.Fprintf(&md, "Module: `%s`.\n\n", f.Module)
-	fmt.Fprintf(&md, "**Fix:** %s\n\n", fixText)
+	fmt.Fprintf(&md, "**%s**: %s\n\n", mdText(ids), mdText(title))
+	if strings.Contains(f.Module, "`") {
+		fmt.Fprintf(&md, "Module: %s.\n\n", mdText(f.Module))
+	} else {
+		fmt.Fprintf(&md, "Module: `%s`.\n\n", strings.Join(strings.Fields(f.Module), " "))
+	}
+	fmt.Fprintf(&md, "**Fix:** %s\n\n", mdCode(fixText))
 	fmt.Fprintf(&md, "%s\n\n", levels)
-	fmt.Fprintf(&md, "More: [%s](%s)", f.OSV, f.URL())
+	fmt.Fprintf(&md, "More: [%s](%s)", mdText(f.OSV), f.URL())
 	tags := []string{"security", "vulnerability", "go", f.OSV}
 	tags = append(tags, f.Aliases...)
 	return sarifRule{
@@ -251,6 +254,38 @@ func sarifRuleFor(f *Finding, fixes []string) sarifRule {
 		HelpURI:    f.URL(),
 		Properties: sarifRuleProps{Tags: tags},
 	}
+}
+
+// mdText escapes s for use as plain text within a line of markdown: the
+// characters that start emphasis, code, links, images, HTML or entities
+// are backslash-escaped, and line breaks become spaces, so that no block
+// (heading, list, table) can start.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			r = ' '
+		case strings.ContainsRune("\\`*_[]<>!&~", r):
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// mdCode is mdText for text with `code spans`: their content, which
+// markdown shows as it is, is kept; the text around them is escaped. Text
+// whose backticks do not pair up is escaped whole.
+func mdCode(s string) string {
+	parts := strings.Split(s, "`")
+	if len(parts)%2 == 0 {
+		return mdText(s)
+	}
+	for i := 0; i < len(parts); i += 2 {
+		parts[i] = mdText(parts[i])
+	}
+	return strings.Join(parts, "`")
 }
 
 func sarifLevel(s Status) string {

@@ -41,8 +41,10 @@ type textWriter struct {
 	w *bufio.Writer
 }
 
+// line writes one line, escaping what could act on a terminal: every
+// string the text report shows passes here (see Printable).
 func (t *textWriter) line(format string, args ...any) {
-	fmt.Fprintf(t.w, format, args...)
+	t.w.WriteString(Printable(fmt.Sprintf(format, args...)))
 	t.w.WriteByte('\n')
 }
 
