@@ -193,3 +193,31 @@ func unescaped(md, s string) bool {
 		i += j
 	}
 }
+
+// FuzzPrintable checks that Printable and the JSON writers leave nothing
+// that acts on a terminal, and that the JSON still decodes to the same
+// strings.
+func FuzzPrintable(f *testing.F) {
+	f.Add(hostile)
+	f.Add("tag \U000e0041 \u2028 \u00ad ok")
+	f.Fuzz(func(t *testing.T, s string) {
+		if what := unsafeOnTerminal([]byte(Printable(s))); what != "" {
+			t.Fatalf("Printable(%q) holds a %s", s, what)
+		}
+		var buf strings.Builder
+		if err := EncodeJSON(&buf, map[string]string{"s": s}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if what := unsafeOnTerminal([]byte(out)); what != "" {
+			t.Fatalf("EncodeJSON(%q) holds a %s", s, what)
+		}
+		var back map[string]string
+		if err := json.Unmarshal([]byte(out), &back); err != nil {
+			t.Fatalf("EncodeJSON(%q) = %s: %v", s, out, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back["s"] != want && utf8.ValidString(s) {
+			t.Fatalf("EncodeJSON(%q) decodes to %q", s, back["s"])
+		}
+	})
+}

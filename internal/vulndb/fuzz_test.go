@@ -52,17 +52,26 @@ func FuzzParseModulesIndex(f *testing.F) {
 	addFixtureSeeds(f, "index/modules.json")
 	f.Add([]byte(`[{"path":"a","vulns":[{"id":"../x"}]}]`))
 	f.Add([]byte(`[{"path":"a","vulns":null},{"path":"a","vulns":[{"id":"B"},{"id":"A"},{"id":"B"}]}]`))
+	f.Add(manyEntries(MaxModuleEntries+1, MaxModuleEntries+1)["index/modules.json"])
+	f.Add(manyEntries(MaxModuleEntries, MaxModuleEntries)["index/modules.json"])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		idx, err := parseModulesIndex(data)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v is not ErrMalformed", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error %v is neither ErrMalformed nor ErrTooLarge", err)
 			}
 			return
 		}
+		all := map[string]bool{}
 		for path, ids := range idx {
 			if path == "" {
 				t.Fatal("accepted an empty module path")
+			}
+			if len(ids) > MaxModuleEntries {
+				t.Fatalf("accepted %d entries for %s", len(ids), path)
+			}
+			for _, id := range ids {
+				all[id] = true
 			}
 			if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
 				t.Fatalf("IDs of %s not sorted and unique: %q", path, ids)
@@ -70,6 +79,9 @@ func FuzzParseModulesIndex(f *testing.F) {
 			for _, id := range ids {
 				checkSafeID(t, id)
 			}
+		}
+		if len(all) > MaxEntries {
+			t.Fatalf("accepted %d entries", len(all))
 		}
 	})
 }
@@ -80,8 +92,8 @@ func FuzzParseVulnsIndex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		idx, err := parseVulnsIndex(data)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v is not ErrMalformed", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error %v is neither ErrMalformed nor ErrTooLarge", err)
 			}
 			return
 		}
