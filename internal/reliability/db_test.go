@@ -23,8 +23,10 @@ func TestMalformedDB(t *testing.T) {
 	reach := buildReach(t)
 	bin := buildStress(t, testprog.Plain)
 	const entry = "ID/GO-2099-0101.json"
-	huge := `{"schema_version":"1.3.1","id":"GO-2099-0101","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"name":"example.com/hazard","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/hazard","symbols":[` +
-		strings.Repeat(`"Digest",`, 200000) + `"Mix"]}]}}]}`
+	symbols := func(n int) string {
+		return `{"schema_version":"1.3.1","id":"GO-2099-0101","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"name":"example.com/hazard","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/hazard","symbols":[` +
+			strings.Repeat(`"Digest",`, n) + `"Mix"]}]}}]}`
+	}
 	withAffected := func(aff string) string {
 		return `{"schema_version":"1.3.1","id":"GO-2099-0101","modified":"2024-01-01T00:00:00Z","affected":[` + aff + `]}`
 	}
@@ -43,7 +45,10 @@ func TestMalformedDB(t *testing.T) {
 		{"no ranges", entry, withAffected(`{"package":{"name":"example.com/hazard","ecosystem":"Go"}}`), false},
 		{"odd symbols", entry, withAffected(`{"package":{"name":"example.com/hazard","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}],"ecosystem_specific":{"imports":[{"path":"example.com/hazard","symbols":["","../../x","Digest\u0000","(*T).M[int]","` + strings.Repeat("A", 100000) + `"]}]}}`), false},
 		{"traversing package", entry, withAffected(`{"package":{"name":"example.com/hazard/../../x","ecosystem":"Go"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}`), false},
-		{"200000 symbols", entry, huge, false},
+		// 0.9 MB, under the 1 MiB limit for an entry (real ones are 8 KB
+		// at most); 1.8 MB is over it and refused.
+		{"100000 symbols", entry, symbols(100000), false},
+		{"200000 symbols", entry, symbols(200000), true},
 		{"deep nesting", entry, strings.Repeat(`{"a":`, 100000) + "1" + strings.Repeat("}", 100000), true},
 		{"missing entry file", entry, "", true},
 		// Reading a FIFO would wait for a writer forever.
