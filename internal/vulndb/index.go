@@ -120,14 +120,14 @@ func parseModulesIndex(data []byte) (modulesIndex, error) {
 			all[v.ID] = true
 		}
 		if len(all) > MaxEntries {
-			return nil, fmt.Errorf("parse %s.json: %w: more than %d entries listed; the Go vulnerability database has a tenth of that", endpointModules, ErrTooLarge, MaxEntries)
+			return nil, fmt.Errorf("parse %s.json: %w: more than %d entries listed", endpointModules, ErrTooLarge, MaxEntries)
 		}
 		idx[m.Path] = ids
 	}
 	for path, ids := range idx {
 		idx[path] = sortedUnique(ids)
 		if n := len(idx[path]); n > MaxModuleEntries {
-			return nil, fmt.Errorf("parse %s.json: %w: module %.200q lists %d entries, more than %d; the Go vulnerability database lists at most a few hundred for one module", endpointModules, ErrTooLarge, path, n, MaxModuleEntries)
+			return nil, fmt.Errorf("parse %s.json: %w: module %.200q lists %d entries, more than %d", endpointModules, ErrTooLarge, path, n, MaxModuleEntries)
 		}
 	}
 	return idx, nil
@@ -139,7 +139,7 @@ func parseVulnsIndex(data []byte) (vulnsIndex, error) {
 		return nil, fmt.Errorf("parse %s.json: %w: %w", endpointVulns, ErrMalformed, err)
 	}
 	if len(list) > MaxEntries {
-		return nil, fmt.Errorf("parse %s.json: %w: %d entries, more than %d; the Go vulnerability database has a tenth of that", endpointVulns, ErrTooLarge, len(list), MaxEntries)
+		return nil, fmt.Errorf("parse %s.json: %w: %d entries, more than %d", endpointVulns, ErrTooLarge, len(list), MaxEntries)
 	}
 	idx := make(vulnsIndex, len(list))
 	for _, v := range list {

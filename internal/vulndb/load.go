@@ -11,6 +11,15 @@ import (
 // hint ends errors about an unreachable or broken remote database.
 const hint = "check the network, or pass a local copy of the database with -db"
 
+// hintFor returns what to do about err from a remote database: hint, or,
+// when the source served something over reach's limits, to check it.
+func hintFor(err error) string {
+	if errors.Is(err, ErrTooLarge) {
+		return "the Go vulnerability database stays far below these limits: check that -db names it, or an unaltered copy"
+	}
+	return hint
+}
+
 // index returns the database index, loading it on first use. A failed load
 // is not remembered: the next call tries again. A local source reads
 // index/vulns.json only when needVulns is set: ByModules does without it.
@@ -135,7 +144,7 @@ func (c *Client) loadRemoteIndex(ctx context.Context) (*index, error) {
 		return idx, nil
 	}
 	if cached == nil || ctx.Err() != nil {
-		return nil, fmt.Errorf("load vulnerability database %s: %w; %s", c.source, err, hint)
+		return nil, fmt.Errorf("load vulnerability database %s: %w; %s", c.source, err, hintFor(err))
 	}
 	age := c.now().Sub(cached.checked)
 	c.warn(fmt.Sprintf("using cached database from %s ago: %v", humanAge(age), err))

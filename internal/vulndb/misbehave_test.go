@@ -360,6 +360,10 @@ func TestHostileServer(t *testing.T) {
 		want    []string
 		// maxAlloc bounds what the query allocates; 0 means no check.
 		maxAlloc uint64
+		modules  []string // to ask for; default example.com/h
+		maxQuery int64    // the client's MaxQueryBytes, when not 0
+		// maxCached bounds the bytes of the entries cached; 0: none.
+		maxCached int64
 	}{
 		{
 			// 16 entries that each decompress to 32 MiB, fetched 8 at a
@@ -396,6 +400,26 @@ func TestHostileServer(t *testing.T) {
 			wantErr: ErrTooLarge, want: []string{"more than 50000 entries listed"},
 		},
 		{
+			name: "6,000 entries for one query", files: manyEntries(6000, 1000),
+			modules: []string{"example.com/h", "example.com/h1", "example.com/h2", "example.com/h3", "example.com/h4", "example.com/h5"},
+			wantErr: ErrTooLarge, want: []string{"the index lists 6000 entries for these 6 modules, more than 5000"},
+		},
+		{
+			// Entries of 300 KB, each under the limit for one entry,
+			// are together over the limit for a query.
+			name: "entries over the query's limit", files: manyEntries(64, 64),
+			handler: func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool {
+				id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/ID/"), ".json.gz")
+				if !ok || !strings.HasPrefix(r.URL.Path, "/ID/") {
+					return false
+				}
+				w.Write(gz([]byte(`{"id":"` + id + `","modified":"2024-05-01T10:00:00Z","details":"` + strings.Repeat("x", 300<<10) + `","affected":[{"package":{"name":"example.com/h"}}]}`)))
+				return true
+			},
+			maxQuery: 2 << 20, maxCached: 2 << 20,
+			wantErr: ErrTooLarge, want: []string{"the entries of this query take more than 2097152 bytes"},
+		},
+		{
 			name: "trickling server", files: manyEntries(3, 3),
 			handler: func(w http.ResponseWriter, r *http.Request, files map[string][]byte) bool {
 				// 50 bytes/s: each response alone is in time (a
@@ -415,11 +439,18 @@ func TestHostileServer(t *testing.T) {
 			}
 			cacheDir := t.TempDir()
 			c := newHTTPClient(t, srv.URL, cacheDir, tc.opts)
+			if tc.maxQuery != 0 {
+				c.maxQuery = tc.maxQuery
+			}
+			modules := tc.modules
+			if modules == nil {
+				modules = []string{"example.com/h"}
+			}
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			got, err := c.ByModules(context.Background(), []string{"example.com/h"})
+			got, err := c.ByModules(context.Background(), modules)
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
 			if err == nil {
@@ -440,11 +471,24 @@ func TestHostileServer(t *testing.T) {
 			if alloc := after.TotalAlloc - before.TotalAlloc; tc.maxAlloc > 0 && alloc > tc.maxAlloc {
 				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, tc.maxAlloc>>20)
 			}
-			if n := srv.hitCount("/ID/GO-2099-10000.json.gz"); tc.wantErr != ErrTooLarge && n > 0 || len(srv.allHits()) > 3+8+8 {
-				t.Errorf("%d requests: %v", len(srv.allHits()), srv.allHits())
+			// The index, then the entries that fit in the query's
+			// limit and those in flight when it is passed: 8 at most.
+			limit := 3 + 8 + 8
+			if tc.maxQuery != 0 {
+				limit = 3 + int(tc.maxQuery/(300<<10)) + 8
 			}
-			if files, _ := os.ReadDir(filepath.Join(cacheDir, entryDir)); len(files) > 0 {
-				t.Errorf("%d entries cached", len(files))
+			if n := len(srv.allHits()); n > limit {
+				t.Errorf("%d requests, want at most %d", n, limit)
+			}
+			var cached int64
+			files, _ := os.ReadDir(filepath.Join(cacheDir, entryDir))
+			for _, f := range files {
+				if fi, err := f.Info(); err == nil {
+					cached += fi.Size()
+				}
+			}
+			if cached > tc.maxCached || tc.maxCached == 0 && len(files) > 0 {
+				t.Errorf("%d entries of %d bytes cached, want at most %d bytes", len(files), cached, tc.maxCached)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reach-sca/reach/internal/osv"
 )
@@ -32,7 +33,11 @@ func (c *Client) ByModules(ctx context.Context, modulePaths []string) ([]*osv.En
 	for _, p := range modulePaths {
 		ids = append(ids, idx.modules[p]...)
 	}
-	return c.byIDs(ctx, idx, sortedUnique(ids))
+	ids = sortedUnique(ids)
+	if len(ids) > MaxQueryEntries {
+		return nil, fmt.Errorf("read entries of %s: %w: the index lists %d entries for these %d modules, more than %d; %s", c.source, ErrTooLarge, len(ids), len(modulePaths), MaxQueryEntries, hintFor(ErrTooLarge))
+	}
+	return c.byIDs(ctx, idx, ids)
 }
 
 // ByModule returns the entries that affect modulePath, as ByModules. The
@@ -58,7 +63,7 @@ func (c *Client) ByID(ctx context.Context, id string) (*osv.Entry, error) {
 	if _, ok := idx.vulns[id]; !ok {
 		return nil, fmt.Errorf("entry %s: %w in %s", id, ErrNotFound, c.source)
 	}
-	return c.entry(ctx, idx, id)
+	return c.entry(ctx, idx, id, nil)
 }
 
 // Lookup returns the IDs of the entries whose ID or one of whose aliases
@@ -88,6 +93,7 @@ func (c *Client) byIDs(ctx context.Context, idx *index, ids []string) ([]*osv.En
 	defer cancel()
 	entries := make([]*osv.Entry, len(ids))
 	errs := make([]error, len(ids))
+	var fetched atomic.Int64 // bytes fetched, against c.maxQuery
 	sem := make(chan struct{}, c.maxConc)
 	var wg sync.WaitGroup
 loop:
@@ -106,7 +112,7 @@ loop:
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			entries[i], errs[i] = c.entry(ctx, idx, id)
+			entries[i], errs[i] = c.entry(ctx, idx, id, &fetched)
 			if errs[i] != nil && !errors.Is(errs[i], ErrMalformed) {
 				cancel() // the call fails: stop the other fetches
 			}
@@ -130,7 +136,7 @@ loop:
 	}
 	if firstErr != nil {
 		if c.isHTTP() {
-			return nil, fmt.Errorf("read entries of %s: %w; %s", c.source, firstErr, hint)
+			return nil, fmt.Errorf("read entries of %s: %w; %s", c.source, firstErr, hintFor(firstErr))
 		}
 		return nil, fmt.Errorf("read entries of %s: %w", c.source, firstErr)
 	}
@@ -158,8 +164,10 @@ func (c *Client) cached(id string) *osv.Entry {
 }
 
 // entry reads one entry: from memory, from the cache when it is as recent
-// as the index says (or the source is offline), or from the source.
-func (c *Client) entry(ctx context.Context, idx *index, id string) (*osv.Entry, error) {
+// as the index says (or the source is offline), or from the source. The
+// bytes fetched from the source are added to fetched, when not nil, and
+// may not take it over c.maxQuery.
+func (c *Client) entry(ctx context.Context, idx *index, id string, fetched *atomic.Int64) (*osv.Entry, error) {
 	if !ValidID(id) { // the index parsers already refuse these
 		return nil, fmt.Errorf("entry %q: %w", id, ErrInvalidID)
 	}
@@ -187,6 +195,9 @@ func (c *Client) entry(ctx context.Context, idx *index, id string) (*osv.Entry, 
 			return c.remember(stale), nil
 		}
 		return nil, err
+	}
+	if fetched != nil && fetched.Add(int64(len(data))) > c.maxQuery {
+		return nil, fmt.Errorf("%s: %w: the entries of this query take more than %d bytes", c.src.where(entryEndpoint(id)), ErrTooLarge, c.maxQuery)
 	}
 	e, err := parseEntry(data, id)
 	if err != nil {

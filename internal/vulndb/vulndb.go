@@ -63,6 +63,13 @@ const (
 	MaxModuleEntries = 1000
 	// MaxEntries bounds the distinct entries of each index.
 	MaxEntries = 50000
+	// MaxQueryEntries bounds the entries one query reads: the 40 modules
+	// with the most entries have 2,435 together.
+	MaxQueryEntries = 5000
+	// MaxQueryBytes bounds the bytes of the entries one query fetches
+	// from the source, and so what it adds to the cache (the 4,291
+	// entries of the real database take 6 MB).
+	MaxQueryBytes = 64 << 20
 )
 
 var (
@@ -71,8 +78,9 @@ var (
 	// ErrMalformed: an index or an entry is not what the v1 layout says.
 	ErrMalformed = errors.New("malformed")
 	// ErrTooLarge: a response or file exceeds Options.MaxIndexBytes or
-	// Options.MaxEntryBytes, or an index lists more than MaxEntries or
-	// MaxModuleEntries.
+	// Options.MaxEntryBytes, an index lists more than MaxEntries or
+	// MaxModuleEntries, or a query needs more than MaxQueryEntries or
+	// MaxQueryBytes.
 	ErrTooLarge = errors.New("too large")
 	// ErrInvalidID: an entry ID is not safe to use as a file or URL name
 	// (see ValidID).
@@ -151,14 +159,15 @@ type Info struct {
 //
 // A Client is safe for concurrent use.
 type Client struct {
-	source  string
-	src     source
-	cache   *cache // nil for local sources and when disabled
-	log     *slog.Logger
-	maxConc int
-	limits  limits
-	timeout time.Duration // of a whole query: Options.LoadTimeout
-	now     func() time.Time
+	source   string
+	src      source
+	cache    *cache // nil for local sources and when disabled
+	log      *slog.Logger
+	maxConc  int
+	limits   limits
+	timeout  time.Duration // of a whole query: Options.LoadTimeout
+	maxQuery int64         // MaxQueryBytes; tests lower it
+	now      func() time.Time
 
 	loadMu sync.Mutex // serializes index loading
 
@@ -176,12 +185,13 @@ type Client struct {
 // nothing from the database until the first query.
 func New(source string, opts Options) (*Client, error) {
 	c := &Client{
-		log:     opts.Logger,
-		maxConc: opts.MaxConcurrency,
-		limits:  limits{index: opts.MaxIndexBytes, entry: opts.MaxEntryBytes},
-		timeout: opts.LoadTimeout,
-		now:     time.Now,
-		entries: make(map[string]*osv.Entry),
+		log:      opts.Logger,
+		maxConc:  opts.MaxConcurrency,
+		limits:   limits{index: opts.MaxIndexBytes, entry: opts.MaxEntryBytes},
+		timeout:  opts.LoadTimeout,
+		now:      time.Now,
+		maxQuery: MaxQueryBytes,
+		entries:  make(map[string]*osv.Entry),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
