@@ -1,10 +1,12 @@
 package binfo
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,5 +117,40 @@ func TestAnalysisLimit(t *testing.T) {
 	}
 	if err := (&image{}).charge(1 << 62); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("charging 2^62 bytes: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestInlineTreesDisjoint checks the fact loadFuncs's limit on inline
+// entries rests on: in binaries the Go linker writes, the inline trees of
+// different functions do not overlap.
+func TestInlineTreesDisjoint(t *testing.T) {
+	for _, v := range allVariants {
+		t.Run(v.Name, func(t *testing.T) {
+			b := fixture(t, "frames", v)
+			esize := uint64(inlEntry120)
+			if b.tab.magic == magic118 {
+				esize = inlEntry118
+			}
+			type span struct{ lo, hi uint64 }
+			var spans []span
+			for i, f := range b.Funcs {
+				if len(f.Inlines) == 0 {
+					continue
+				}
+				r, _ := b.tab.fn(b.funcOff[i])
+				off, _ := r.funcdata(funcdataInlTree)
+				spans = append(spans, span{uint64(off), uint64(off) + uint64(len(f.Inlines))*esize})
+			}
+			slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+			for i := 1; i < len(spans); i++ {
+				if spans[i].lo < spans[i-1].hi {
+					t.Fatalf("inline trees at %#x and %#x overlap", spans[i-1].lo, spans[i].lo)
+				}
+			}
+			if len(spans) < 10 {
+				t.Fatalf("only %d functions with inline trees", len(spans))
+			}
+			t.Logf("%d inline trees, none overlapping", len(spans))
+		})
 	}
 }
