@@ -82,7 +82,8 @@ func OpenFile(f *os.File, path string) (*Binary, error) {
 
 // NewFile reads a Go binary of size bytes from r; name is used in errors
 // and as Path. The Binary reads r lazily: keep r usable while using it.
-// Errors are those of Open.
+// Errors are those of Open. When r is an *os.File, tables stored mostly in
+// holes of a sparse file are refused as corrupt (see allow).
 func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	defer func() {
 		if err != nil {
