@@ -70,6 +70,8 @@ func (c *Client) ByID(ctx context.Context, id string) (*osv.Entry, error) {
 // (CVE-..., GHSA-...) is id, sorted: none when the database has no such
 // entry. It reads index/vulns.json, not the entries.
 func (c *Client) Lookup(ctx context.Context, id string) ([]string, error) {
+	ctx, cancel := c.deadline(ctx)
+	defer cancel()
 	idx, err := c.index(ctx, true)
 	if err != nil {
 		return nil, err
