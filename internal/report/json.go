@@ -78,6 +78,9 @@ func (r *Report) validate() error {
 				if s.Status != Reached && s.Status != NotWatched && s.Status != Linked {
 					return fmt.Errorf("binary %s: finding %s: symbol %s: status %q, want reached, not_watched or linked: %w", b.Path, f.OSV, symbolName(s), s.Status, ErrInvalid)
 				}
+				if s.Scope != "" && s.Scope != ScopePackage && s.Scope != ScopeModule {
+					return fmt.Errorf("binary %s: finding %s: symbol %s: scope %q, want package, module or none: %w", b.Path, f.OSV, symbolName(s), s.Scope, ErrInvalid)
+				}
 				for _, c := range s.Callsites {
 					if c == nil {
 						return fmt.Errorf("binary %s: finding %s: symbol %s: null callsite: %w", b.Path, f.OSV, symbolName(s), ErrInvalid)

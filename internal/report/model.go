@@ -30,6 +30,18 @@ const (
 	Imported Status = "imported"
 )
 
+// Scope is what a symbol without a name covers.
+type Scope string
+
+const (
+	// ScopePackage: every function of the package is vulnerable (the entry
+	// lists the package without symbols).
+	ScopePackage Scope = "package"
+	// ScopeModule: every package and function of the module is vulnerable
+	// (the entry has no symbol data for the module).
+	ScopeModule Scope = "module"
+)
+
 // Rank orders statuses: reached > not_watched > linked > imported > "".
 // A symbol not watched may have run unseen: that is worse than one watched
 // and not seen running, and not as bad as one seen running.
@@ -120,20 +132,32 @@ type Module struct {
 
 // Finding is one OSV entry that affects a binary.
 type Finding struct {
-	OSV          string    `json:"osv"`
-	Aliases      []string  `json:"aliases,omitempty"`
-	Summary      string    `json:"summary,omitempty"`
-	Module       string    `json:"module"`
-	Version      string    `json:"version"`
-	FixedVersion string    `json:"fixed_version,omitempty"`
-	Status       Status    `json:"status"`
-	Symbols      []*Symbol `json:"symbols,omitempty"`
+	OSV          string   `json:"osv"`
+	Aliases      []string `json:"aliases,omitempty"`
+	Summary      string   `json:"summary,omitempty"`
+	Module       string   `json:"module"`
+	Version      string   `json:"version"`
+	FixedVersion string   `json:"fixed_version,omitempty"`
+	Status       Status   `json:"status"`
+	// WholeModule is set when the entry has no symbol data for Module: it
+	// names the module and its versions but no package, so every package
+	// and function of the module is treated as vulnerable (as govulncheck
+	// does). The finding is linked when any code of the module is in the
+	// binary, and reached when code of the module ran other than its
+	// packages' initialization. Its one symbol has Scope ScopeModule.
+	WholeModule bool      `json:"whole_module,omitempty"`
+	Symbols     []*Symbol `json:"symbols,omitempty"`
 }
 
 // Symbol is one vulnerable symbol of a finding that is in the binary.
 type Symbol struct {
-	Package   string      `json:"package"`
-	Name      string      `json:"name"` // exactly as the OSV entry spells it; "" for a whole package
+	Package string `json:"package"`
+	Name    string `json:"name"` // exactly as the OSV entry spells it; "" for a whole package or module
+	// Scope is set for a symbol that stands for more than one function:
+	// ScopePackage when the entry lists the package without symbols,
+	// ScopeModule when it has no package data for the module (Package is
+	// then the module path).
+	Scope     Scope       `json:"scope,omitempty"`
 	Status    Status      `json:"status"`
 	Hits      uint64      `json:"hits,omitempty"`
 	FirstSeen *time.Time  `json:"first_seen,omitempty"`

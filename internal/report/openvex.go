@@ -224,6 +224,9 @@ func vexStatementOf(g *vexGroup) vexStatement {
 		st.Status = "not_affected"
 		st.Justification = "vulnerable_code_not_present"
 		st.ImpactStatement = fmt.Sprintf("None of the vulnerable symbols of %s is in the binary.", f.Module)
+		if f.WholeModule {
+			st.ImpactStatement = fmt.Sprintf("No code of %s is in the binary (the entry has no symbol data: the whole module is treated as vulnerable).", f.Module)
+		}
 		return st
 	}
 	st.Status = "affected"
@@ -248,6 +251,9 @@ func vexNote(b *Binary, f *Finding) string {
 			continue
 		}
 		d := fmt.Sprintf("%s ran %s", symbolName(s), times(s.Hits))
+		if fn := entered(s); fn != "" {
+			d += ", entered at " + fn
+		}
 		if s.FirstSeen != nil {
 			d += ", first at " + s.FirstSeen.UTC().Format(time.RFC3339)
 		}
@@ -267,21 +273,28 @@ func vexNote(b *Binary, f *Finding) string {
 	if u := notWatchedSummary(f.Symbols); u != "" {
 		unwatchedNote = fmt.Sprintf(" Not watched all the time, so whether it ran is unknown: %s.", u)
 	}
+	scope := ""
+	if sc := scopeSentence(f); sc != "" {
+		scope = " " + sc
+	}
 	switch f.Status {
 	case Imported:
+		if f.WholeModule {
+			return fmt.Sprintf("%s: imported: %s is an affected version, but no code of the module is in the binary.%s", where, moduleAt(f), scope)
+		}
 		return fmt.Sprintf("%s: imported: %s is an affected version, but no vulnerable symbol is in the binary.", where, moduleAt(f))
 	case Reached:
 		s := fmt.Sprintf("%s: reached: %s.", where, strings.Join(reached, "; "))
 		if len(linked) > 0 {
 			s += fmt.Sprintf(" Also linked, not seen running: %s.", strings.Join(linked, ", "))
 		}
-		return s + unwatchedNote
+		return s + unwatchedNote + scope
 	case NotWatched:
 		s := fmt.Sprintf("%s: not watched: the vulnerable code is in the binary.%s", where, unwatchedNote)
 		if len(linked) > 0 {
 			s += fmt.Sprintf(" Watched all the time and not seen running: %s.", strings.Join(linked, ", "))
 		}
-		return s
+		return s + scope
 	}
-	return fmt.Sprintf("%s: linked: %s in the binary, not seen running.", where, strings.Join(linked, ", "))
+	return fmt.Sprintf("%s: linked: %s in the binary, not seen running.%s", where, strings.Join(linked, ", "), scope)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -169,11 +170,41 @@ func compareCallsites(a, b *Callsite) int {
 	return 0
 }
 
-// symbolName is the symbol as people write it: "pkg.Name", or the package
-// path for a whole-package symbol.
+// symbolName is the symbol as people write it: "pkg.Name", the package
+// path for a whole-package symbol, "module M" for a whole module.
 func symbolName(s *Symbol) string {
+	if s.Scope == ScopeModule {
+		return "module " + s.Package
+	}
 	if s.Name == "" {
 		return s.Package
 	}
 	return s.Package + "." + s.Name
+}
+
+// scopeSentence says in a sentence how much of the code f treats as
+// vulnerable when the entry lacks symbol data, or "".
+func scopeSentence(f *Finding) string {
+	if f.WholeModule {
+		return fmt.Sprintf("The entry has no symbol data for %s: the whole module is treated as vulnerable (linked when any of its code is in the binary, reached when any of it runs other than package initialization).", f.Module)
+	}
+	var pkgs []string
+	for _, s := range f.Symbols {
+		if s.Scope == ScopePackage {
+			pkgs = append(pkgs, s.Package)
+		}
+	}
+	if len(pkgs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("The entry lists %s without symbols: the whole package is treated as vulnerable (reached when any of its code runs other than package initialization).", strings.Join(pkgs, ", "))
+}
+
+// entered is the function through which the first hit of a whole-package
+// or whole-module symbol entered its code, from its stack, or "".
+func entered(s *Symbol) string {
+	if s.Scope == "" || len(s.Stack) == 0 {
+		return ""
+	}
+	return s.Stack[0].Function
 }

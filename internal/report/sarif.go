@@ -300,6 +300,9 @@ func sarifLevel(s Status) string {
 
 func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	advice := upperFirst(f.Advice(b)) + "."
+	if sc := scopeSentence(f); sc != "" {
+		advice = sc + " " + advice
+	}
 	newResult := func(st Status, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
 		return sarifResult{
 			RuleID:              f.OSV,
@@ -339,8 +342,12 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 	st := f.Status
 	switch {
 	case f.Status == Imported:
-		msg = fmt.Sprintf("%s in %s is affected by %s, but none of its vulnerable symbols is in the binary. %s",
-			moduleAt(f), b.Path, f.OSV, advice)
+		what := "none of its vulnerable symbols is"
+		if f.WholeModule {
+			what = "no code of the module is"
+		}
+		msg = fmt.Sprintf("%s in %s is affected by %s, but %s in the binary. %s",
+			moduleAt(f), b.Path, f.OSV, what, advice)
 	default:
 		// Reached symbols without a callsite, symbols not watched all the
 		// time, and linked ones.

@@ -254,6 +254,9 @@ func (t *textWriter) group(g *osvGroup) {
 		t.line("")
 		t.line("  In %s: %s", bf.b.Path, moduleAt(bf.f))
 		t.prose("    ", upperFirst(bf.f.Advice(bf.b))+".")
+		if bf.f.WholeModule {
+			t.prose("    ", scopeSentence(bf.f))
+		}
 		for _, s := range bf.f.Symbols {
 			t.symbol(s)
 		}
@@ -274,8 +277,11 @@ func moduleAt(f *Finding) string {
 
 func (t *textWriter) symbol(s *Symbol) {
 	name := symbolName(s)
-	if s.Name == "" {
-		name += " (any function of the package)"
+	switch {
+	case s.Scope == ScopeModule:
+		name += " (no symbol data: any code of the module)"
+	case s.Name == "":
+		name += " (no symbols listed: any code of the package)"
 	}
 	const pad = "             " // under the name, past "    reached  "
 	switch s.Status {
@@ -299,6 +305,9 @@ func (t *textWriter) symbol(s *Symbol) {
 		} else {
 			t.line("%sfirst seen %s, last %s", pad, stamp(*s.FirstSeen), stamp(*s.LastSeen))
 		}
+	}
+	if fn := entered(s); fn != "" {
+		t.line("%sentered at %s", pad, fn)
 	}
 	if len(s.Callsites) == 0 {
 		t.line("%scallsite unknown", pad)
