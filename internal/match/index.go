@@ -24,18 +24,18 @@ type index struct {
 	byPkg  map[string]map[string][]*compiled
 }
 
-// newIndex indexes the functions of packages in pkgs (all packages when pkgs
-// is nil). Leaving out the packages no entry names keeps the index small:
-// a large binary has hundreds of thousands of function names and inlined
-// copies, of which matching needs a few hundred.
-func newIndex(funcs []binfo.Func, pkgs map[string]bool) *index {
+// newIndex indexes the functions of the packages keep accepts (all packages
+// when keep is nil). Leaving out the packages no entry names keeps the index
+// small: a large binary has hundreds of thousands of function names and
+// inlined copies, of which matching needs a few hundred.
+func newIndex(funcs []binfo.Func, keep func(pkg string) bool) *index {
 	byName := make(map[string]*compiled)
 	idx := &index{byName: byName, byPkg: make(map[string]map[string][]*compiled)}
 	add := func(name string, l loc) {
 		c := byName[name]
 		if c == nil {
 			pkg, sym := splitFuncName(name)
-			if pkg == "" || (pkgs != nil && !pkgs[pkg]) {
+			if pkg == "" || (keep != nil && !keep(pkg)) {
 				// Assembly trampolines and other names outside any
 				// package, and packages no entry names.
 				return

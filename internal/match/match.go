@@ -86,16 +86,27 @@ type Finding struct {
 	// Symbols lists the vulnerable symbols present in the binary, sorted by
 	// package and name. Empty for Imported findings.
 	Symbols []*Symbol
+	// WholeModule is set when the entry names no package of Module (it has
+	// no symbol data): Symbols then holds one symbol of scope
+	// report.ScopeModule, and the finding is linked when any code of the
+	// module is in the binary. See scope.go.
+	WholeModule bool
 }
 
 // Symbol is one vulnerable symbol of an OSV entry present in the binary.
 type Symbol struct {
 	// Package and Name are as the OSV entry spells them ("Decoder.Decode").
 	// Name is "" when the OSV entry lists the package without symbols, which
-	// means the whole package is vulnerable.
+	// means the whole package is vulnerable (Scope report.ScopePackage), or
+	// names no package of the module (Scope report.ScopeModule, Package is
+	// then the module path).
 	Package, Name string
-	// Targets are the compiled forms of the symbol found in the binary.
+	Scope         report.Scope
+	// Targets are the compiled forms of the symbol found in the binary. For
+	// a whole package or module, they are its entry points (see scope.go),
+	// and may be empty when only its initialization is linked.
 	Targets []*Target
+	scope   scope // the code of a whole package or module
 }
 
 // Target is one compiled function that implements a vulnerable symbol: the

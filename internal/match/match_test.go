@@ -105,13 +105,21 @@ func entry(id, module string, ranges []string, imports ...imp) *osv.Entry {
 func summary(r *Result) []string {
 	var out []string
 	for _, f := range r.Findings {
-		out = append(out, fmt.Sprintf("%s %s@%s fixed=%s %s", f.Entry.ID, f.Module, f.Version, f.FixedVersion, f.Status))
+		whole := ""
+		if f.WholeModule {
+			whole = " whole-module"
+		}
+		out = append(out, fmt.Sprintf("%s %s@%s fixed=%s %s%s", f.Entry.ID, f.Module, f.Version, f.FixedVersion, f.Status, whole))
 		for _, s := range f.Symbols {
 			var ts []string
 			for _, t := range s.Targets {
 				ts = append(ts, t.Func)
 			}
-			out = append(out, fmt.Sprintf("  %s %q: %s", s.Package, s.Name, strings.Join(ts, ", ")))
+			scope := ""
+			if s.Scope != "" {
+				scope = " (" + string(s.Scope) + ")"
+			}
+			out = append(out, fmt.Sprintf("  %s %q%s: %s", s.Package, s.Name, scope, strings.Join(ts, ", ")))
 		}
 	}
 	for _, u := range r.Unchecked {
@@ -258,7 +266,10 @@ func TestMatch(t *testing.T) {
 		},
 		want: []string{
 			"GO-2000-0020 stdlib@v1.21.0 fixed=v1.21.8 imported",
-			"GO-2000-0023 stdlib@v1.21.0 fixed=v1.21.8 imported",
+			// No packages: the whole standard library, which every
+			// binary has code of.
+			"GO-2000-0023 stdlib@v1.21.0 fixed=v1.21.8 linked whole-module",
+			`  stdlib "" (module): net/http.Get, net/mail.(*Address).String`,
 			"unchecked example.com/app",
 		},
 	}, {
@@ -302,11 +313,67 @@ func TestMatch(t *testing.T) {
 			"unchecked example.com/app",
 		},
 	}, {
-		name:    "entry without imports is imported",
-		bin:     bin(textDeps, language+".Parse"),
+		// No symbol data: every package of the module is vulnerable. The
+		// finding is linked by any code of the module; its targets are the
+		// entry points: exported functions and methods (of unexported
+		// types too), closures and method values; not init functions nor
+		// unexported functions.
+		name: "entry without packages is the whole module",
+		bin: bin(textDeps, language+".Parse", language+".parse", language+".init", language+".init.0",
+			language+".init.0.func1", "golang.org/x/text/internal/tag.(*index).Elem", "golang.org/x/text/internal/tag.index.next",
+			language+".(*matcher).getBest-fm", language+".glob..func1", "golang.org/x/textual.Other"),
 		entries: []*osv.Entry{entry("GO-2000-0005", text, []string{"0<0.4.0"})},
 		want: []string{
-			"GO-2000-0005 golang.org/x/text@v0.3.5 fixed=v0.4.0 imported",
+			"GO-2000-0005 golang.org/x/text@v0.3.5 fixed=v0.4.0 linked whole-module",
+			`  golang.org/x/text "" (module): golang.org/x/text/internal/tag.(*index).Elem, golang.org/x/text/language.(*matcher).getBest-fm, ` +
+				"golang.org/x/text/language.Parse, golang.org/x/text/language.glob..func1, golang.org/x/text/language.init.0.func1",
+			"unchecked example.com/app",
+		},
+	}, {
+		name:    "whole module linked by its initialization alone, nothing to probe",
+		bin:     bin(textDeps, language+".init", "main.main"),
+		entries: []*osv.Entry{entry("GO-2000-0005", text, []string{"0<0.4.0"})},
+		want: []string{
+			"GO-2000-0005 golang.org/x/text@v0.3.5 fixed=v0.4.0 linked whole-module",
+			`  golang.org/x/text "" (module): `,
+			"unchecked example.com/app",
+		},
+	}, {
+		name: "whole module without code in the binary is imported",
+		// The code of a nested module is its own, not its parent's; a
+		// path that only starts with the module's is another module.
+		bin: bin([]string{"example.com/lib@v1.0.0", "example.com/lib/sub@v1.0.0", "example.com/libx@v1.0.0"},
+			"example.com/lib/sub.F", "example.com/lib/sub/deep.G", "example.com/libx.H", "main.main"),
+		entries: []*osv.Entry{entry("GO-2000-0025", "example.com/lib", []string{"0<1.1.0"})},
+		want: []string{
+			"GO-2000-0025 example.com/lib@v1.0.0 fixed=v1.1.0 imported whole-module",
+			"unchecked example.com/app",
+		},
+	}, {
+		name: "whole module: nested module's code belongs to it",
+		bin: bin([]string{"example.com/lib@v1.0.0", "example.com/lib/sub@v1.0.0"},
+			"example.com/lib/sub.F", "example.com/lib/sub/deep.G", "example.com/lib.H", "main.main"),
+		entries: []*osv.Entry{entry("GO-2000-0026", "example.com/lib/sub", []string{"0<1.1.0"})},
+		want: []string{
+			"GO-2000-0026 example.com/lib/sub@v1.0.0 fixed=v1.1.0 linked whole-module",
+			`  example.com/lib/sub "" (module): example.com/lib/sub.F, example.com/lib/sub/deep.G`,
+			"unchecked example.com/app",
+		},
+	}, {
+		name: "whole module and a symbol of another block: both, by scope",
+		bin: bin([]string{"example.com/lib@v1.0.0"},
+			"example.com/lib.F", "example.com/lib.G", "main.main"),
+		entries: []*osv.Entry{func() *osv.Entry {
+			e := entry("GO-2000-0027", "example.com/lib", []string{"0<1.1.0"}, imp{path: "example.com/lib", symbols: []string{"F"}})
+			e.Affected = append(e.Affected, entry("", "example.com/lib", []string{"0<1.0.1"}).Affected...)
+			e.Affected = append(e.Affected, entry("", "example.com/lib", []string{"0<1.0.1"}, imp{path: "example.com/lib"}).Affected...)
+			return e
+		}()},
+		want: []string{
+			"GO-2000-0027 example.com/lib@v1.0.0 fixed=v1.1.0 linked whole-module",
+			`  example.com/lib "" (module): example.com/lib.F, example.com/lib.G`,
+			`  example.com/lib "" (package): example.com/lib.F, example.com/lib.G`,
+			`  example.com/lib "F": example.com/lib.F`,
 			"unchecked example.com/app",
 		},
 	}, {
@@ -381,13 +448,20 @@ func TestMatch(t *testing.T) {
 			"unchecked example.com/app",
 		},
 	}, {
+		// Its targets are the package's entry points, as for a whole
+		// module; its initialization and unexported functions link it.
 		name: "a package without symbols is vulnerable as a whole",
 		bin: bin([]string{"example.com/lib@v1.0.0"},
-			pkg+".A", pkg+".(*T).B", "example.com/lib/p/sub.C", "example.com/lib/pp.D", "main.main<"+pkg+".E"),
-		entries: []*osv.Entry{entry("GO-2000-0010", "example.com/lib", []string{"0<"}, imp{path: pkg})},
+			pkg+".A", pkg+".(*T).B", "example.com/lib/p/sub.C", "example.com/lib/pp.D", "main.main<"+pkg+".E", pkg+".init", pkg+".helper"),
+		entries: []*osv.Entry{
+			entry("GO-2000-0010", "example.com/lib", []string{"0<"}, imp{path: pkg}),
+			entry("GO-2000-0028", "example.com/lib", []string{"0<"}, imp{path: "example.com/lib/q"}, imp{path: "example.com/lib/p/sub"}),
+		},
 		want: []string{
 			"GO-2000-0010 example.com/lib@v1.0.0 fixed= linked",
-			`  example.com/lib/p "": example.com/lib/p.(*T).B, example.com/lib/p.A, example.com/lib/p.E`,
+			`  example.com/lib/p "" (package): example.com/lib/p.(*T).B, example.com/lib/p.A, example.com/lib/p.E`,
+			"GO-2000-0028 example.com/lib@v1.0.0 fixed= linked",
+			`  example.com/lib/p/sub "" (package): example.com/lib/p/sub.C`,
 			"unchecked example.com/app",
 		},
 	}, {
@@ -569,5 +643,101 @@ func TestMatchMainPackageNeedsOption(t *testing.T) {
 	got := strings.Join(summary(res), "\n")
 	if want := "GO-2000-0012 example.com/app@v1.0.0 fixed= imported"; got != want {
 		t.Errorf("without MainPackage: got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestMatchSitesWholeModule checks the sites of a whole-module symbol: the
+// entry of each entry point, and its copies inlined into code outside the
+// module only; a symbol-level entry for the same function keeps every copy.
+func TestMatchSitesWholeModule(t *testing.T) {
+	b := bin([]string{"example.com/lib@v1.0.0"},
+		pkg+".Exported",                          // 0x401000: own code
+		pkg+".caller<"+pkg+".Exported",           // 0x402000: a copy inside the module
+		"main.main<"+pkg+".Exported",             // 0x403000: a copy in outside code
+		"main.run<"+pkg+".Wrap,"+pkg+".Exported", // 0x404000: Exported inlined into the copy of Wrap
+	)
+	b.Funcs[3].Inlines[1].Parent = 0
+	whole := entry("GO-2000-0030", "example.com/lib", []string{"0<"})
+	named := entry("GO-2000-0031", "example.com/lib", []string{"0<"}, imp{path: pkg, symbols: []string{"Exported"}})
+	res, err := Match(context.Background(), b, []*osv.Entry{whole, named}, &Options{Sites: fakeSites{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := func(f *Finding) []string {
+		var got []string
+		for _, s := range f.Symbols {
+			for _, tg := range s.Targets {
+				for _, st := range tg.Sites {
+					got = append(got, fmt.Sprintf("%s %s %#x in %s", tg.Func, st.Kind, st.PC, st.In))
+				}
+			}
+		}
+		return got
+	}
+	if len(res.Findings) != 2 {
+		t.Fatalf("got %v", summary(res))
+	}
+	want := []string{
+		"example.com/lib/p.Exported push-bp 0x401004 in example.com/lib/p.Exported",
+		"example.com/lib/p.Exported inline 0x403010 in main.main",
+		"example.com/lib/p.Wrap inline 0x404010 in main.run",
+	}
+	if got := sites(res.Findings[0]); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("whole module: got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	want = []string{
+		"example.com/lib/p.Exported push-bp 0x401004 in example.com/lib/p.Exported",
+		"example.com/lib/p.Exported inline 0x402010 in example.com/lib/p.caller",
+		"example.com/lib/p.Exported inline 0x403010 in main.main",
+		"example.com/lib/p.Exported inline 0x404020 in main.run",
+	}
+	if got := sites(res.Findings[1]); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("symbol: got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	s := res.Findings[0].Symbols[0]
+	for pkg, want := range map[string]bool{pkg: true, "example.com/lib": false, "main": false, "example.com/libx": false} {
+		if s.Covers(pkg) != want {
+			t.Errorf("Covers(%q) = %v, want %v", pkg, !want, want)
+		}
+	}
+	if res.Findings[1].Symbols[0].Covers(pkg) {
+		t.Error("a named symbol covers a package")
+	}
+}
+
+func TestIsEntryPoint(t *testing.T) {
+	for sym, want := range map[string]bool{
+		"Parse":                      true,
+		"parse":                      false,
+		"(*T).Do":                    true,
+		"(*t).Do":                    true, // through an interface
+		"(*T).do":                    false,
+		"T.Do":                       true,
+		"Map[go.shape.int]":          true,
+		"(*List[go.shape.int]).Push": true,
+		"(*list[go.shape.int]).push": false,
+		"parse.func1":                true, // a function value
+		"parse.func1.2":              true,
+		"(*t).serve-fm":              true,
+		"glob..func1":                true,
+		"init.func3":                 true,
+		"init.0.func1":               true,
+		"init.0.gowrap1":             true,
+		"init":                       false,
+		"init.0":                     false,
+		"init.12":                    false,
+		"parse.deferwrap1":           true,
+		"All-range1":                 true,
+		"ÉtéFunc":                    true,
+		"_private":                   false,
+	} {
+		if got := isEntryPoint(sym); got != want {
+			t.Errorf("isEntryPoint(%q) = %v, want %v", sym, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"p.init": true, "p.init.0": true, "p.init.0.func1": false, "p.initx": false, "example.com/a%2eb.init.3": true, "p.F": false} {
+		if IsInit(name) != want {
+			t.Errorf("IsInit(%q) = %v, want %v", name, !want, want)
+		}
 	}
 }

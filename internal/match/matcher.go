@@ -70,8 +70,9 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 		opts = &Options{}
 	}
 	mods, unchecked := binaryModules(bin)
-	m := &matcher{bin: bin, mods: mods, mainPkg: cmp.Or(opts.MainPackage, bin.MainPackage)}
-	m.pkgs = m.entryPackages(entries)
+	m := &matcher{bin: bin, mods: mods, mainPkg: cmp.Or(opts.MainPackage, bin.MainPackage),
+		modPaths: modulePaths(bin), pkgMod: map[string]string{}}
+	m.pkgs, m.wholeMods = m.entryPackages(entries)
 	res := &Result{Binary: bin, Unchecked: unchecked}
 	for i, e := range entries {
 		if i%256 == 0 {
@@ -105,19 +106,26 @@ type matcher struct {
 	mods    map[string]string
 	mainPkg string
 	pkgs    map[string]bool // the binary package paths entries name
-	idx     *index          // built on first use: most binaries match few entries
+	// wholeMods are the modules some entry names without packages: all
+	// their packages are indexed.
+	wholeMods map[string]bool
+	modPaths  []string          // the binary's modules
+	pkgMod    map[string]string // moduleOf's answers
+	idx       *index            // built on first use: most binaries match few entries
 }
 
 // entryPackages returns the binary package paths of every package entries
-// name, whatever the versions: the only packages matching looks up.
-func (m *matcher) entryPackages(entries []*osv.Entry) map[string]bool {
-	pkgs := map[string]bool{}
+// name, and the modules they name without packages, whatever the versions:
+// the only code matching looks up.
+func (m *matcher) entryPackages(entries []*osv.Entry) (pkgs, mods map[string]bool) {
+	pkgs, mods = map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		if e == nil {
 			continue
 		}
 		for _, a := range e.Affected {
-			if a.EcosystemSpecific == nil {
+			if wholeModule(a) {
+				mods[a.Module.Path] = true
 				continue
 			}
 			for _, p := range a.EcosystemSpecific.Packages {
@@ -125,14 +133,22 @@ func (m *matcher) entryPackages(entries []*osv.Entry) map[string]bool {
 			}
 		}
 	}
-	return pkgs
+	return pkgs, mods
+}
+
+// wholeModule reports whether a names no package of its module: no symbol
+// data, every package of the module is vulnerable.
+func wholeModule(a osv.Affected) bool {
+	return a.EcosystemSpecific == nil || len(a.EcosystemSpecific.Packages) == 0
 }
 
 // index returns the index of the binary's functions, building it on first
 // use: most binaries match few entries.
 func (m *matcher) index() *index {
 	if m.idx == nil {
-		m.idx = newIndex(m.bin.Funcs, m.pkgs)
+		m.idx = newIndex(m.bin.Funcs, func(pkg string) bool {
+			return m.pkgs[pkg] || len(m.wholeMods) > 0 && m.wholeMods[m.moduleOf(pkg)]
+		})
 	}
 	return m.idx
 }
@@ -152,6 +168,7 @@ type moduleMatch struct {
 	affected        bool
 	ranges          []osv.Range // of every block for this platform
 	allVersions     bool        // some block for this platform has no ranges
+	whole           bool        // an affecting block names no package
 	symbols         []*Symbol
 }
 
@@ -165,7 +182,7 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 			continue
 		}
 		var imports []osv.Package
-		if a.EcosystemSpecific != nil {
+		if !wholeModule(a) {
 			for _, p := range a.EcosystemSpecific.Packages {
 				if matchesPlatform(p, m.bin.GOOS, m.bin.GOARCH) {
 					imports = append(imports, p)
@@ -192,6 +209,13 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 			continue
 		}
 		mm.affected = true
+		if wholeModule(a) {
+			mm.whole = true
+			if s := m.moduleSymbol(a.Module.Path); s != nil {
+				mm.symbols = append(mm.symbols, s)
+			}
+			continue
+		}
 		for _, p := range imports {
 			mm.symbols = m.addSymbols(mm.symbols, p)
 		}
@@ -211,11 +235,12 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 		return nil
 	}
 	f := &Finding{
-		Entry:   e,
-		Module:  best.module,
-		Version: best.version,
-		Status:  report.Imported,
-		Symbols: mergeSymbols(symbols),
+		Entry:       e,
+		Module:      best.module,
+		Version:     best.version,
+		Status:      report.Imported,
+		Symbols:     mergeSymbols(symbols),
+		WholeModule: best.whole,
 	}
 	if !best.allVersions {
 		f.FixedVersion = semver.FixedVersion(best.ranges, best.version)
@@ -246,8 +271,8 @@ func (m *matcher) anyPackage(imports []osv.Package) bool {
 func (m *matcher) addSymbols(syms []*Symbol, p osv.Package) []*Symbol {
 	idx, pkg := m.index(), m.binaryPkg(p.Path)
 	if len(p.Symbols) == 0 {
-		if cs := idx.pkg(pkg); len(cs) > 0 {
-			syms = append(syms, newSymbol(p.Path, "", cs))
+		if s := m.packageSymbol(p.Path); s != nil {
+			syms = append(syms, s)
 		}
 		return syms
 	}
@@ -270,11 +295,14 @@ func newSymbol(pkg, name string, cs []*compiled) *Symbol {
 // mergeSymbols sorts syms by package and name, merging the targets of a
 // symbol listed more than once, and sorts each symbol's targets by name.
 func mergeSymbols(syms []*Symbol) []*Symbol {
-	type key struct{ pkg, name string }
+	type key struct {
+		pkg, name string
+		scope     report.Scope
+	}
 	byKey := map[key]*Symbol{}
 	var out []*Symbol
 	for _, s := range syms {
-		k := key{s.Package, s.Name}
+		k := key{s.Package, s.Name, s.Scope}
 		if prev := byKey[k]; prev != nil {
 			for _, t := range s.Targets {
 				if !hasTarget(prev.Targets, t.Func) {
@@ -290,7 +318,10 @@ func mergeSymbols(syms []*Symbol) []*Symbol {
 		if out[i].Package != out[j].Package {
 			return out[i].Package < out[j].Package
 		}
-		return out[i].Name < out[j].Name
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Scope < out[j].Scope
 	})
 	for _, s := range out {
 		sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Func < s.Targets[j].Func })
