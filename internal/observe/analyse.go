@@ -71,6 +71,9 @@ type group struct {
 	// unwatched, when set, is why some or all of the symbol's code cannot
 	// be watched: copies without a probe site.
 	unwatched string
+	// scope is the matched symbol when it stands for a whole package or
+	// module (see scope.go), else nil.
+	scope *match.Symbol
 }
 
 // selector returns the symbol as a TargetSet names it.
@@ -274,6 +277,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				marks:   map[uint64]uint64{},
 				target:  built.Targets[sym],
 			}
+			if sym.Scope != "" {
+				g.scope = sym
+			}
 			for _, t := range sym.Targets {
 				g.funcs[t.Func] = true
 				if t.SiteErr != nil {
@@ -297,6 +303,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				}
 			}
 			g.sites = dropWrapperEntries(bin, dedupSites(g.sites))
+			if g.scoped() {
+				orderScopedSites(g.sites)
+			}
 			if len(g.sites) == 0 {
 				s.log.Warn("vulnerable symbol is linked but has no probe site: its executions cannot be seen", "binary", bin.Path, "osv", g.osv, "symbol", g.selector())
 				if g.unwatched == "" {

@@ -280,7 +280,9 @@ func (s *Session) applyCounts(counts []probe.SiteCount) error {
 	totals := map[*group]uint64{}
 	s.mu.Lock()
 	for _, c := range counts {
-		if g := s.groups[c.Group]; g != nil {
+		// A scoped group's counts include its packages'
+		// initialization: its hits are those recorded (scope.go).
+		if g := s.groups[c.Group]; g != nil && !g.scoped() {
 			totals[g] += c.Hits
 		}
 	}

@@ -21,6 +21,9 @@ type process struct {
 	bin   *binary
 	armed map[uint64]bool // groups armed now
 	fired map[uint64]bool // one-shot groups already hit: not armed again
+	// limits caps the sites armed of scoped groups cut short by
+	// -max-sites (see plan); under the session's mu.
+	limits map[uint64]int
 }
 
 // Add observes process pid from now on: it analyses the process's
@@ -92,12 +95,17 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	want := p.selected(targets)
 	s.mu.Unlock()
 	s.noteUnwatched(p, want)
-	if n := siteCount(want); n > s.opts.MaxSites {
+	limits, n, err := s.plan(want)
+	if err != nil {
 		for _, g := range want {
 			s.notWatched(g, reasonTooManySites(pid, n, s.opts.MaxSites))
 		}
-		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, ErrTooManySites)
+		return fmt.Errorf("process %d (%s): the selected targets need %d probe sites, more than the cap of %d: %w; select fewer targets or raise the cap", pid, b.path, n, s.opts.MaxSites, err)
 	}
+	s.mu.Lock()
+	p.limits = limits
+	s.mu.Unlock()
+	s.noteCut(p, want)
 	armErr := s.armGroups(ctx, p, want)
 	st, err := procStart(pid)
 	if err != nil && !errors.Is(err, ErrExited) {
@@ -174,14 +182,6 @@ func (p *process) selected(targets TargetSet) []*group {
 	return out
 }
 
-func siteCount(groups []*group) int {
-	n := 0
-	for _, g := range groups {
-		n += len(g.sites)
-	}
-	return n
-}
-
 // armedIDs returns the groups armed in p.
 func (s *Session) armedIDs(p *process) []uint64 {
 	s.mu.Lock()
@@ -195,22 +195,37 @@ func (s *Session) armedIDs(p *process) []uint64 {
 	return ids
 }
 
-// armGroups arms groups in p, in one engine call; a group that fails
-// leaves the others armed. The caller holds armingMu.
+// armGroups arms groups in p, in one engine call per mode (scoped groups
+// are armed in count mode, see scope.go); a group that fails leaves the
+// others armed. The caller holds armingMu.
 func (s *Session) armGroups(ctx context.Context, p *process, groups []*group) error {
-	spec := probe.ProcessSpec{PID: p.pid, Path: fmt.Sprintf("/proc/%d/exe", p.pid), Mode: s.opts.Mode}
+	var named, scoped []*group
+	for _, g := range groups {
+		if g.scoped() {
+			scoped = append(scoped, g)
+		} else {
+			named = append(named, g)
+		}
+	}
+	return errors.Join(s.armMode(ctx, p, s.opts.Mode, named), s.armMode(ctx, p, probe.Count, scoped))
+}
+
+// armMode arms groups in p in mode, in one engine call.
+func (s *Session) armMode(ctx context.Context, p *process, mode probe.Mode, groups []*group) error {
+	spec := probe.ProcessSpec{PID: p.pid, Path: fmt.Sprintf("/proc/%d/exe", p.pid), Mode: mode}
 	byID := map[uint64]*group{}
 	at := time.Now()
 	s.mu.Lock()
 	for _, g := range groups {
-		if p.armed[g.id] || p.fired[g.id] {
+		sites := p.sitesToArm(g)
+		if p.armed[g.id] || p.fired[g.id] || len(sites) == 0 {
 			continue
 		}
 		// Mark it armed first: a hit can arrive before Arm returns.
 		p.armed[g.id] = true
 		s.watching(g, at, true)
 		byID[g.id] = g
-		spec.Groups = append(spec.Groups, probe.Group{ID: g.id, Sites: g.sites})
+		spec.Groups = append(spec.Groups, probe.Group{ID: g.id, Sites: sites})
 	}
 	s.mu.Unlock()
 	if len(spec.Groups) == 0 {

@@ -253,18 +253,24 @@ func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
 	slices.SortFunc(procs, func(a, b *process) int { return a.pid - b.pid })
 
 	want := make([][]*group, len(procs))
+	limits := make([]map[uint64]int, len(procs))
 	for i, p := range procs {
 		s.mu.Lock()
 		want[i] = p.selected(t)
 		s.mu.Unlock()
-		if n := siteCount(want[i]); n > s.opts.MaxSites {
+		var n int
+		var err error
+		if limits[i], n, err = s.plan(want[i]); err != nil {
 			return fmt.Errorf("targets %s: process %d (%s) would need %d probe sites, more than the cap of %d: %w; the old targets stay",
-				t, p.pid, p.bin.path, n, s.opts.MaxSites, ErrTooManySites)
+				t, p.pid, p.bin.path, n, s.opts.MaxSites, err)
 		}
 	}
 	s.mu.Lock()
 	s.targets = t.clone()
 	s.recordSelection(t)
+	for i, p := range procs {
+		p.limits = limits[i]
+	}
 	s.mu.Unlock()
 
 	var errs []error
@@ -282,6 +288,7 @@ func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
 		if err := s.disarmGroups(ctx, p, drop); err != nil {
 			errs = append(errs, err)
 		}
+		s.noteCut(p, want[i])
 		if err := s.armGroups(ctx, p, want[i]); err != nil {
 			errs = append(errs, err)
 		}
