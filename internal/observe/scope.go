@@ -142,7 +142,7 @@ func (s *Session) noteCut(p *process, groups []*group) {
 		if g.scope.Scope == report.ScopeModule {
 			what = "module " + g.pkg
 		}
-		s.rec.Note(fmt.Sprintf("%s: %s (%s, no symbol data: all of its code is watched): %d of its %d entry sites are watched, within -max-sites %d; code entered only through the others is not seen. Raise -max-sites, or select fewer targets, to watch them all.",
+		s.rec.Note(fmt.Sprintf("%s: %s (%s without symbol data, treated as vulnerable as a whole): %d of its %d entry sites are watched, within -max-sites %d; code entered only through the others is not seen. Raise -max-sites, or select fewer targets, to watch them all.",
 			p.bin.path, g.osv, what, n, len(g.sites), s.opts.MaxSites))
 	}
 }

@@ -107,12 +107,13 @@ func newFinding(mf *match.Finding) (*report.Finding, error) {
 		Version:      mf.Version,
 		FixedVersion: mf.FixedVersion,
 		Status:       mf.Status,
+		WholeModule:  mf.WholeModule,
 	}
 	for _, ms := range mf.Symbols {
 		if ms == nil {
 			return nil, fmt.Errorf("%s: nil symbol: %w", e.ID, ErrBadResult)
 		}
-		f.Symbols = append(f.Symbols, &report.Symbol{Package: ms.Package, Name: ms.Name, Status: report.Linked})
+		f.Symbols = append(f.Symbols, &report.Symbol{Package: ms.Package, Name: ms.Name, Scope: ms.Scope, Status: report.Linked})
 	}
 	return f, nil
 }
