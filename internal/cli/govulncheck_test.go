@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/reach-sca/reach/internal/binfo"
@@ -92,6 +93,9 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 		{"textyaml", testprog.PIE},
 		{"textyaml", testprog.Inlined},
 		{"stdmail", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
+		// Real modules whose entries have no symbol data.
+		{"wholemods", testprog.Plain},
+		{"wholemods", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
 	}
 	for _, p := range progs {
 		t.Run(p.dir+"/"+p.v.Name, func(t *testing.T) {
@@ -128,8 +132,39 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 	}
 }
 
+// TestAgreesWithGovulncheckLarge makes the comparison of
+// TestAgreesWithGovulncheck on the large real program at
+// REACH_TEST_LARGE_BIN, such as the Hugo build of bench/scan (which takes
+// minutes to build: too long for CI, so the test runs only when asked).
+func TestAgreesWithGovulncheckLarge(t *testing.T) {
+	bin := os.Getenv("REACH_TEST_LARGE_BIN")
+	if bin == "" {
+		t.Log("REACH_TEST_LARGE_BIN unset: nothing to compare (go run ./bench/scan builds Hugo and says where)")
+		return
+	}
+	db := realDB(t)
+	gvFindings := govulncheckBinary(t, govulncheckPath(t), db, bin)
+	rb := scanJSON(t, db, bin).Binaries[0]
+	symbols := checkAgreement(t, db, bin, rb, gvFindings)
+	entries, whole := map[string]bool{}, map[string]bool{}
+	for _, f := range gvFindings {
+		if len(f.Trace) > 0 && f.Trace[0].Function != "" {
+			entries[f.OSV] = true
+			if rf := findFinding(rb, f.OSV); rf != nil && rf.WholeModule {
+				whole[f.OSV] = true
+			}
+		}
+	}
+	t.Logf("%s: govulncheck names symbols for %d entries (%d symbol findings), %d of them without symbol data; all linked in reach's report", bin, len(entries), symbols, len(whole))
+}
+
 // checkAgreement reports every govulncheck finding that reach's binary report
 // lacks, and returns how many symbol-level findings it checked.
+//
+// An entry without symbol data makes govulncheck report every function of
+// the module it finds in the binary; reach reports the module as one
+// symbol of scope module: each function govulncheck names must be in a
+// package of that module, and the symbol linked.
 //
 // One difference is by design: govulncheck reports every standard-library
 // entry that affects the binary's Go version, even when none of the entry's
@@ -167,7 +202,19 @@ func checkAgreement(t *testing.T, db, bin string, rb *report.Binary, gvFindings 
 			name = trimPointer(tr.Receiver) + "." + tr.Function
 		}
 		symbols++
+		if rf.WholeModule {
+			s := moduleSymbol(rf)
+			if s == nil || s.Status.Rank() < report.Linked.Rank() || rf.Status.Rank() < report.Linked.Rank() ||
+				tr.Module != rf.Module || tr.Package != rf.Module && !strings.HasPrefix(tr.Package, rf.Module+"/") {
+				t.Errorf("govulncheck: %s (no symbol data) calls %s.%s of %s; reach: finding %s of %s, module symbol %+v", f.OSV, tr.Package, name, tr.Module, rf.Status, rf.Module, s)
+			}
+			continue
+		}
 		s := findSymbol(rf, tr.Package, name)
+		if s == nil {
+			// The entry lists the package without symbols.
+			s = findSymbol(rf, tr.Package, "")
+		}
 		if s == nil || s.Status.Rank() < report.Linked.Rank() || rf.Status.Rank() < report.Linked.Rank() {
 			t.Errorf("govulncheck: %s calls %s.%s; reach: finding %s, symbol %+v", f.OSV, tr.Package, name, rf.Status, s)
 		}
@@ -219,6 +266,16 @@ func entryPackages(t *testing.T, db, id, module string) []string {
 		t.Errorf("%s names no %s packages: reach should report it", id, module)
 	}
 	return pkgs
+}
+
+// moduleSymbol returns the symbol that stands for f's whole module.
+func moduleSymbol(f *report.Finding) *report.Symbol {
+	for _, s := range f.Symbols {
+		if s.Scope == report.ScopeModule {
+			return s
+		}
+	}
+	return nil
 }
 
 func trimPointer(recv string) string {

@@ -87,24 +87,40 @@ func ids(m map[string]string, keep func(id, level string) bool) []string {
 
 // TestAgainstGovulncheck compares Match with govulncheck's binary mode on
 // unstripped fixtures: the linked findings must be exactly govulncheck's
-// symbol-level ones. For stdlib, reach reports only entries whose packages
-// are in the binary, which are govulncheck's package-level ones; for other
-// modules, every affected entry, as govulncheck does.
+// symbol-level ones, entries without symbol data included (govulncheck
+// then names every function of the module in the binary; reach links the
+// module as a whole). For stdlib, reach reports only entries whose
+// packages are in the binary, which are govulncheck's package-level ones;
+// for other modules, every affected entry, as govulncheck does.
+//
+// With REACH_TEST_LARGE_BIN set to the path of a large real program (the
+// Hugo build of bench/scan, which takes minutes to build: too long for CI),
+// it compares on that one too.
 func TestAgainstGovulncheck(t *testing.T) {
 	db := realDB(t)
 	dbDir := testprog.RealDB(t)
-	for _, tc := range []struct {
+	type testCase struct {
 		prog string
 		v    testprog.Variant
-	}{
-		{"textyaml", testprog.Plain},
-		{"stdmail", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
-	} {
+		path string // a prebuilt binary instead
+	}
+	cases := []testCase{
+		{prog: "textyaml", v: testprog.Plain},
+		{prog: "stdmail", v: testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}},
+		{prog: "wholemods", v: testprog.Plain},
+	}
+	if large := os.Getenv("REACH_TEST_LARGE_BIN"); large != "" {
+		cases = append(cases, testCase{prog: filepath.Base(large), v: testprog.Variant{Name: "prebuilt"}, path: large})
+	}
+	for _, tc := range cases {
 		t.Run(tc.prog+"-"+tc.v.Name, func(t *testing.T) {
 			if testing.Short() && tc.v.Toolchain != "" {
 				t.Skip("-short: skipping a build with another toolchain")
 			}
-			path := testprog.Build(t, testprog.Dir(t, tc.prog), tc.v)
+			path := tc.path
+			if path == "" {
+				path = testprog.Build(t, testprog.Dir(t, tc.prog), tc.v)
+			}
 			res := matchReal(t, db, path)
 			gv := govulncheckLevels(t, path, dbDir)
 
@@ -138,7 +154,13 @@ func TestAgainstGovulncheck(t *testing.T) {
 					t.Errorf("%s: govulncheck module level, Match %s", id, ours[id])
 				}
 			}
-			t.Logf("%d findings (%d linked); govulncheck %d (%d symbol-level)", len(ours), len(linked), len(gv), len(symbols))
+			whole := 0
+			for _, f := range res.Findings {
+				if f.WholeModule && f.Status == report.Linked {
+					whole++
+				}
+			}
+			t.Logf("%d findings (%d linked, %d of them without symbol data); govulncheck %d (%d symbol-level)", len(ours), len(linked), whole, len(gv), len(symbols))
 		})
 	}
 }
