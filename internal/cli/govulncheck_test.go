@@ -203,10 +203,13 @@ func checkAgreement(t *testing.T, db, bin string, rb *report.Binary, gvFindings 
 		}
 		symbols++
 		if rf.WholeModule {
-			s := moduleSymbol(rf)
-			if s == nil || s.Status.Rank() < report.Linked.Rank() || rf.Status.Rank() < report.Linked.Rank() ||
-				tr.Module != rf.Module || tr.Package != rf.Module && !strings.HasPrefix(tr.Package, rf.Module+"/") {
-				t.Errorf("govulncheck: %s (no symbol data) calls %s.%s of %s; reach: finding %s of %s, module symbol %+v", f.OSV, tr.Package, name, tr.Module, rf.Status, rf.Module, s)
+			// The entry may name several modules, each without symbol
+			// data. (govulncheck's trace may name a parent module: it
+			// gives a package the module with the longest matching path
+			// among those it knows of.)
+			s := moduleSymbol(rf, tr.Package)
+			if s == nil || s.Status.Rank() < report.Linked.Rank() || rf.Status.Rank() < report.Linked.Rank() {
+				t.Errorf("govulncheck: %s (no symbol data) calls %s.%s of %s; reach: finding %s, module symbol %+v", f.OSV, tr.Package, name, tr.Module, rf.Status, s)
 			}
 			continue
 		}
@@ -268,14 +271,17 @@ func entryPackages(t *testing.T, db, id, module string) []string {
 	return pkgs
 }
 
-// moduleSymbol returns the symbol that stands for f's whole module.
-func moduleSymbol(f *report.Finding) *report.Symbol {
+// moduleSymbol returns the symbol of f that stands for the whole module
+// package pkg is in: the one with the longest module path that holds it.
+func moduleSymbol(f *report.Finding, pkg string) *report.Symbol {
+	var best *report.Symbol
 	for _, s := range f.Symbols {
-		if s.Scope == report.ScopeModule {
-			return s
+		if s.Scope == report.ScopeModule && (pkg == s.Package || strings.HasPrefix(pkg, s.Package+"/")) &&
+			(best == nil || len(s.Package) > len(best.Package)) {
+			best = s
 		}
 	}
-	return nil
+	return best
 }
 
 func trimPointer(recv string) string {

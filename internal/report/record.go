@@ -185,19 +185,30 @@ func symbolName(s *Symbol) string {
 // scopeSentence says in a sentence how much of the code f treats as
 // vulnerable when the entry lacks symbol data, or "".
 func scopeSentence(f *Finding) string {
-	if f.WholeModule {
-		return fmt.Sprintf("The entry has no symbol data for %s: the whole module is treated as vulnerable (linked when any of its code is in the binary, reached when any of it runs other than package initialization).", f.Module)
-	}
-	var pkgs []string
+	var mods, pkgs []string
 	for _, s := range f.Symbols {
-		if s.Scope == ScopePackage {
+		switch s.Scope {
+		case ScopeModule:
+			mods = append(mods, s.Package)
+		case ScopePackage:
 			pkgs = append(pkgs, s.Package)
 		}
 	}
-	if len(pkgs) == 0 {
-		return ""
+	if f.WholeModule && len(mods) == 0 {
+		mods = append(mods, f.Module)
 	}
-	return fmt.Sprintf("The entry lists %s without symbols: the whole package is treated as vulnerable (reached when any of its code runs other than package initialization).", strings.Join(pkgs, ", "))
+	var out []string
+	if len(mods) > 0 {
+		what := "the whole module is"
+		if len(mods) > 1 {
+			what = "each whole module is"
+		}
+		out = append(out, fmt.Sprintf("The entry has no symbol data for %s: %s treated as vulnerable (linked when any of its code is in the binary, reached when any of it runs other than package initialization).", strings.Join(mods, ", "), what))
+	}
+	if len(pkgs) > 0 {
+		out = append(out, fmt.Sprintf("The entry lists %s without symbols: the whole package is treated as vulnerable (reached when any of its code runs other than package initialization).", strings.Join(pkgs, ", ")))
+	}
+	return strings.Join(out, " ")
 }
 
 // entered is the function through which the first hit of a whole-package
