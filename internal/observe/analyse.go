@@ -302,9 +302,13 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind)})
 				}
 			}
-			g.sites = dropWrapperEntries(bin, dedupSites(g.sites))
+			g.sites = dedupSites(g.sites)
 			if g.scoped() {
+				// A method value of an unexported method is an entry point
+				// whose method is not: keep the wrappers' entries.
 				orderScopedSites(g.sites)
+			} else {
+				g.sites = dropWrapperEntries(bin, g.sites)
 			}
 			if len(g.sites) == 0 {
 				s.log.Warn("vulnerable symbol is linked but has no probe site: its executions cannot be seen", "binary", bin.Path, "osv", g.osv, "symbol", g.selector())

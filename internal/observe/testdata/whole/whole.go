@@ -41,9 +41,16 @@ var Hook = func(x int) int { return x*7 + Default.n }
 // Callback is a closure that init makes.
 var Callback func() int
 
+// Hidden is a method value of an unexported method, which init makes.
+var Hidden func() int
+
+//go:noinline
+func (t *Thing) hidden() int { return t.n + 200 }
+
 func init() {
 	Default.Touch()
 	Callback = func() int { return Default.n + 100 }
+	Hidden = Default.hidden
 	_ = Hook(1) // initialization may call it too
 }
 

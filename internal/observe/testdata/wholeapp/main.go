@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: wholeapp init|small|hook|callback|stringer|work")
+		fmt.Fprintln(os.Stderr, "usage: wholeapp init|small|hook|callback|hidden|stringer|work")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -24,6 +24,8 @@ func main() {
 		fmt.Println(whole.Hook(2)) // a closure made during initialization
 	case "callback":
 		fmt.Println(whole.Callback()) // a closure init made
+	case "hidden":
+		fmt.Println(whole.Hidden()) // a method value of an unexported method
 	case "stringer":
 		fmt.Println(whole.Default) // fmt calls (*Thing).String
 	case "work":
