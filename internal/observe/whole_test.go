@@ -128,7 +128,7 @@ func ranBeyond(base, counts map[string]uint64, pkg string, sub bool) bool {
 func TestWholeModuleAgainstCoverage(t *testing.T) {
 	testprog.RequireRoot(t)
 	dir := wholeApp(t)
-	modes := []string{"init", "small", "hook", "callback", "hidden", "stringer", "work"}
+	modes := []string{"init", "small", "hook", "callback", "hidden", "generic", "stringer", "work"}
 
 	// The oracle: a coverage build of the same source, each mode compared
 	// with the run of initialization alone.

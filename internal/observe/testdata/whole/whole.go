@@ -54,6 +54,16 @@ func init() {
 	_ = Hook(1) // initialization may call it too
 }
 
+// Apply is generic: its code is its instantiations, such as
+// Apply[go.shape.string].
+func Apply[T any](xs []T, f func(T) int) int {
+	n := 0
+	for _, x := range xs {
+		n += f(x)
+	}
+	return n
+}
+
 // Small is small enough to be inlined into its callers.
 func Small(x int) int { return x + 1 }
 

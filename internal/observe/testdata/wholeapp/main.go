@@ -13,7 +13,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: wholeapp init|small|hook|callback|hidden|stringer|work")
+		fmt.Fprintln(os.Stderr, "usage: wholeapp init|small|hook|callback|hidden|generic|stringer|work")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -24,6 +24,8 @@ func main() {
 		fmt.Println(whole.Hook(2)) // a closure made during initialization
 	case "callback":
 		fmt.Println(whole.Callback()) // a closure init made
+	case "generic":
+		fmt.Println(whole.Apply(os.Args, func(s string) int { return len(s) })) // an instantiation
 	case "hidden":
 		fmt.Println(whole.Hidden()) // a method value of an unexported method
 	case "stringer":
