@@ -7,7 +7,11 @@
 //	go run ./bench/scan [-bin BINARY] [-db DIR] [-n ROUNDS]
 //
 // Without -bin it builds Hugo (github.com/gohugoio/hugo, about 60 MB with
-// well over a hundred modules) once into the user cache directory.
+// well over a hundred modules) once into the user cache directory. The
+// agreement tests compare reach's findings with govulncheck's on it when
+// asked (building it takes minutes, too long for CI):
+//
+//	REACH_TEST_LARGE_BIN=$HOME/.cache/reach-bench/hugo go test ./internal/match ./internal/cli -run Govulncheck -v
 package main
 
 import (
