@@ -31,8 +31,14 @@
 // or other.Decoder.Decode. The package path is read as the linker writes
 // it, with the dots of its last element escaped (gopkg.in/yaml%2ev2), and
 // it ends before any type arguments, whose text may hold dots, slashes and
-// quoted struct tags. An import that lists no symbols makes every function
-// of its package a target, under Symbol.Name "".
+// quoted struct tags.
+//
+// # Entries without symbol data
+//
+// An import that lists no symbols makes the whole package vulnerable, and
+// an entry that names no package of a module the whole module: one Symbol
+// with Name "" and Scope report.ScopePackage or report.ScopeModule, linked
+// by any code of it, whose targets are its entry points (see scope.go).
 //
 // Functions of package main are named "main.F" in binaries: an entry that
 // names the main package by its import path matches them when that path
