@@ -2,8 +2,10 @@ package observe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
@@ -34,7 +36,7 @@ import (
 //     (the calls into a module have no single count).
 //   - Its sites count against -max-sites after every named symbol's: the
 //     scoped groups share what is left, and a group cut short says so in a
-//     report note.
+//     report note, and is not_watched unless reached.
 
 // scoped reports whether g watches a whole package or module.
 func (g *group) scoped() bool { return g.scope != nil }
@@ -81,11 +83,21 @@ func (s *Session) scopedHit(g *group, h probe.Hit, frames []binfo.Frame) bool {
 		return false
 	}
 	p.fired[g.id] = true
+	armed := p.armed[g.id]
+	if armed {
+		s.watching(g, time.Now(), false)
+	}
+	delete(p.armed, g.id)
 	s.mu.Unlock()
+	if !armed {
+		return true
+	}
+	// Not disarmGroups: that records the group as deselected.
 	s.wg.Go(func() {
 		s.armingMu.Lock()
 		defer s.armingMu.Unlock()
-		if err := s.disarmGroups(context.Background(), p, []uint64{g.id}); err != nil {
+		err := s.engine.Disarm(context.Background(), p.pid, g.id)
+		if err != nil && !errors.Is(err, probe.ErrNotArmed) && !errors.Is(err, probe.ErrClosed) {
 			s.log.Warn("remove a whole-module group after its first hit", "osv", g.osv, "pid", p.pid, "err", err)
 		}
 	})
@@ -144,6 +156,7 @@ func (s *Session) noteCut(p *process, groups []*group) {
 		}
 		s.rec.Note(fmt.Sprintf("%s: %s (%s without symbol data, treated as vulnerable as a whole): %d of its %d entry sites are watched, within -max-sites %d; code entered only through the others is not seen. Raise -max-sites, or select fewer targets, to watch them all.",
 			p.bin.path, g.osv, what, n, len(g.sites), s.opts.MaxSites))
+		s.notWatched(g, fmt.Sprintf("only %d of its %d entry sites armed in process %d, within -max-sites %d", n, len(g.sites), p.pid, s.opts.MaxSites))
 	}
 }
 
