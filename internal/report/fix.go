@@ -64,6 +64,10 @@ func (f *Finding) FixedIn() string {
 func (f *Finding) Advice(b *Binary) string {
 	fixed := f.FixedIn()
 	if fixed == "" {
+		if f.WholeModule {
+			// No symbols to avoid: the whole module is vulnerable.
+			return "no fixed version yet: remove or replace the module"
+		}
 		return "no fixed version yet: avoid the vulnerable symbols or replace the module"
 	}
 	var s string

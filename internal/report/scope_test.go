@@ -61,6 +61,10 @@ func TestWholeModuleSaidPlainly(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}
 	}
+	nofix := &Finding{Module: "example.com/nosyms", WholeModule: true}
+	if got := nofix.Advice(nil); got != "no fixed version yet: remove or replace the module" {
+		t.Errorf("advice without a fix for a whole module: %q", got)
+	}
 	for _, want := range []string{
 		"reached  module github.com/quic-go/quic-go (no symbol data: any code of the module): 1 hit",
 		"entered at github.com/quic-go/quic-go.ListenAddr",
