@@ -25,8 +25,18 @@ type Binary struct {
 	// MainPackage is the import path of the main package, such as
 	// "example.com/app/cmd/app"; its functions are named "main.*".
 	MainPackage string
-	Main        Module
-	Deps        []Module
+	// Main is the main module; Deps the dependencies, in the build
+	// information's order, followed by the modules that only the source
+	// file paths name (Module.Inferred, sorted by path).
+	Main Module
+	Deps []Module
+	// Unversioned lists, sorted, the packages outside the standard
+	// library and the main module whose module neither the build
+	// information nor the source file paths give a version of: in a test
+	// binary, packages vendored (without -trimpath) or of a module
+	// replaced by a local directory. Their vulnerabilities cannot be
+	// checked.
+	Unversioned []string
 	Settings    []Setting
 	Stripped    bool // no .symtab and no DWARF
 	PIE         bool
@@ -144,6 +154,7 @@ func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	if err := b.loadFuncs(); err != nil {
 		return nil, err
 	}
+	b.inferModules()
 	return b, nil
 }
 

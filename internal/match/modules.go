@@ -2,6 +2,8 @@ package match
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
@@ -63,6 +65,26 @@ func binaryModules(bin *binfo.Binary) (map[string]string, []Unchecked) {
 		mods[osv.ModuleToolchain] = goVersion
 	}
 	return mods, unchecked
+}
+
+// ModulePaths lists, sorted, the module paths whose OSV entries Match needs
+// to check bins: every module of each binary (main, dependencies, and the
+// dependencies' replacements; those inferred from source file paths
+// included), "stdlib" and "toolchain". Fetch the entries of these paths
+// and pass them to Match.
+func ModulePaths(bins ...*binfo.Binary) []string {
+	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
+	for _, bin := range bins {
+		set[bin.Main.Path] = true
+		for _, m := range bin.Deps {
+			set[m.Path] = true
+			if m.Replace != nil && m.Replace.Version != "" {
+				set[m.Replace.Path] = true
+			}
+		}
+	}
+	delete(set, "")
+	return slices.Sorted(maps.Keys(set))
 }
 
 // matchesPlatform reports whether an OSV import applies to a binary built
