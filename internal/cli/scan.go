@@ -190,6 +190,7 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 		r.DB.Modified = modified
 	}
 	r.Notes = append(r.Notes, db.Warnings()...)
+	r.Notes = append(r.Notes, built.Notes...)
 	return r, built, nil
 }
 

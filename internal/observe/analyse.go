@@ -259,6 +259,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 		return err
 	}
 	b.rb = built.Binaries[0]
+	for _, n := range built.Notes {
+		s.rec.Note(n)
+	}
 	for _, f := range res.Findings {
 		for _, sym := range f.Symbols {
 			g := &group{
