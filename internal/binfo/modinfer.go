@@ -2,7 +2,6 @@ package binfo
 
 import (
 	"maps"
-	"path"
 	"slices"
 	"strings"
 
@@ -181,6 +180,9 @@ func (b *Binary) inferModules() {
 // vendor directory and of a module replaced by a local directory, which
 // have no version element.
 func moduleOfFile(file, pkg string) (mod, version string, ok bool) {
+	// Each candidate "@" costs time bounded by the lengths of pkg and of a
+	// version, never by the file name's.
+	name := strings.LastIndexByte(file, '/')
 	for i := 0; i < len(file); i++ {
 		j := strings.IndexByte(file[i:], '@')
 		if j < 0 {
@@ -188,22 +190,22 @@ func moduleOfFile(file, pkg string) (mod, version string, ok bool) {
 		}
 		i += j
 		rest := file[i+1:]
-		slash := strings.IndexByte(rest, '/')
-		if slash <= 0 || slash > maxVersionLen {
+		slash := strings.IndexByte(rest[:min(len(rest), maxVersionLen+1)], '/')
+		if slash <= 0 {
 			continue
 		}
-		ver, err := module.UnescapeVersion(rest[:slash])
-		if err != nil {
-			continue
-		}
+		// The package's directory in the module, between the version and
+		// the file's name: pkg is the module path followed by it.
 		m := pkg
-		if dir := path.Dir(rest[slash+1:]); dir != "." {
-			var cut bool
-			if m, cut = strings.CutSuffix(pkg, "/"+dir); !cut {
+		if dirStart := i + 1 + slash + 1; dirStart < name {
+			dir := file[dirStart:name]
+			if len(dir) >= len(pkg) || !strings.HasSuffix(pkg, dir) || pkg[len(pkg)-len(dir)-1] != '/' {
 				continue
 			}
+			m = pkg[:len(pkg)-len(dir)-1]
 		}
-		if module.Check(m, ver) != nil {
+		ver, err := module.UnescapeVersion(rest[:slash])
+		if err != nil || module.Check(m, ver) != nil {
 			continue
 		}
 		// The module cache escapes capital letters (!b!urnt!sushi);
