@@ -109,7 +109,7 @@ func moduleNotes(bi *binfo.Binary) []string {
 		}
 	}
 	if len(inferred) > 0 {
-		notes = append(notes, fmt.Sprintf("%s: its build information lists no dependencies (as in test binaries); the versions of %s were inferred from the module cache paths of its source files: %s",
+		notes = append(notes, fmt.Sprintf("%s: its build information lists no dependencies (as in test binaries); the versions of %s were inferred from the paths of its source files (module@version directories): %s",
 			bi.Path, plural(len(inferred), "module"), strings.Join(inferred, ", ")))
 	}
 	if n := len(bi.Unversioned); n > 0 {
