@@ -154,7 +154,12 @@ func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	if err := b.loadFuncs(); err != nil {
 		return nil, err
 	}
-	b.inferModules()
+	// The go command lists every dependency whenever it lists any: only
+	// build information without dependencies (test binaries) lacks some,
+	// and other binaries need not pay for reading every function's file.
+	if len(b.Deps) == 0 {
+		b.inferModules()
+	}
 	return b, nil
 }
 

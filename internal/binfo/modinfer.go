@@ -24,7 +24,8 @@ import (
 //
 // inferModules reads these paths and adds to Deps, marked Inferred, every
 // module whose version they give and the build information does not list.
-// It never changes a module the build information lists.
+// It never changes a module the build information lists. NewFile calls it
+// only when the build information lists no dependencies.
 
 // maxFileTries bounds the functions of one package whose source file
 // inferModules reads. The first function with a file of its own is
