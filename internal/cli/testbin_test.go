@@ -2,12 +2,15 @@ package cli
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/semver"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -58,11 +61,33 @@ func TestScanTestBinary(t *testing.T) {
 					v.Name = "test-" + v.Name + "-" + tc
 					v.Test, v.Toolchain = true, tc
 					bin := testprog.Build(t, pkgDir, v)
-					if blind := govulncheckBinary(t, gv, db, bin); len(blind) > 0 {
-						t.Logf("govulncheck on the test binary: %d findings", len(blind))
+					// govulncheck sees the test binary's standard library
+					// only: reach must agree with it there.
+					var gvStd []gvFinding
+					gvOthers := 0
+					otherOS := 0
+					for _, f := range govulncheckBinary(t, gv, db, bin) {
+						switch {
+						case len(f.Trace) == 0 || !report.IsGo(f.Trace[0].Module):
+							gvOthers++
+						case !forLinux(t, db, f.OSV, f.Trace[0].Module):
+							// Go before 1.24 writes no GOOS into a test
+							// binary: govulncheck then checks entries of
+							// every platform; reach reads Linux from the ELF.
+							otherOS++
+						default:
+							gvStd = append(gvStd, f)
+						}
 					}
+					t.Logf("govulncheck on the test binary: %d standard-library findings (and %d for other systems only), %d others", len(gvStd), otherOS, gvOthers)
 					r := scanJSON(t, db, bin)
 					b := r.Binaries[0]
+					if !v.Stripped {
+						// Without symbols, govulncheck assumes every
+						// vulnerable function of a package is present
+						// (see TestAgreesWithGovulncheck).
+						checkAgreement(t, db, bin, b, gvStd)
+					}
 					if b.GoVersion != pb.GoVersion {
 						t.Errorf("go version %q, the program's %q", b.GoVersion, pb.GoVersion)
 					}
@@ -166,4 +191,29 @@ func depFindings(b *report.Binary) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// forLinux reports whether entry id of the database directory db has an
+// import of module that applies to Linux.
+func forLinux(t *testing.T, db, id, module string) bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(db, "ID", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e osv.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	for _, a := range e.Affected {
+		if a.Module.Path != module || a.EcosystemSpecific == nil {
+			continue
+		}
+		for _, p := range a.EcosystemSpecific.Packages {
+			if len(p.GOOS) == 0 || slices.Contains(p.GOOS, "linux") {
+				return true
+			}
+		}
+	}
+	return false
 }
