@@ -2,15 +2,12 @@ package cli
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/semver"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -197,15 +194,7 @@ func depFindings(b *report.Binary) []string {
 // import of module that applies to Linux.
 func forLinux(t *testing.T, db, id, module string) bool {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(db, "ID", id+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e osv.Entry
-	if err := json.Unmarshal(data, &e); err != nil {
-		t.Fatalf("%s: %v", id, err)
-	}
-	for _, a := range e.Affected {
+	for _, a := range readEntry(t, db, id).Affected {
 		if a.Module.Path != module || a.EcosystemSpecific == nil {
 			continue
 		}
