@@ -26,7 +26,9 @@ Scan reads Go binaries (stripped and PIE included), matches their modules and
 functions against the Go vulnerability database, and reports each affecting
 vulnerability as linked (a vulnerable function is in the binary, as code of
 its own or inlined into another) or imported (the module version is affected
-but no vulnerable function is in the binary).`
+but no vulnerable function is in the binary). Test binaries (go test -c),
+whose build information lists no dependencies, get their modules and versions
+from their source file paths; the report marks them inferred.`
 
 // outputFlags are the flags every reporting command shares.
 type outputFlags struct {
