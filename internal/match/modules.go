@@ -67,23 +67,18 @@ func binaryModules(bin *binfo.Binary) (map[string]string, []Unchecked) {
 	return mods, unchecked
 }
 
-// ModulePaths lists, sorted, the module paths whose OSV entries Match needs
-// to check bins: every module of each binary (main, dependencies, and the
-// dependencies' replacements; those inferred from source file paths
+// ModulePaths lists, sorted, the module paths whose OSV entries Match
+// checks bins against: those of binaryModules (inferred dependencies
 // included), "stdlib" and "toolchain". Fetch the entries of these paths
 // and pass them to Match.
 func ModulePaths(bins ...*binfo.Binary) []string {
-	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
+	set := map[string]bool{}
 	for _, bin := range bins {
-		set[bin.Main.Path] = true
-		for _, m := range bin.Deps {
-			set[m.Path] = true
-			if m.Replace != nil && m.Replace.Version != "" {
-				set[m.Replace.Path] = true
-			}
+		mods, _ := binaryModules(bin)
+		for p := range mods {
+			set[p] = true
 		}
 	}
-	delete(set, "")
 	return slices.Sorted(maps.Keys(set))
 }
 
