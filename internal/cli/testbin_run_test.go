@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -40,7 +36,7 @@ func TestRunTestBinary(t *testing.T) {
 				covBin := testprog.Build(t, pkgDir, testprog.Variant{Name: "test-cover-" + tc, Test: true, Toolchain: tc, CoverPkg: textlangCover})
 				for _, run := range []string{"TestLang", "TestNothing"} {
 					t.Run(run, func(t *testing.T) {
-						covered := testCoverage(t, covBin, tc, "-test.run=^"+run+"$")
+						covered := testCoverage(t, covBin, "-test.run=^"+run+"$")
 						out := filepath.Join(t.TempDir(), "report.json")
 						res := runReach(t, "run", "-db", db, "-format", "json", "-o", out, "--", bin, "-test.run=^"+run+"$")
 						if res.code != 0 || !strings.Contains(res.stdout, "PASS") {
@@ -50,7 +46,7 @@ func TestRunTestBinary(t *testing.T) {
 						if m := b.Module("golang.org/x/text"); m == nil || m.Version != "v0.3.5" || !m.Inferred {
 							t.Errorf("x/text module %+v, want v0.3.5 inferred", m)
 						}
-						checkAgainstCoverage(t, b, covered)
+						checkDepsAgainstCoverage(t, b, covered)
 						_, parse := observedSymbol(t, b, textOSV, textPkg, "Parse")
 						_, unmarshal := observedSymbol(t, b, "GO-2021-0061", "gopkg.in/yaml.v2", "Unmarshal")
 						if run == "TestLang" {
@@ -92,68 +88,38 @@ func TestRunGoTestExec(t *testing.T) {
 	wantReached(t, parse, "example.com/textyaml/textlang.Lang", src, sourceLine(t, src, "language.Parse("), 0)
 }
 
-// checkAgainstCoverage checks that each symbol of b's findings outside the
-// standard library is reached exactly when coverage counted its function.
-// Symbols of packages the coverage build did not record are skipped.
-func checkAgainstCoverage(t *testing.T, b *report.Binary, covered map[string]bool) {
+// checkDepsAgainstCoverage checks b's findings outside the standard
+// library, which the coverage build records, against coverage: every
+// symbol watched all the time, reached exactly when its function ran.
+func checkDepsAgainstCoverage(t *testing.T, b *report.Binary, covered map[string]bool) {
 	t.Helper()
-	checked := 0
+	deps := *b
+	deps.Findings = nil
 	for _, f := range b.Findings {
-		if report.IsGo(f.Module) {
-			continue
-		}
-		for _, s := range f.Symbols {
-			ran, ok := covered[s.Package+"."+s.Name]
-			if !ok {
-				continue
-			}
-			checked++
-			if ran != (s.Status == report.Reached) {
-				t.Errorf("%s %s.%s: reach says %s; coverage says ran=%v", f.OSV, s.Package, s.Name, s.Status, ran)
-			}
+		if !report.IsGo(f.Module) {
+			deps.Findings = append(deps.Findings, f)
 		}
 	}
-	if checked == 0 {
-		t.Fatalf("no symbol of %s's findings is in the coverage data", b.Path)
+	_, watched := checkAgainstCoverage(t, &deps, covered, func(*report.Finding, *report.Symbol) bool { return true })
+	if watched == 0 {
+		t.Fatalf("no symbol of %s's findings checked against coverage", b.Path)
 	}
-	t.Logf("%d symbols agree with coverage", checked)
+	t.Logf("%d symbols agree with coverage", watched)
 }
 
 // testCoverage runs the coverage build of a test binary with args and
 // returns, for each function of the covered packages ("pkg.Name",
 // "pkg.T.M"), whether any of its statements ran.
-func testCoverage(t *testing.T, bin, toolchain string, args ...string) map[string]bool {
+func testCoverage(t *testing.T, bin string, args ...string) map[string]bool {
 	t.Helper()
 	dir := t.TempDir()
 	run := exec.Command(bin, append(args, "-test.gocoverdir="+dir)...)
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", bin, err, out)
 	}
-	covdata := exec.Command("go", "tool", "covdata", "func", "-i", dir)
-	covdata.Env = append(os.Environ(), "GOTOOLCHAIN="+cmp.Or(toolchain, "local"))
-	out, err := covdata.Output()
+	ran, err := testprog.CoveredFuncs(dir)
 	if err != nil {
-		t.Fatalf("go tool covdata: %v", err)
+		t.Fatal(err)
 	}
-	// Lines: "golang.org/x/text/language/parse.go:33:  Parse  100.0%",
-	// methods "*decoder.unmarshal".
-	covered := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || !strings.HasSuffix(f[2], "%") {
-			continue
-		}
-		file, _, _ := strings.Cut(f[0], ":")
-		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[2], "%"), 64)
-		if err != nil {
-			continue
-		}
-		key := path.Dir(file) + "." + strings.TrimPrefix(f[1], "*")
-		covered[key] = covered[key] || pct > 0
-	}
-	if len(covered) == 0 {
-		t.Fatalf("go tool covdata listed no functions:\n%s", out)
-	}
-	return covered
+	return ran
 }
