@@ -25,8 +25,18 @@ type Binary struct {
 	// MainPackage is the import path of the main package, such as
 	// "example.com/app/cmd/app"; its functions are named "main.*".
 	MainPackage string
-	Main        Module
-	Deps        []Module
+	// Main is the main module; Deps the dependencies, in the build
+	// information's order, followed by the modules that only the source
+	// file paths name (Module.Inferred, sorted by path).
+	Main Module
+	Deps []Module
+	// Unversioned lists, sorted, the packages outside the standard
+	// library and the main module whose module neither the build
+	// information nor the source file paths give a version of: in a test
+	// binary, packages vendored (without -trimpath) or of a module
+	// replaced by a local directory. Their vulnerabilities cannot be
+	// checked.
+	Unversioned []string
 	Settings    []Setting
 	Stripped    bool // no .symtab and no DWARF
 	PIE         bool
@@ -143,6 +153,12 @@ func NewFile(r io.ReaderAt, size int64, name string) (b *Binary, err error) {
 	b.md, _ = findModuledata(im, tab)
 	if err := b.loadFuncs(); err != nil {
 		return nil, err
+	}
+	// The go command lists every dependency whenever it lists any: only
+	// build information without dependencies (test binaries) lacks some,
+	// and other binaries need not pay for reading every function's file.
+	if len(b.Deps) == 0 {
+		b.inferModules()
 	}
 	return b, nil
 }

@@ -28,6 +28,11 @@ type Module struct {
 	Version string
 	Sum     string
 	Replace *Module // the replacement, if the module was replaced
+	// Inferred is whether the module comes from the source file paths in
+	// the pclntab (a module cache directory, path@version), not from the
+	// build information, which does not list it: test binaries list no
+	// dependencies. For the main module, only its path is inferred.
+	Inferred bool
 }
 
 // Setting is one build setting (key=value) from the build information.

@@ -249,14 +249,7 @@ func binaryPackages(t *testing.T, bin string) map[string]bool {
 // packages it names for module.
 func entryPackages(t *testing.T, db, id, module string) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(db, "ID", id+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e osv.Entry
-	if err := json.Unmarshal(data, &e); err != nil {
-		t.Fatalf("%s: %v", id, err)
-	}
+	e := readEntry(t, db, id)
 	var pkgs []string
 	for _, a := range e.Affected {
 		if a.Module.Path == module && a.EcosystemSpecific != nil {
@@ -282,6 +275,20 @@ func moduleSymbol(f *report.Finding, pkg string) *report.Symbol {
 		}
 	}
 	return best
+}
+
+// readEntry reads entry id from the database directory db.
+func readEntry(t *testing.T, db, id string) *osv.Entry {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(db, "ID", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e osv.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	return &e
 }
 
 func trimPointer(recv string) string {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +26,9 @@ Scan reads Go binaries (stripped and PIE included), matches their modules and
 functions against the Go vulnerability database, and reports each affecting
 vulnerability as linked (a vulnerable function is in the binary, as code of
 its own or inlined into another) or imported (the module version is affected
-but no vulnerable function is in the binary).`
+but no vulnerable function is in the binary). Test binaries (go test -c),
+whose build information lists no dependencies, get their modules and versions
+from their source file paths; the report marks them inferred.`
 
 // outputFlags are the flags every reporting command shares.
 type outputFlags struct {
@@ -86,26 +87,16 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Fetch the entries while the binaries are analysed: the build
-	// information alone names the modules.
-	var (
-		entries []*osv.Entry
-		dbErr   error
-		wg      sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		entries, dbErr = db.ByModules(ctx, buildInfoModules(fs.Args()))
-	}()
 	bins, openErrs := openBinaries(fs.Args())
 	defer closeBinaries(bins)
-	wg.Wait()
 	if len(bins) == 0 {
 		return errors.Join(openErrs...)
 	}
-	if dbErr != nil {
-		return dbErr
+	// The modules come from the opened binaries, not from their build
+	// information alone: a test binary's come from its source file paths.
+	entries, err := db.ByModules(ctx, match.ModulePaths(bins...))
+	if err != nil {
+		return err
 	}
 	results, err := matchBinaries(ctx, entries, bins, &match.Options{SkipSites: true})
 	if err != nil {
@@ -164,34 +155,6 @@ func closeBinaries(bins []*binfo.Binary) {
 	}
 }
 
-// buildInfoModules lists the module paths whose entries the binaries at
-// paths need: every dependency (and replacement), the main module, stdlib
-// and toolchain. It reads only the build information, which is quick; a
-// file that has none is left to binfo.Open to report.
-func buildInfoModules(paths []string) []string {
-	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
-	for _, p := range paths {
-		bi, err := buildinfo.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		set[bi.Main.Path] = true
-		for _, m := range bi.Deps {
-			set[m.Path] = true
-			if m.Replace != nil && m.Replace.Version != "" {
-				set[m.Replace.Path] = true
-			}
-		}
-	}
-	delete(set, "")
-	mods := make([]string, 0, len(set))
-	for p := range set {
-		mods = append(mods, p)
-	}
-	slices.Sort(mods)
-	return mods
-}
-
 // matchBinaries matches each binary against entries, in parallel.
 func matchBinaries(ctx context.Context, entries []*osv.Entry, bins []*binfo.Binary, opts *match.Options) ([]*match.Result, error) {
 	results := make([]*match.Result, len(bins))
@@ -229,6 +192,7 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 		r.DB.Modified = modified
 	}
 	r.Notes = append(r.Notes, db.Warnings()...)
+	r.Notes = append(r.Notes, built.Notes...)
 	return r, built, nil
 }
 

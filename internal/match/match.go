@@ -11,6 +11,9 @@
 // version when replaced; a replacement by a local directory has no version
 // and is reported in Result.Unchecked, as govulncheck skips it), and
 // "stdlib" and "toolchain" at the binary's Go version (see semver.FromGo).
+// A test binary's build information lists no dependencies: binfo infers
+// them, with their versions, from the source file paths, and they are
+// checked the same way (binfo.Module.Inferred).
 //
 // # Names
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -739,5 +740,27 @@ func TestIsEntryPoint(t *testing.T) {
 		if IsInit(name) != want {
 			t.Errorf("IsInit(%q) = %v, want %v", name, !want, want)
 		}
+	}
+}
+
+// TestModulePaths checks that the modules whose entries are fetched are
+// the ones Match checks: dependencies at a version, inferred ones too,
+// stdlib and toolchain; not a main module without a version, nor one
+// replaced by a local directory.
+func TestModulePaths(t *testing.T) {
+	bin := &binfo.Binary{
+		GoVersion: "go1.21.0",
+		Main:      binfo.Module{Path: "example.com/app", Version: "(devel)"},
+		Deps: []binfo.Module{
+			{Path: "golang.org/x/text", Version: "v0.3.5", Inferred: true},
+			{Path: "example.com/local", Version: "v1.0.0", Replace: &binfo.Module{Path: "../local"}},
+			{Path: "gopkg.in/yaml.v2", Version: "v2.2.2", Replace: &binfo.Module{Path: "example.com/fork", Version: "v2.2.3"}},
+		},
+	}
+	other := &binfo.Binary{GoVersion: "go1.22.1", Main: binfo.Module{Path: "example.com/tool", Version: "v1.2.0"}}
+	got := ModulePaths(bin, other)
+	want := []string{"example.com/tool", "golang.org/x/text", "gopkg.in/yaml.v2", osv.ModuleStdlib, osv.ModuleToolchain}
+	if !slices.Equal(got, want) {
+		t.Errorf("ModulePaths = %q, want %q", got, want)
 	}
 }

@@ -2,6 +2,8 @@ package match
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
@@ -63,6 +65,21 @@ func binaryModules(bin *binfo.Binary) (map[string]string, []Unchecked) {
 		mods[osv.ModuleToolchain] = goVersion
 	}
 	return mods, unchecked
+}
+
+// ModulePaths lists, sorted, the module paths whose OSV entries Match
+// checks bins against: those of binaryModules (inferred dependencies
+// included), "stdlib" and "toolchain". Fetch the entries of these paths
+// and pass them to Match.
+func ModulePaths(bins ...*binfo.Binary) []string {
+	set := map[string]bool{}
+	for _, bin := range bins {
+		mods, _ := binaryModules(bin)
+		for p := range mods {
+			set[p] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // matchesPlatform reports whether an OSV import applies to a binary built

@@ -13,7 +13,6 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
-	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/report/assemble"
@@ -250,7 +249,7 @@ var ErrNoProcess = fmt.Errorf("no such process (%w, or never existed)", ErrExite
 // binary and probe groups.
 func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 	bin := b.bin
-	entries, err := s.db.ByModules(ctx, modulePaths(bin))
+	entries, err := s.db.ByModules(ctx, match.ModulePaths(bin))
 	if err != nil {
 		return fmt.Errorf("read vulnerability entries for %s: %w", bin.Path, err)
 	}
@@ -263,6 +262,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 		return err
 	}
 	b.rb = built.Binaries[0]
+	for _, n := range built.Notes {
+		s.rec.Note(n)
+	}
 	for _, f := range res.Findings {
 		for _, sym := range f.Symbols {
 			g := &group{
@@ -336,27 +338,6 @@ func dedupSites(sites []probe.Site) []probe.Site {
 		return 0
 	})
 	return slices.CompactFunc(sites, func(a, b probe.Site) bool { return a.Offset == b.Offset })
-}
-
-// modulePaths lists the module paths whose entries bin needs: every
-// dependency (and its replacement), the main module, stdlib and toolchain.
-func modulePaths(bin *binfo.Binary) []string {
-	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
-	if bin.Main.Path != "" {
-		set[bin.Main.Path] = true
-	}
-	for _, m := range bin.Deps {
-		set[m.Path] = true
-		if m.Replace != nil && m.Replace.Version != "" {
-			set[m.Replace.Path] = true
-		}
-	}
-	paths := make([]string, 0, len(set))
-	for p := range set {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	return paths
 }
 
 func siteKind(k binfo.SiteKind) probe.SiteKind {

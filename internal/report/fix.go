@@ -78,16 +78,25 @@ func (f *Finding) Advice(b *Binary) string {
 		s = fmt.Sprintf("fixed in %s: build with toolchain %s or later", fixed, fixed)
 	default:
 		s = fmt.Sprintf("fixed in %s: upgrade with `go get %s@%s`", fixed, f.Module, fixed)
-		if b != nil {
-			for _, m := range b.Modules {
-				if m.Path == f.Module && m.Replace != "" {
-					s += fmt.Sprintf(" and update the replacement %s", m.Replace)
-					break
-				}
-			}
+		if m := b.Module(f.Module); m != nil && m.Replace != "" {
+			s += fmt.Sprintf(" and update the replacement %s", m.Replace)
 		}
 	}
 	return s
+}
+
+// Module returns the module of b with that path, or nil (also for a nil
+// b).
+func (b *Binary) Module(path string) *Module {
+	if b == nil {
+		return nil
+	}
+	for i := range b.Modules {
+		if b.Modules[i].Path == path {
+			return &b.Modules[i]
+		}
+	}
+	return nil
 }
 
 // URL is the finding's page on pkg.go.dev.

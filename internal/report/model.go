@@ -112,6 +112,12 @@ type Binary struct {
 	BuildID    string `json:"build_id,omitempty"`
 	GoVersion  string `json:"go_version"`
 	MainModule string `json:"main_module"`
+	// MainInferred is whether MainModule was inferred from function
+	// names, the build information naming no main module (test binaries
+	// of Go before 1.24): the longest import path common to the packages
+	// built from files without a module version, so possibly a path below
+	// the module's own.
+	MainInferred bool `json:"main_module_inferred,omitempty"`
 	// MainVersion is the main module's version as the build recorded it,
 	// such as "v1.2.3" or "(devel)"; "" when unknown.
 	MainVersion string     `json:"main_version,omitempty"`
@@ -128,6 +134,11 @@ type Module struct {
 	Path    string `json:"path"`
 	Version string `json:"version"`
 	Replace string `json:"replace,omitempty"` // "path@version" of the replacement, if any
+	// Inferred is whether the module and its version were read from the
+	// source file paths of the binary (its module cache directory,
+	// path@version), not from its build information, which lists no
+	// dependencies in test binaries.
+	Inferred bool `json:"inferred,omitempty"`
 }
 
 // Finding is one OSV entry that affects a binary.

@@ -178,10 +178,16 @@ func binaryFacts(b *Binary) string {
 		if b.MainVersion != "" {
 			m += "@" + b.MainVersion
 		}
+		if b.MainInferred {
+			m += " (main module inferred from function names)"
+		}
 		facts = append(facts, m)
 	}
 	if b.GoVersion != "" {
 		facts = append(facts, b.GoVersion)
+	}
+	if slices.ContainsFunc(b.Modules, func(m Module) bool { return m.Inferred }) {
+		facts = append(facts, "dependencies inferred from source file paths")
 	}
 	if b.Stripped {
 		facts = append(facts, "stripped")
@@ -252,7 +258,11 @@ func (t *textWriter) group(g *osvGroup) {
 	t.line("  %s", f.URL())
 	for _, bf := range g.in {
 		t.line("")
-		t.line("  In %s: %s", bf.b.Path, moduleAt(bf.f))
+		at := moduleAt(bf.f)
+		if m := bf.b.Module(bf.f.Module); m != nil && m.Inferred {
+			at += " (version inferred from source file paths)"
+		}
+		t.line("  In %s: %s", bf.b.Path, at)
 		t.prose("    ", upperFirst(bf.f.Advice(bf.b))+".")
 		if bf.f.WholeModule {
 			t.prose("    ", scopeSentence(bf.f))

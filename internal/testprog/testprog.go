@@ -24,9 +24,17 @@ type Variant struct {
 	PIE       bool   // -buildmode=pie
 	GCFlags   string // such as "-l=4" for aggressive inlining
 	Toolchain string // GOTOOLCHAIN value, such as "go1.21.0"; "" for the local one
+	Trimpath  bool   // -trimpath
+	// Test builds the package's test binary (go test -c), whose build
+	// information lists no dependencies, instead of the program.
+	Test bool
+	// Vendor builds from a copy of the package's module with its
+	// dependencies vendored (go mod vendor, -mod=vendor).
+	Vendor bool
 	// CoverPkg, when set, builds with coverage of these packages
-	// (-cover -coverpkg=CoverPkg): run the binary with GOCOVERDIR set, and
-	// read which functions ran with CoveredFuncs.
+	// (-cover -coverpkg=CoverPkg): run the binary with GOCOVERDIR set (a
+	// test binary with -test.gocoverdir), and read which functions ran
+	// with CoveredFuncs.
 	CoverPkg string
 }
 
@@ -97,7 +105,11 @@ func build1(dir string, v Variant) (string, error) {
 }
 
 func goBuild(dir, out string, v Variant) (string, error) {
-	args := []string{"build", "-o", out, "-trimpath=false"}
+	args := []string{"build", "-o", out}
+	if v.Test {
+		args = []string{"test", "-c", "-o", out}
+	}
+	args = append(args, fmt.Sprintf("-trimpath=%v", v.Trimpath))
 	if v.Stripped {
 		args = append(args, "-ldflags=-s -w")
 	}
@@ -111,20 +123,60 @@ func goBuild(dir, out string, v Variant) (string, error) {
 		args = append(args, "-cover", "-coverpkg="+v.CoverPkg)
 	}
 	args = append(args, ".")
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if v.Toolchain != "" {
+		env = append(env, "GOTOOLCHAIN="+v.Toolchain)
+	} else {
+		env = append(env, "GOTOOLCHAIN=local")
+	}
+	if v.Vendor {
+		vdir, err := vendored(dir, out+".src", env)
+		if err != nil {
+			return "", fmt.Errorf("vendor %s (%s): %w", dir, v.Name, err)
+		}
+		dir = vdir
+		env = append(env, "GOFLAGS=-mod=vendor")
+	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if v.Toolchain != "" {
-		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+v.Toolchain)
-	} else {
-		cmd.Env = append(cmd.Env, "GOTOOLCHAIN=local")
-	}
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go %s in %s (%s): %v\n%s", strings.Join(args, " "), dir, v.Name, err, stderr.String())
 	}
 	return out, nil
+}
+
+// vendored copies the module holding the package in dir to the new
+// directory to, vendors its dependencies there, and returns the package's
+// directory in the copy.
+func vendored(dir, to string, env []string) (string, error) {
+	root := dir
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		root = parent
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.CopyFS(to, os.DirFS(root)); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "mod", "vendor")
+	cmd.Dir = to
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go mod vendor: %v\n%s", err, out)
+	}
+	return filepath.Join(to, rel), nil
 }
 
 // Cleanup removes every binary built so far.

@@ -29,6 +29,10 @@ type Built struct {
 	// Targets maps each matched symbol to where its hits go in Binaries:
 	// pass the value to report.Recorder.Record.
 	Targets map[*match.Symbol]report.Target
+	// Notes says, per binary, which of its modules come from its source
+	// file paths rather than its build information, and which packages
+	// have no module version at all: add them to the report's notes.
+	Notes []string
 }
 
 // FromMatch builds report binaries from match results. Linked findings
@@ -43,6 +47,7 @@ func FromMatch(results []*match.Result) (*Built, error) {
 			return nil, fmt.Errorf("match result %d: no binary: %w", i, ErrBadResult)
 		}
 		b := newBinary(res.Binary)
+		out.Notes = append(out.Notes, moduleNotes(res.Binary)...)
 		for _, mf := range res.Findings {
 			if mf == nil || mf.Entry == nil {
 				return nil, fmt.Errorf("match result for %s: finding without OSV entry: %w", res.Binary.Path, ErrBadResult)
@@ -64,18 +69,19 @@ func FromMatch(results []*match.Result) (*Built, error) {
 
 func newBinary(bi *binfo.Binary) *report.Binary {
 	b := &report.Binary{
-		Path:        bi.Path,
-		BuildID:     bi.BuildID,
-		GoVersion:   bi.GoVersion,
-		MainModule:  bi.Main.Path,
-		MainVersion: bi.Main.Version,
-		Stripped:    bi.Stripped,
-		PIE:         bi.PIE,
-		Modules:     make([]report.Module, 0, len(bi.Deps)),
-		Findings:    []*report.Finding{},
+		Path:         bi.Path,
+		BuildID:      bi.BuildID,
+		GoVersion:    bi.GoVersion,
+		MainModule:   bi.Main.Path,
+		MainVersion:  bi.Main.Version,
+		MainInferred: bi.Main.Inferred,
+		Stripped:     bi.Stripped,
+		PIE:          bi.PIE,
+		Modules:      make([]report.Module, 0, len(bi.Deps)),
+		Findings:     []*report.Finding{},
 	}
 	for _, d := range bi.Deps {
-		m := report.Module{Path: d.Path, Version: d.Version}
+		m := report.Module{Path: d.Path, Version: d.Version, Inferred: d.Inferred}
 		if r := d.Replace; r != nil {
 			m.Version = r.Version
 			m.Replace = r.Path
@@ -87,6 +93,42 @@ func newBinary(bi *binfo.Binary) *report.Binary {
 	}
 	slices.SortFunc(b.Modules, func(x, y report.Module) int { return strings.Compare(x.Path, y.Path) })
 	return b
+}
+
+// maxNotedPackages bounds the packages a note names.
+const maxNotedPackages = 5
+
+// moduleNotes says which modules of bi were inferred from its source file
+// paths, and which packages have no version to check.
+func moduleNotes(bi *binfo.Binary) []string {
+	var notes []string
+	var inferred []string
+	for _, d := range bi.Deps {
+		if d.Inferred {
+			inferred = append(inferred, d.Path+"@"+d.Version)
+		}
+	}
+	if len(inferred) > 0 {
+		notes = append(notes, fmt.Sprintf("%s: its build information lists no dependencies (as in test binaries); the versions of %s were inferred from the paths of its source files (module@version directories): %s",
+			bi.Path, plural(len(inferred), "module"), strings.Join(inferred, ", ")))
+	}
+	if n := len(bi.Unversioned); n > 0 {
+		pkgs := strings.Join(bi.Unversioned[:min(n, maxNotedPackages)], ", ")
+		if n > maxNotedPackages {
+			pkgs += fmt.Sprintf(" and %d more", n-maxNotedPackages)
+		}
+		notes = append(notes, fmt.Sprintf("%s: the vulnerabilities of %s were not checked: neither its build information nor their source file paths give their module versions (a vendored build without -trimpath, or modules replaced by local directories): %s; rebuild with -trimpath, or scan a binary built with go build, to check them",
+			bi.Path, plural(n, "package"), pkgs))
+	}
+	return notes
+}
+
+// plural is "1 module" or "2 modules".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func newFinding(mf *match.Finding) (*report.Finding, error) {

@@ -2,6 +2,7 @@ package assemble
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,60 @@ func TestFromMatchEmpty(t *testing.T) {
 	}
 	if built.Binaries == nil || len(built.Binaries) != 0 {
 		t.Errorf("binaries = %#v, want empty non-nil", built.Binaries)
+	}
+}
+
+// TestFromMatchInferred checks that modules inferred from source file
+// paths are marked so, and that the notes name them and the packages that
+// have no version.
+func TestFromMatchInferred(t *testing.T) {
+	bin := &binfo.Binary{
+		Path:      "/tmp/lib.test",
+		GoVersion: "go1.21.0",
+		Main:      binfo.Module{Path: "example.com/app/lib", Inferred: true},
+		Deps: []binfo.Module{
+			{Path: "golang.org/x/text", Version: "v0.3.5", Inferred: true},
+			{Path: "gopkg.in/yaml.v2", Version: "v2.2.2", Inferred: true},
+		},
+		Unversioned: []string{"example.com/a", "example.com/b", "example.com/c", "example.com/d", "example.com/e", "example.com/f"},
+	}
+	built, err := FromMatch([]*match.Result{{Binary: bin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := built.Binaries[0]
+	if b.MainModule != "example.com/app/lib" || !b.MainInferred {
+		t.Errorf("main module %q inferred=%v", b.MainModule, b.MainInferred)
+	}
+	for _, m := range b.Modules {
+		if !m.Inferred {
+			t.Errorf("module %+v not marked inferred", m)
+		}
+	}
+	if len(built.Notes) != 2 {
+		t.Fatalf("notes %q, want one on inferred modules and one on unversioned packages", built.Notes)
+	}
+	for _, want := range []string{"/tmp/lib.test", "golang.org/x/text@v0.3.5", "gopkg.in/yaml.v2@v2.2.2", "2 modules"} {
+		if !strings.Contains(built.Notes[0], want) {
+			t.Errorf("note %q lacks %q", built.Notes[0], want)
+		}
+	}
+	for _, want := range []string{"6 packages", "example.com/e", "and 1 more"} {
+		if !strings.Contains(built.Notes[1], want) {
+			t.Errorf("note %q lacks %q", built.Notes[1], want)
+		}
+	}
+	if strings.Contains(built.Notes[1], "example.com/f") {
+		t.Errorf("note %q names more than 5 packages", built.Notes[1])
+	}
+
+	// Build information that lists everything gets no note.
+	bin.Deps[0].Inferred, bin.Deps[1].Inferred, bin.Unversioned = false, false, nil
+	built, err = FromMatch([]*match.Result{{Binary: bin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built.Notes) != 0 {
+		t.Errorf("notes %q for complete build information", built.Notes)
 	}
 }
