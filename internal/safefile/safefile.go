@@ -386,7 +386,7 @@ func OpenAppend(name string, perm os.FileMode) (*os.File, error) {
 	}
 	if err != nil {
 		if err == unix.ELOOP {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w: give the file itself", ErrSymlink)}
+			return nil, &fs.PathError{Op: "open", Path: name, Err: ErrSymlink}
 		}
 		if err == unix.ENXIO {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (a FIFO)", ErrNotRegular)}

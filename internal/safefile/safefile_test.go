@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,70 +18,19 @@ import (
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
-// otherUID is the user the attacks run as: a numeric ID with no
-// /etc/passwd entry, so that the tests need no set-up on a fresh machine.
-const otherUID = 54321
+// otherDir returns a new directory owned by the other user (mode 0755).
+func otherDir(t *testing.T) string {
+	return testprog.SharedDir(t, testprog.OtherUID, 0o755)
+}
 
-// asOther runs fn as user otherUID on a thread of its own, which is thrown
-// away afterwards (setresuid here changes only the calling thread). It
-// returns fn's error.
+// stickyDir returns a new directory like /tmp: root's, sticky, mode 0777.
+func stickyDir(t *testing.T) string {
+	return testprog.SharedDir(t, 0, os.ModeSticky|0o777)
+}
+
 func asOther(t *testing.T, fn func() error) error {
 	t.Helper()
-	testprog.RequireRoot(t)
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread ends with the goroutine.
-		runtime.LockOSThread()
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, otherUID, otherUID, otherUID); e != 0 {
-			errc <- e
-			return
-		}
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, otherUID, otherUID, otherUID); e != 0 {
-			errc <- e
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// openDirs makes dir's parent and grandparent (t.TempDir's, root's 0700)
-// searchable by the other user.
-func openDirs(t *testing.T, dir string) {
-	t.Helper()
-	for _, d := range []string{filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// otherDir returns a new directory owned by otherUID (mode 0755).
-func otherDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(t.TempDir(), "other")
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(d, otherUID, otherUID); err != nil {
-		t.Fatal(err)
-	}
-	openDirs(t, d)
-	return d
-}
-
-// stickyDir returns a new directory like /tmp: root's, mode 1777.
-func stickyDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(t.TempDir(), "tmp")
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, os.ModeSticky|0o777); err != nil {
-		t.Fatal(err)
-	}
-	openDirs(t, d)
-	return d
+	return testprog.AsOther(t, fn)
 }
 
 // secret writes a root-only file and returns its path and content.
