@@ -171,7 +171,7 @@ func closeBinaries(bins []*binfo.Binary) {
 func buildInfoModules(paths []string) []string {
 	set := map[string]bool{osv.ModuleStdlib: true, osv.ModuleToolchain: true}
 	for _, p := range paths {
-		bi, err := buildinfo.ReadFile(p)
+		bi, err := readBuildInfo(p)
 		if err != nil {
 			continue
 		}
@@ -190,6 +190,17 @@ func buildInfoModules(paths []string) []string {
 	}
 	slices.Sort(mods)
 	return mods
+}
+
+// readBuildInfo reads the build information of the file at path, without
+// waiting on a FIFO or a device (refused, as binfo.Open refuses them).
+func readBuildInfo(path string) (*debug.BuildInfo, error) {
+	f, err := safefile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return buildinfo.Read(f)
 }
 
 // matchBinaries matches each binary against entries, in parallel.
