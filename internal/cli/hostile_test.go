@@ -320,11 +320,13 @@ func TestTargetsSwapped(t *testing.T) {
 	in.Write([]byte("\n"))
 	in.Close()
 	var rest bytes.Buffer
-	for lines.Scan() {
-		rest.WriteString(lines.Text() + "\n")
-	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		for lines.Scan() {
+			rest.WriteString(lines.Text() + "\n")
+		}
+		done <- cmd.Wait()
+	}()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):

@@ -26,24 +26,26 @@ const (
 	capSysPtrace     = 19
 )
 
-// keeperCaps returns the capabilities the keeper keeps, tested by
+// keeperCaps returns the capabilities the keeper keeps, each one tested by
 // TestKeeperConfined:
 //
 //   - CAP_BPF and CAP_PERFMON create uprobe_multi links;
 //   - CAP_DAC_READ_SEARCH lets the kernel resolve the path of an
 //     executable in a directory that only its owner may search;
+//   - CAP_SYS_PTRACE lets it resolve /proc/PID/exe, the path reach attach
+//     names a process's executable by, for a process whose capabilities
+//     the keeper's do not include (a process of root's, or another
+//     user's);
 //   - for classic uprobes, CAP_SYS_ADMIN, without which this kernel
-//     refuses the perf_uprobe event (EACCES, even with CAP_PERFMON), and
-//     CAP_SYS_PTRACE, which perf_event_open asks of a caller filtering
-//     on another user's process.
+//     refuses the perf_uprobe event (EACCES, even with CAP_PERFMON).
 //
 // A keeper started for uprobe_multi links cannot make classic ones: when
 // the engine falls back to them later, attaching fails with a permission
 // error that says so.
 func keeperCaps(classic bool) []int {
-	caps := []int{capBPF, capPerfmon, capDACReadSearch}
+	caps := []int{capBPF, capPerfmon, capDACReadSearch, capSysPtrace}
 	if classic {
-		caps = append(caps, capSysAdmin, capSysPtrace)
+		caps = append(caps, capSysAdmin)
 	}
 	return caps
 }

@@ -54,7 +54,12 @@ func TestKeeperConfined(t *testing.T) {
 				exe = hidden
 			}
 			h := startHot(t, exe)
-			if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count,
+			path := exe
+			if classic {
+				// As reach attach names it.
+				path = fmt.Sprintf("/proc/%d/exe", h.pid())
+			}
+			if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: path, Mode: Count,
 				Groups: []Group{{ID: 1, Sites: []Site{work.push}}}}); err != nil {
 				t.Fatal(err)
 			}
