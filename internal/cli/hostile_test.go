@@ -296,9 +296,9 @@ func TestTargetsSwapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "ready" {
-		t.Fatalf("the program did not start: %q\n%s", lines.Text(), stderr.String())
+	lines := bufio.NewReader(stdout)
+	if l := readLine(t, lines, 10*time.Second); l != "ready" {
+		t.Fatalf("the program said %q, want ready\n%s", l, stderr.String())
 	}
 	swap := func(plant func(tmp string) error) {
 		t.Helper()
@@ -322,9 +322,7 @@ func TestTargetsSwapped(t *testing.T) {
 	var rest bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		for lines.Scan() {
-			rest.WriteString(lines.Text() + "\n")
-		}
+		rest.ReadFrom(lines)
 		done <- cmd.Wait()
 	}()
 	select {
