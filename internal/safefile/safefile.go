@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -107,7 +108,12 @@ type dir struct {
 	st   unix.Stat_t
 }
 
+// openDir opens the directory that holds name, which must name a file in
+// it: not end in a slash, ".", or "..".
 func openDir(name string) (*dir, error) {
+	if base := filepath.Base(name); name == "" || strings.HasSuffix(name, "/") || base == "." || base == ".." {
+		return nil, &fs.PathError{Op: "write", Path: name, Err: errors.New("names a directory, not a file")}
+	}
 	path := filepath.Dir(name)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

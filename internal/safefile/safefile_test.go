@@ -280,8 +280,18 @@ func TestWriteFileSpecial(t *testing.T) {
 	})
 
 	t.Run("directory", func(t *testing.T) {
-		if err := WriteFile(t.TempDir(), 0o644, writeString("x")); err == nil {
-			t.Fatal("wrote over a directory")
+		d := t.TempDir()
+		for _, name := range []string{d, d + "/", d + "/.", d + "/..", ""} {
+			if err := WriteFile(name, 0o644, writeString("x")); err == nil {
+				t.Errorf("wrote to %q", name)
+			}
+			if f, err := OpenAppend(name, 0o644); err == nil {
+				f.Close()
+				t.Errorf("appended to %q", name)
+			}
+		}
+		if ents, _ := os.ReadDir(d); len(ents) > 0 {
+			t.Fatalf("files written in %s: %v", d, ents)
 		}
 	})
 
