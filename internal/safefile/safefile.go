@@ -212,7 +212,9 @@ func randomHex() string {
 //   - a regular file, or nothing yet: written whole or not at all, as
 //     ReplaceFile does;
 //   - a device (such as /dev/null or a terminal), a FIFO or a socket:
-//     written to, never replaced;
+//     written to, never replaced; in a sticky directory others can write
+//     (such as /tmp), only when the effective user or the directory's
+//     owner owns it (ErrUntrusted otherwise);
 //   - a symbolic link in a directory that only root or the effective user
 //     can write (such as /dev/stdout): followed, and what it leads to is
 //     written as above (a regular file is replaced in its own directory,
@@ -282,6 +284,11 @@ func writeFile(name string, perm os.FileMode, write func(io.Writer) error, links
 			target = filepath.Join(d.path, target)
 		}
 		return writeFile(target, perm, write, links+1)
+	}
+	if uid := uint32(os.Geteuid()); d.stickyShared() && st.Uid != uid && st.Uid != d.st.Uid {
+		// As the kernel's protected_fifos: another user's FIFO in /tmp
+		// could read the report, or never read it and stall reach.
+		return &fs.PathError{Op: "write", Path: name, Err: fmt.Errorf("%w: %s owned by user %d in a sticky directory others can write; remove it or choose another name", ErrUntrusted, kind(st.Mode), st.Uid)}
 	}
 	f, err := openSpecial(d, base, name, unix.O_NOFOLLOW)
 	if err != nil {

@@ -263,6 +263,30 @@ func TestWriteFileSpecial(t *testing.T) {
 		}
 	})
 
+	t.Run("other user's FIFO in a sticky directory", func(t *testing.T) {
+		fifo := filepath.Join(stickyDir(t), "r.json")
+		if err := asOther(t, func() error { return unix.Mkfifo(fifo, 0o666) }); err != nil {
+			t.Fatal(err)
+		}
+		// The other user reads it: were reach to write, it would not wait.
+		go func() {
+			asOther(t, func() error {
+				f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
+				if err == nil {
+					f.Close()
+				}
+				return err
+			})
+		}()
+		if err := WriteFile(fifo, 0o644, writeString("report\n")); !errors.Is(err, ErrUntrusted) {
+			t.Fatalf("err = %v, want %v", err, ErrUntrusted)
+		}
+		// Let the reader go.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+	})
+
 	t.Run("own link to a regular file", func(t *testing.T) {
 		target := filepath.Join(dir, "target.json")
 		os.WriteFile(target, []byte("old"), 0o600)
