@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"sync"
+
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // Binary is an opened Go binary.
@@ -62,7 +64,11 @@ type Binary struct {
 // ErrUnsupported (a pclntab older than Go 1.18, or a 32-bit or unknown
 // architecture) or ErrCorrupt (damaged or truncated structures).
 func Open(path string) (*Binary, error) {
-	f, err := os.Open(path)
+	// Not os.Open: opening a FIFO would wait for a writer, for ever.
+	f, err := safefile.Open(path)
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w; give the path of a Go program", err, ErrNotGoBinary)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

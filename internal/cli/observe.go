@@ -14,6 +14,7 @@ import (
 	"github.com/reach-sca/reach/internal/observe"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // observeFlags are the flags of run and attach.
@@ -51,7 +52,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string, pro
 	}
 	var stream *eventStream
 	if o.stream != "" {
-		stream, err = openStream(o.stream, e.stderr)
+		stream, err = openStream(e, o.stream)
 		if err != nil {
 			return nil, err
 		}
@@ -131,13 +132,20 @@ type eventStream struct {
 	f   *os.File // nil for standard error
 }
 
-func openStream(name string, stderr io.Writer) (*eventStream, error) {
+// openStream opens the -stream output: standard error for "-", a named
+// standard stream as itself, else a regular file appended to (see
+// safefile.OpenAppend: no symbolic link, FIFO or device, and no other
+// user's file in a sticky directory).
+func openStream(e *env, name string) (*eventStream, error) {
 	if name == "-" {
-		return &eventStream{enc: json.NewEncoder(stderr)}, nil
+		return &eventStream{enc: json.NewEncoder(e.stderr)}, nil
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if w := e.stdStream(name); w != nil {
+		return &eventStream{enc: json.NewEncoder(w)}, nil
+	}
+	f, err := safefile.OpenAppend(name, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("-stream: %w", err)
+		return nil, fmt.Errorf("-stream: %w; give a regular file, or - for standard error", err)
 	}
 	return &eventStream{enc: json.NewEncoder(f), f: f}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/report/assemble"
+	"github.com/reach-sca/reach/internal/safefile"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
 
@@ -197,7 +197,8 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 }
 
 // writeReport renders r in the chosen format to -o or standard output. A
-// file is written whole or not at all.
+// file is written whole or not at all; a device, a FIFO or a terminal is
+// written to, never replaced (see safefile.WriteFile).
 func writeReport(e *env, o *outputFlags, r *report.Report) error {
 	render, err := report.Renderer(o.format)
 	if err != nil {
@@ -206,31 +207,25 @@ func writeReport(e *env, o *outputFlags, r *report.Report) error {
 	if o.out == "" {
 		return render(e.stdout, r)
 	}
-	return writeFileAtomic(o.out, func(w io.Writer) error { return render(w, r) })
+	if w := e.stdStream(o.out); w != nil {
+		return render(w, r)
+	}
+	if err := safefile.WriteFile(o.out, 0o644, func(w io.Writer) error { return render(w, r) }); err != nil {
+		return fmt.Errorf("write report %s: %w", o.out, err)
+	}
+	return nil
 }
 
-func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(dirOf(name), ".reach-*")
-	if err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
+// stdStream returns the writer a name of standard output or error stands
+// for (/dev/stdout, /dev/fd/2, ...), else nil. Such a name is written to
+// as the stream it names, whatever that is (a pipe, a terminal or a
+// file, appended to or not), never opened anew.
+func (e *env) stdStream(name string) io.Writer {
+	switch name {
+	case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1":
+		return e.stdout
+	case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2":
+		return e.stderr
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/report/assemble"
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // fileID identifies an executable file: the same file, unchanged, has the
@@ -120,7 +121,7 @@ func (s *Session) prepare(ctx context.Context, path string) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path) // a FIFO would block os.Open for ever
 	if err != nil {
 		return err
 	}

@@ -11,11 +11,16 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/mod/module"
+
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // ErrBadTarget reports a target selector that is neither an OSV ID, a
@@ -88,13 +93,31 @@ var stdPath = regexp.MustCompile(`^[a-z0-9_]+(/[a-z0-9_]+)*$`)
 
 var idPattern = regexp.MustCompile(`^(GO-[0-9]{4}-[0-9]{4,}|CVE-[0-9]{4}-[0-9]{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$`)
 
+// maxQuoted bounds how much of a bad selector an error quotes: a targets
+// file's line ends up in messages and reports, and must not carry what
+// the file holds besides selectors.
+const maxQuoted = 32
+
+// quote quotes at most maxQuoted bytes of s, escaped as ASCII, marking a
+// cut with "...".
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.QuoteToASCII(s)
+	}
+	cut := s[:maxQuoted]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return strconv.QuoteToASCII(cut) + "..."
+}
+
 func (t *TargetSet) add(sel string) error {
 	switch {
 	case sel == "*":
 		t.all = true
 	case sel != "" && 'A' <= sel[0] && sel[0] <= 'Z':
 		if !idPattern.MatchString(sel) {
-			return fmt.Errorf("%q: %w: an OSV ID looks like GO-2021-0113, CVE-2021-38561 or GHSA-ppp9-7jff-5vj2", sel, ErrBadTarget)
+			return fmt.Errorf("%s: %w: an OSV ID looks like GO-2021-0113, CVE-2021-38561 or GHSA-ppp9-7jff-5vj2", quote(sel), ErrBadTarget)
 		}
 		if t.ids == nil {
 			t.ids = map[string]bool{}
@@ -102,7 +125,7 @@ func (t *TargetSet) add(sel string) error {
 		t.ids[sel] = true
 	default:
 		if err := checkSymbolSelector(sel); err != nil {
-			return fmt.Errorf("%q: %w: %v", sel, ErrBadTarget, err)
+			return fmt.Errorf("%s: %w: %v", quote(sel), ErrBadTarget, err)
 		}
 		if t.syms == nil {
 			t.syms = map[string]bool{}
@@ -131,17 +154,23 @@ func splitSelector(sel string) (pkg, sym string) {
 }
 
 // checkSymbolSelector checks "pkg", "pkg.Func" and "pkg.Type.Method" (see
-// splitSelector).
+// splitSelector). Its errors quote nothing of sel: the caller quotes a
+// prefix of it.
 func checkSymbolSelector(sel string) error {
 	pkg, sym := splitSelector(sel)
 	if err := module.CheckImportPath(pkg); err != nil {
+		// Its message quotes the whole path: give only the reason.
+		var ipe *module.InvalidPathError
+		if errors.As(err, &ipe) && ipe.Err != nil {
+			err = ipe.Err
+		}
 		return fmt.Errorf("package path: %v", err)
 	}
 	if strings.Contains(pkg, "..") {
-		return fmt.Errorf("package path %q: empty element between dots", pkg)
+		return errors.New("package path: empty element between dots")
 	}
 	if first, _, _ := strings.Cut(pkg, "/"); !strings.Contains(first, ".") && !stdPath.MatchString(pkg) {
-		return fmt.Errorf("package path %q: neither a standard library package nor a module path (whose first element has a dot)", pkg)
+		return errors.New("package path: neither a standard library package nor a module path (whose first element has a dot)")
 	}
 	if sym == "" {
 		if strings.HasSuffix(sel, ".") {
@@ -151,11 +180,11 @@ func checkSymbolSelector(sel string) error {
 	}
 	parts := strings.Split(sym, ".")
 	if len(parts) > 2 {
-		return fmt.Errorf("symbol %q: want Func or Type.Method", sym)
+		return fmt.Errorf("symbol: %d dot-separated names, want Func or Type.Method", len(parts))
 	}
-	for _, p := range parts {
+	for i, p := range parts {
 		if !isIdent(p) {
-			return fmt.Errorf("symbol %q: %q is not a Go identifier", sym, p)
+			return fmt.Errorf("symbol: name %d is not a Go identifier", i+1)
 		}
 	}
 	return nil
@@ -300,14 +329,17 @@ func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
 
 // WatchTargets reads the targets file at path, applies it, and then polls
 // it every interval (0 means 200ms) until Close, applying each valid
-// change. An invalid file is rejected with an error naming file:line, and
+// change. The file must be a regular file with one name owned by root or
+// by the user reach runs as, and keep its first owner; a symbolic link,
+// a FIFO or a device is refused without waiting on it (see
+// readTargetsFile). An invalid file is rejected with an error naming file:line, and
 // the targets stay as they were: WatchTargets returns the error for the
 // first read, and logs it (and notes it in the report) for later ones.
 func (s *Session) WatchTargets(ctx context.Context, path string, interval time.Duration) error {
 	if interval <= 0 {
 		interval = 200 * time.Millisecond
 	}
-	data, stamp, err := readTargetsFile(path)
+	data, stamp, owner, err := readTargetsFile(path, -1)
 	if err != nil {
 		return err
 	}
@@ -338,7 +370,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 				return
 			case <-tick.C:
 			}
-			st, err := os.Stat(path)
+			st, err := os.Lstat(path) // a link swapped in is a change, refused when read
 			if err != nil {
 				if fileStamp(nil) != stamp {
 					s.targetsFileProblem(path, err)
@@ -356,7 +388,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 				pending = cur
 				continue
 			}
-			data, newStamp, err := readTargetsFile(path)
+			data, newStamp, _, err := readTargetsFile(path, owner)
 			if err != nil {
 				s.targetsFileProblem(path, err)
 				stamp = cur
@@ -405,22 +437,52 @@ func (s *Session) targetsFileProblem(path string, err error) {
 	s.rec.Note(fmt.Sprintf("targets file %s could not be read at %s, the targets stayed as they were: %v", path, time.Now().Format(time.RFC3339), err))
 }
 
-func readTargetsFile(path string) ([]byte, stamp, error) {
-	f, err := os.Open(path)
+// readTargetsFile reads the targets file at path, and returns its content,
+// stamp and owner. It reads only a regular file (never a link, a FIFO or a
+// device: it does not wait on one) with one name, owned by root or by the
+// user reach runs as; with owner 0 or more, only one that owner still
+// owns. Anything else is refused before a byte is read, so that no error
+// quotes what it holds.
+func readTargetsFile(path string, owner int) ([]byte, stamp, int, error) {
+	f, err := safefile.OpenNoFollow(path)
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("read targets file: %w", err)
+		return nil, stamp{}, -1, fmt.Errorf("%w; give a regular file (not a link, FIFO or device) owned by root or by you", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("read targets file: %w", err)
+		return nil, stamp{}, -1, fmt.Errorf("read targets file: %w", err)
 	}
+	if err := trustTargetsFile(path, fi, owner); err != nil {
+		return nil, stamp{}, -1, err
+	}
+	uid, _ := safefile.Owner(fi)
 	data, err := io.ReadAll(io.LimitReader(f, maxTargetsFile+1))
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("read targets file %s: %w", path, err)
+		return nil, stamp{}, -1, fmt.Errorf("read targets file %s: %w", path, err)
 	}
 	if len(data) > maxTargetsFile {
-		return nil, stamp{}, fmt.Errorf("targets file %s: larger than %d bytes: list fewer selectors, or use * for all", path, maxTargetsFile)
+		return nil, stamp{}, -1, fmt.Errorf("targets file %s: larger than %d bytes: list fewer selectors, or use * for all", path, maxTargetsFile)
 	}
-	return data, fileStamp(fi), nil
+	return data, fileStamp(fi), int(uid), nil
+}
+
+// trustTargetsFile checks who owns the open targets file fi, and that it
+// has one name: a hard link could make another file's lines show up in
+// messages.
+func trustTargetsFile(path string, fi os.FileInfo, owner int) error {
+	uid, ok := safefile.Owner(fi)
+	if !ok {
+		return fmt.Errorf("targets file %s: cannot tell who owns it", path)
+	}
+	if uid != 0 && int(uid) != os.Geteuid() && int(uid) != os.Getuid() {
+		return fmt.Errorf("targets file %s is owned by user %d: reach reads a targets file only when root or the user it runs as (%d) owns it; chown it, or write it as that user", path, uid, os.Geteuid())
+	}
+	if owner >= 0 && int(uid) != owner {
+		return fmt.Errorf("targets file %s changed owner from user %d to user %d since reach first read it: not read", path, owner, uid)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink != 1 {
+		return fmt.Errorf("targets file %s has %d names (hard links): reach reads a targets file only when it has one; copy it instead", path, st.Nlink)
+	}
+	return nil
 }

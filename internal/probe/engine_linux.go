@@ -140,7 +140,7 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 			growFDTable(fdTableSize)
 		}()
 		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
-	} else if e.keeper, err = startKeeper(ctx, e.log); err != nil {
+	} else if e.keeper, err = startKeeper(ctx, e.log, e.multi == nil); err != nil {
 		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", err)
 		e.keeper, err = nil, nil
 	}

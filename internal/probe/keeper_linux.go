@@ -162,6 +162,7 @@ func runKeeperIfRequested() {
 		return
 	}
 	os.Unsetenv(keeperEnv)
+	closeInherited()
 	code := 0
 	if err := runKeeper(os.NewFile(keeperFD, "keeper socket")); err != nil {
 		fmt.Fprintf(os.Stderr, "reach probe keeper %d: %v\n", os.Getpid(), err)
@@ -490,8 +491,10 @@ type keeper struct {
 // errNoKeeperHook reports a program that did not call RunKeeperIfRequested.
 var errNoKeeperHook = errors.New("this program does not call probe.RunKeeperIfRequested first in main (or TestMain)")
 
-// startKeeper starts a keeper process and waits for its greeting.
-func startKeeper(ctx context.Context, log *slog.Logger) (_ *keeper, err error) {
+// startKeeper starts a keeper process and waits for its greeting; classic
+// says whether it makes classic uprobes or uprobe_multi links, which need
+// different capabilities (keeperCaps).
+func startKeeper(ctx context.Context, log *slog.Logger, classic bool) (_ *keeper, err error) {
 	if !keeperHook.Load() {
 		return nil, errNoKeeperHook
 	}
@@ -525,7 +528,8 @@ func startKeeper(ctx context.Context, log *slog.Logger) (_ *keeper, err error) {
 	// since.
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{exe}
-	cmd.Env = append(os.Environ(), keeperEnv+"=1")
+	// Nothing of the caller's environment: the keeper reads none.
+	cmd.Env = []string{keeperEnv + "=1"}
 	cmd.Stdin, cmd.Stdout = devnull, devnull
 	// Its messages reach this process's standard error through a pipe of
 	// this process: the keeper may outlive it by a few milliseconds (see
@@ -538,7 +542,7 @@ func startKeeper(ctx context.Context, log *slog.Logger) (_ *keeper, err error) {
 	cmd.Stderr = errWrite
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
+	err = startConfined(cmd, keeperCaps(classic))
 	errWrite.Close()
 	if err != nil {
 		errRead.Close()

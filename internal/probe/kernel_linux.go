@@ -1,14 +1,16 @@
 package probe
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // taskTgidOffset returns the offset of tgid in the kernel's task_struct.
@@ -61,7 +63,12 @@ const maxTaskOffset = 1 << 16
 // readOffset reads a cache file of the line "KEY OFFSET" and returns the
 // offset when the key is key.
 func readOffset(file, key string) (uint32, bool) {
-	data, err := os.ReadFile(file)
+	f, err := safefile.Open(file) // no wait on a FIFO planted there
+	if err != nil {
+		return 0, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 513))
+	f.Close()
 	if err != nil || len(data) > 512 {
 		return 0, false
 	}
@@ -81,21 +88,10 @@ func writeOffset(file, key string, off uint32) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".task-tgid-offset-*")
-	if err != nil {
+	return safefile.ReplaceFile(file, 0o644, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%s %d\n", key, off)
 		return err
-	}
-	_, werr := fmt.Fprintf(tmp, "%s %d\n", key, off)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	})
 }
 
 // btfTaskTgidOffset reads the offset of tgid in task_struct from the

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -249,4 +251,59 @@ func RequireRoot(tb testing.TB) {
 		tb.Fatal(msg + ", and CI=true forbids skipping it")
 	}
 	tb.Skip(msg)
+}
+
+// OtherUID is the unprivileged user that tests of attacks run as: a
+// numeric ID with no /etc/passwd entry, so that a fresh machine needs no
+// set-up.
+const OtherUID = 54321
+
+// AsOther runs fn as user and group OtherUID, with no capabilities, on an
+// operating-system thread of its own that is thrown away afterwards (the
+// raw setresuid changes only the calling thread, not the test process),
+// and returns fn's error. fn must not start goroutines that do the work.
+// It needs root: see RequireRoot.
+func AsOther(tb testing.TB, fn func() error) error {
+	tb.Helper()
+	RequireRoot(tb)
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine.
+		runtime.LockOSThread()
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, OtherUID, OtherUID, OtherUID); e != 0 {
+			errc <- fmt.Errorf("setresgid %d: %w", OtherUID, e)
+			return
+		}
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, OtherUID, OtherUID, OtherUID); e != 0 {
+			errc <- fmt.Errorf("setresuid %d: %w", OtherUID, e)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// SharedDir returns a new empty directory whose ancestors up to the system
+// temporary directory OtherUID may search, with owner uid and mode perm
+// (os.ModeSticky|0o777 for a directory like /tmp).
+func SharedDir(tb testing.TB, uid int, perm os.FileMode) string {
+	tb.Helper()
+	base := tb.TempDir()
+	d := filepath.Join(base, "shared")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chown(d, uid, uid); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chmod(d, perm); err != nil {
+		tb.Fatal(err)
+	}
+	// t.TempDir's directories are root's, mode 0700.
+	for _, p := range []string{base, filepath.Dir(base)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return d
 }

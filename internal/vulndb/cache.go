@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // cache keeps what an HTTP source served under one directory, in the v1
@@ -152,32 +154,16 @@ func (c *cache) readEntry(id string) (*osv.Entry, error) {
 }
 
 // writeFileAtomic writes data to a temporary file beside name and renames
-// it into place.
-func writeFileAtomic(name string, data []byte) (err error) {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// it into place (safefile.ReplaceFile: created with its mode, renamed
+// relative to the directory, never resolved by name in between).
+func writeFileAtomic(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
+	return safefile.ReplaceFile(name, 0o644, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
+	})
 }
 
 // sanitizeSource turns a source into a directory name: the letters, digits,

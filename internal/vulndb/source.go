@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // source reads the endpoints of a v1 database.
@@ -72,21 +72,18 @@ func (s *dirSource) get(ctx context.Context, endpoint string) ([]byte, error) {
 }
 
 // readFileMax reads a regular file of at most max bytes. It opens name
-// without blocking, so that a FIFO planted in a database directory or the
-// cache is refused instead of waiting for a writer forever.
+// without blocking (safefile.Open), so that a FIFO planted in a database
+// directory or the cache is refused instead of waiting for a writer
+// forever.
 func readFileMax(name string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := safefile.Open(name)
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, fmt.Errorf("read %s: %w: remove it, or give a database whose files are regular files", name, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file (%s): remove it, or give a database whose files are regular files", name, fileType(st.Mode()))
-	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -95,23 +92,6 @@ func readFileMax(name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w (more than %d bytes)", name, ErrTooLarge, max)
 	}
 	return data, nil
-}
-
-// fileType names the type of a file that is not a regular one.
-func fileType(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "mode " + m.String()
 }
 
 // gzipMagic starts every gzip stream.
