@@ -91,41 +91,75 @@ func classifyEntries(fc *funcCode, in func(off uint32) bool) []entry {
 }
 
 // entryProbe returns the index in fc.insts of the instruction to probe for
-// the copy's entry fc.insts[k], in is true for the copy's instructions:
-// the first instruction from the entry on, in address order, that the
-// kernel emulates (see emulated), provided that every instruction from the
-// entry up to it runs exactly once each time the entry runs, in the same
-// frame, and is the copy's. Otherwise it returns k.
+// the copy's entry fc.insts[k], where in is true for the copy's
+// instructions and caller for those of the calls it is nested in and of
+// the function itself (its caller chain): an instruction that the kernel
+// emulates (see emulated) and that runs exactly once each time the entry
+// runs, in the same frame, or else k. It tries, in order:
 //
-// It keeps the entry when the entry is emulated, transfers control,
-// touches RSP or RBP (the frame the probe reads its return address from),
-// or may fault (a nil pointer dereference, a division: a fault there is an
-// execution of the copy that a probe after it would miss). It keeps it too
-// when the walk from the entry meets, before an emulated instruction, one
-// that
-//   - is a direct jump's target or the deferreturn point: it can run
-//     without the entry;
-//   - is not the copy's;
-//   - transfers control without being emulated, touches RSP or RBP, may
-//     fault, or does not decode;
-//   - lies more than entryWalkInsts instructions or entryWalkBytes bytes
-//     after the entry.
-func entryProbe(fc *funcCode, k int, in func(off uint32) bool) int {
+// After the entry: the first instruction of the copy from the entry on,
+// in address order, that the kernel emulates, provided that the
+// instructions from the entry up to it are the copy's or its caller
+// chain's (none emulated), and that each falls through to the next. Not when the entry or an instruction up to it
+// transfers control, touches RSP or RBP (the frame the probe reads its
+// return address from), may fault (a nil pointer dereference, a division:
+// a fault there is an execution of the copy that a probe after it would
+// miss) or does not decode, nor past an instruction that is a direct
+// jump's target or the deferreturn point (it can run without the entry).
+//
+// Before the entry: the nearest instruction before it that the kernel
+// emulates and that neither transfers control nor touches RSP or RBP (a
+// NOP, such as the call's own inline mark when the compiler kept it),
+// provided that the instructions from it up to the entry are the caller
+// chain's and fall through to the next without fault, and that none of
+// them after it, nor the entry, is a jump's target, the deferreturn point
+// or a possible target of an indirect jump: execution then reaches the
+// entry only through it.
+//
+// Either walk goes at most entryWalkInsts instructions and entryWalkBytes
+// bytes. Instructions of other calls (siblings of the copy) stop both, and
+// a probe goes after an entry only on the copy's own code, so that two
+// copies of one function never share a probe: a caller's instruction that
+// one copy's walk after its entry could reach, the next copy's walk
+// before its entry could pick.
+func entryProbe(fc *funcCode, k int, in, caller func(off uint32) bool) int {
 	insts := fc.insts
 	e := insts[k]
-	if e.emulated || e.branches || e.writesFrame || e.mayFault {
+	if e.emulated {
 		return k
 	}
-	for j := k + 1; j < len(insts) && j-k <= entryWalkInsts; j++ {
+	if !e.branches && !e.writesFrame && !e.mayFault {
+		for j := k + 1; j < len(insts) && j-k <= entryWalkInsts; j++ {
+			x := insts[j]
+			if x.off+x.len-e.off > entryWalkBytes || fc.jumpTargets[x.off] || slices.Contains(fc.roots, j) ||
+				!(in(x.off) || caller(x.off)) {
+				break
+			}
+			if x.emulated && in(x.off) {
+				return j
+			}
+			if x.emulated || x.branches || x.writesFrame || x.mayFault {
+				break
+			}
+		}
+	}
+	entered := func(j int) bool {
+		off := insts[j].off
+		return fc.jumpTargets[off] || slices.Contains(fc.roots, j) || slices.Contains(fc.indirectTargets, j)
+	}
+	if entered(k) {
+		return k
+	}
+	for j := k - 1; j >= 0 && k-j <= entryWalkInsts; j-- {
 		x := insts[j]
-		if x.off+x.len-e.off > entryWalkBytes || fc.jumpTargets[x.off] || slices.Contains(fc.roots, j) || !in(x.off) {
-			return k
+		if e.off-x.off > entryWalkBytes || !caller(x.off) || x.branches || x.writesFrame || x.mayFault || !x.fallsThrough {
+			break
 		}
 		if x.emulated {
 			return j
 		}
-		if x.branches || x.writesFrame || x.mayFault {
-			return k
+		if entered(j) {
+			break
 		}
 	}
 	return k

@@ -132,13 +132,17 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		v := valueAt(ranges, off)
 		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
 	}
-	entries := classifyEntries(fc, in)
-	inexact := slices.ContainsFunc(entries, func(e entry) bool { return e.uncounted && e.first }) ||
-		!slices.ContainsFunc(entries, func(e entry) bool { return !e.uncounted })
+	chain := ancestors(fn.Inlines, i)
+	caller := func(off uint32) bool {
+		v := valueAt(ranges, off)
+		return v < 0 || (int(v) < len(chain) && chain[v])
+	}
+	entries := slices.DeleteFunc(classifyEntries(fc, in), func(e entry) bool { return !e.first })
+	inexact := slices.ContainsFunc(entries, func(e entry) bool { return e.uncounted })
 	sites := make([]Site, 0, len(entries))
 	for _, e := range entries {
 		call := fn.Entry + uint64(fc.insts[e.k].off)
-		pc := fn.Entry + uint64(fc.insts[entryProbe(fc, e.k, in)].off)
+		pc := fn.Entry + uint64(fc.insts[entryProbe(fc, e.k, in, caller)].off)
 		o, err := b.FileOffset(pc)
 		if err != nil {
 			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
@@ -239,6 +243,16 @@ func descendants(tree []Inline, i int) []bool {
 		in[j] = s == yes || j == i
 	}
 	return in
+}
+
+// ancestors returns, indexed by inline tree index, whether the entry is a
+// call that i is nested in. A parent cycle (a corrupt tree) ends the walk.
+func ancestors(tree []Inline, i int) []bool {
+	out := make([]bool, len(tree))
+	for k := tree[i].Parent; k >= 0 && k < len(tree) && !out[k] && k != i; k = tree[k].Parent {
+		out[k] = true
+	}
+	return out
 }
 
 // inlineRanges returns the decoded InlTreeIndex table of Funcs[fi].

@@ -189,39 +189,56 @@ func TestEntryProbe(t *testing.T) {
 	tests := []struct {
 		name        string
 		code        [][]byte
-		copyTo      int // the copy is instructions 0 to copyTo-1; 0 for all
+		entry       int
+		copy        []int // the copy's instructions; nil for all from the entry on
+		other       []int // another call's instructions; the rest are the caller chain's
 		deferreturn int
 		want        int
 	}{
-		{"MOV then CALL: the CALL", [][]byte{movDXAX, callRel, ret}, 0, 0, 1},
-		{"MOV then JE: the JE", [][]byte{movDXAX, movDXAX, je, ret}, 0, 0, 2},
-		{"entry emulated", [][]byte{nop, callRel, ret}, 0, 0, 0},
-		{"jump target in between", [][]byte{movDXAX, movDXAX, callRel, ret, jmpBackTo(1)}, 0, 0, 0},
-		{"jump target picked", [][]byte{movDXAX, callRel, ret, jmpBackTo(1)}, 0, 0, 0},
-		{"deferreturn point in between", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, 1, 0},
-		{"the copy ends before", [][]byte{movDXAX, movDXAX, callRel, ret}, 2, 0, 0},
-		{"RET before anything emulated", [][]byte{movDXAX, movDXAX, ret, callRel}, 0, 0, 0},
-		{"NOP with 0x66 is not picked", [][]byte{movDXAX, nop66, callRel, ret}, 0, 0, 2},
-		{"NOP with 0x66, then RET", [][]byte{movDXAX, nop66, ret}, 0, 0, 0},
-		{"4-byte NOP", [][]byte{movDXAX, nop4, callRel, ret}, 0, 0, 1},
-		{"5-byte NOP is not picked", [][]byte{movDXAX, nop5, ret}, 0, 0, 0},
-		{"indirect jump", [][]byte{movDXAX, jmpRAX, callRel, ret}, 0, 0, 0},
-		{"nil check", [][]byte{movDXAX, nilCheck, callRel, ret}, 0, 0, 0},
-		{"load", [][]byte{movDXAX, loadAX, callRel, ret}, 0, 0, 0},
-		{"division", [][]byte{movDXAX, divR8, callRel, ret}, 0, 0, 0},
-		{"the entry may fault", [][]byte{loadAX, movDXAX, callRel, ret}, 0, 0, 0},
-		{"stack and global loads cannot fault", [][]byte{movDXAX, loadSP, loadRIP, callRel, ret}, 0, 0, 3},
-		{"POP RBP", [][]byte{movDXAX, popRBP, callRel, ret}, 0, 0, 0},
-		{"frame pointer moved for a Duff call", [][]byte{movDXAX, leaBP, callRel, ret}, 0, 0, 0},
-		{"entry pops RBP", [][]byte{popRBP, callRel, ret}, 0, 0, 0},
-		{"PUSH R13", [][]byte{movDXAX, pushR13, ret}, 0, 0, 1},
-		{"PUSH RBP is not picked", [][]byte{movDXAX, pushRBP, callRel, ret}, 0, 0, 0},
-		{"bytes that do not decode", [][]byte{movDXAX, undecoded, callRel, ret}, 0, 0, 0},
-		{"16 instructions", append(slices.Repeat([][]byte{movDXAX}, 16), callRel, ret), 0, 0, 16},
-		{"17 instructions", append(slices.Repeat([][]byte{movDXAX}, 17), callRel, ret), 0, 0, 0},
-		{"64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 8)...), callRel, ret), 0, 0, 9},
-		{"more than 64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 9)...), callRel, ret), 0, 0, 0},
-		{"no emulated instruction", [][]byte{movDXAX, movDXAX}, 0, 0, 0},
+		{"MOV then CALL: the CALL", [][]byte{movDXAX, callRel, ret}, 0, nil, nil, 0, 1},
+		{"MOV then JE: the JE", [][]byte{movDXAX, movDXAX, je, ret}, 0, nil, nil, 0, 2},
+		{"entry emulated", [][]byte{nop, callRel, ret}, 0, nil, nil, 0, 0},
+		{"jump target in between", [][]byte{movDXAX, movDXAX, callRel, ret, jmpBackTo(1)}, 0, nil, nil, 0, 0},
+		{"jump target picked", [][]byte{movDXAX, callRel, ret, jmpBackTo(1)}, 0, nil, nil, 0, 0},
+		{"deferreturn point in between", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, nil, nil, 1, 0},
+		{"through the caller's code back to the copy's", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, []int{0, 2, 3}, nil, 0, 2},
+		{"the caller's emulated instruction is not picked", [][]byte{movDXAX, nop, callRel, ret}, 0, []int{0, 2, 3}, nil, 0, 0},
+		{"another call's code in between", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, []int{0, 2, 3}, []int{1}, 0, 0},
+		{"RET before anything emulated", [][]byte{movDXAX, movDXAX, ret, callRel}, 0, nil, nil, 0, 0},
+		{"NOP with 0x66 is not picked", [][]byte{movDXAX, nop66, callRel, ret}, 0, nil, nil, 0, 2},
+		{"NOP with 0x66, then RET", [][]byte{movDXAX, nop66, ret}, 0, nil, nil, 0, 0},
+		{"4-byte NOP", [][]byte{movDXAX, nop4, callRel, ret}, 0, nil, nil, 0, 1},
+		{"5-byte NOP is not picked", [][]byte{movDXAX, nop5, ret}, 0, nil, nil, 0, 0},
+		{"indirect jump", [][]byte{movDXAX, jmpRAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"nil check", [][]byte{movDXAX, nilCheck, callRel, ret}, 0, nil, nil, 0, 0},
+		{"load", [][]byte{movDXAX, loadAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"division", [][]byte{movDXAX, divR8, callRel, ret}, 0, nil, nil, 0, 0},
+		{"the entry may fault", [][]byte{loadAX, movDXAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"stack and global loads cannot fault", [][]byte{movDXAX, loadSP, loadRIP, callRel, ret}, 0, nil, nil, 0, 3},
+		{"POP RBP", [][]byte{movDXAX, popRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"frame pointer moved for a Duff call", [][]byte{movDXAX, leaBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"entry pops RBP", [][]byte{popRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"PUSH R13", [][]byte{movDXAX, pushR13, ret}, 0, nil, nil, 0, 1},
+		{"PUSH RBP is not picked", [][]byte{movDXAX, pushRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"bytes that do not decode", [][]byte{movDXAX, undecoded, callRel, ret}, 0, nil, nil, 0, 0},
+		{"16 instructions", append(slices.Repeat([][]byte{movDXAX}, 16), callRel, ret), 0, nil, nil, 0, 16},
+		{"17 instructions", append(slices.Repeat([][]byte{movDXAX}, 17), callRel, ret), 0, nil, nil, 0, 0},
+		{"64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 8)...), callRel, ret), 0, nil, nil, 0, 9},
+		{"more than 64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 9)...), callRel, ret), 0, nil, nil, 0, 0},
+		{"no emulated instruction", [][]byte{movDXAX, movDXAX}, 0, nil, nil, 0, 0},
+		// Before the entry.
+		{"the NOP before a faulting entry", [][]byte{nop, loadAX, ret}, 1, nil, nil, 0, 0},
+		{"the NOP before, over the caller's MOV", [][]byte{nop, movDXAX, loadAX, ret}, 2, nil, nil, 0, 0},
+		{"the entry is a jump target", [][]byte{nop, loadAX, ret, jmpBackTo(1)}, 1, nil, nil, 0, 1},
+		{"a jump target in between", [][]byte{nop, movDXAX, loadAX, ret, jmpBackTo(1)}, 2, nil, nil, 0, 2},
+		{"the NOP may be a jump target", [][]byte{nop, movDXAX, loadAX, ret, jmpBackTo(0)}, 2, nil, nil, 0, 0},
+		{"the entry is the deferreturn point", [][]byte{nop, loadAX, ret}, 1, nil, nil, 1, 1},
+		{"another call's code in between", [][]byte{nop, movDXAX, loadAX, ret}, 2, nil, []int{1}, 0, 2},
+		{"another call's NOP", [][]byte{nop, loadAX, ret}, 1, nil, []int{0}, 0, 1},
+		{"a CALL before", [][]byte{callRel, loadAX, ret}, 1, nil, nil, 0, 1},
+		{"a load before", [][]byte{nop, loadAX, loadAX, ret}, 2, nil, nil, 0, 2},
+		{"PUSH R13 before is not picked", [][]byte{pushR13, loadAX, ret}, 1, nil, nil, 0, 1},
+		{"after an indirect jump", [][]byte{jmpRAX, loadAX, ret}, 1, nil, nil, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,12 +258,20 @@ func TestEntryProbe(t *testing.T) {
 			if len(insts) != len(tt.code) {
 				t.Fatalf("decoded %d instructions, want %d", len(insts), len(tt.code))
 			}
-			fc := newFuncCode(insts, offs[tt.deferreturn])
-			copyTo := len(code)
-			if tt.copyTo > 0 {
-				copyTo = int(offs[tt.copyTo])
+			index := func(off uint32) int { return slices.Index(offs, off) }
+			in := func(off uint32) bool {
+				if tt.copy == nil {
+					return index(off) >= tt.entry && !slices.Contains(tt.other, index(off))
+				}
+				return slices.Contains(tt.copy, index(off))
 			}
-			if got := entryProbe(fc, 0, func(off uint32) bool { return int(off) < copyTo }); got != tt.want {
+			caller := func(off uint32) bool { return !in(off) && !slices.Contains(tt.other, index(off)) }
+			var deferreturn uint32
+			if tt.deferreturn > 0 {
+				deferreturn = offs[tt.deferreturn]
+			}
+			fc := newFuncCode(insts, deferreturn)
+			if got := entryProbe(fc, tt.entry, in, caller); got != tt.want {
 				t.Errorf("entryProbe = instruction %d, want %d", got, tt.want)
 			}
 		})
@@ -264,7 +289,7 @@ func TestInlineSites(t *testing.T) {
 	for _, v := range []testprog.Variant{testprog.Plain, testprog.Inlined, testprog.StrippedPIE, go121, go119} {
 		t.Run(v.Name, func(t *testing.T) {
 			b := fixture(t, "frames", v)
-			var copies, withCode, emulatedAll, moved, stepped, exact, sites int
+			var copies, withCode, emulatedAll, moved, before, stepped, exact, sites int
 			for fi := range b.Funcs {
 				f := &b.Funcs[fi]
 				for i, in := range f.Inlines {
@@ -312,15 +337,22 @@ func TestInlineSites(t *testing.T) {
 						if e := instAt(t, b, f, site.Call); kernelEmulates(e) {
 							t.Errorf("%s: copy %d (%s): site moved from its entry %#x, which the kernel emulates (%v)", f.Name, i, in.Func, site.Call, e)
 						}
-						if site.PC < site.Call || site.PC >= site.Call+entryWalkBytes || site.PC >= f.End {
-							t.Errorf("%s: copy %d (%s): site %#x, not within %d bytes after its entry %#x", f.Name, i, in.Func, site.PC, entryWalkBytes, site.Call)
+						if site.PC+entryWalkBytes < site.Call || site.PC >= site.Call+entryWalkBytes || site.PC < f.Entry || site.PC >= f.End {
+							t.Errorf("%s: copy %d (%s): site %#x, not within %d bytes of its entry %#x", f.Name, i, in.Func, site.PC, entryWalkBytes, site.Call)
 							continue
 						}
 						if !kernelEmulates(x) {
 							t.Errorf("%s: copy %d (%s): site %#x moved from its entry %#x to %v, which the kernel does not emulate", f.Name, i, in.Func, site.PC, site.Call, x)
 						}
-						if pf := b.Frames(site.PC); slices.IndexFunc(pf, func(x Frame) bool { return x.Function == in.Func }) < 0 {
-							t.Errorf("%s: copy %d (%s): site %#x moved out of the copy: frames %v", f.Name, i, in.Func, site.PC, pf)
+						inCopy := slices.IndexFunc(b.Frames(site.PC), func(x Frame) bool { return x.Function == in.Func }) >= 0
+						if site.PC > site.Call && !inCopy {
+							t.Errorf("%s: copy %d (%s): site %#x moved after its entry %#x out of the copy: frames %v", f.Name, i, in.Func, site.PC, site.Call, b.Frames(site.PC))
+						}
+						if site.PC < site.Call {
+							before++
+							if inCopy || x.Op != x86asm.NOP {
+								t.Errorf("%s: copy %d (%s): site %#x moved before its entry %#x to %v, not a NOP of the caller (frames %v)", f.Name, i, in.Func, site.PC, site.Call, x, b.Frames(site.PC))
+							}
 						}
 					}
 					if counted == 0 && !inexact {
@@ -339,16 +371,16 @@ func TestInlineSites(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d inlined copies, %d with code, %d sites (%d moved after their entry to an emulated instruction, %d single-stepped); copies with every site emulated: %.1f%%, counted exactly: %.1f%%",
-				copies, withCode, sites, moved, stepped, 100*float64(emulatedAll)/float64(withCode), 100*float64(exact)/float64(withCode))
+			t.Logf("%d inlined copies, %d with code, %d sites (%d moved from their entry to an emulated instruction, %d of them before it; %d single-stepped); copies with every site emulated: %.1f%%, counted exactly: %.1f%%",
+				copies, withCode, sites, moved, before, stepped, 100*float64(emulatedAll)/float64(withCode), 100*float64(exact)/float64(withCode))
 			if withCode < copies*9/10 {
 				t.Errorf("only %d of %d copies have code", withCode, copies)
 			}
 			if exact < withCode*3/4 {
 				t.Errorf("only %d of the %d copies with code are counted exactly", exact, withCode)
 			}
-			if moved == 0 {
-				t.Errorf("no site moved from its entry to an instruction that the kernel emulates")
+			if moved == 0 || before == 0 {
+				t.Errorf("%d sites moved from their entry to an instruction that the kernel emulates, %d of them before it: want some of each", moved, before)
 			}
 		})
 	}
