@@ -56,17 +56,18 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 	return site, nil
 }
 
-// InlineSites returns the probe sites of the inlined call f.Inlines[i]: the
-// instructions where execution enters the call's copy, the instructions of
-// f whose InlTreeIndex pcdata is i or an inlined call nested in i. A copy
-// is reached if and only if one of its instructions ran, and each time it
-// runs, execution enters it at one of these: no execution is missed,
-// whether the copy returns or not.
+// InlineSites returns the probe sites of the inlined call f.Inlines[i]:
+// the instructions where a call's execution enters the call's copy, the
+// instructions of f whose InlTreeIndex pcdata is i or an inlined call
+// nested in i. A copy is reached if and only if one of its instructions
+// ran, and each time a call runs it, execution first enters it at one of
+// these: no execution is missed, whether the copy returns or not.
 //
-// The call's inline mark (Inline.CallPC) is not used: the compiler stands
-// a mark in with the first instruction of the function at the call's line,
-// which may be on another path (the branch of `b && f(x)`), outside a loop
-// that makes the call, or after a call that never returns.
+// The call's inline mark (Inline.CallPC) is not used: the compiler makes
+// the first instruction of the function at the call's line the mark
+// (TestInlineMarksElsewhere), which may be on another path (the branch of
+// `b && f(x)`), outside a loop that makes the call, or after a call that
+// never returns.
 //
 // The function's code is decoded linearly from Entry to End (once: the
 // decoded code of each function asked about is kept as long as b). An
@@ -80,33 +81,38 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 //     the instruction follows one that cannot fall through and is not the
 //     target of any direct jump: it can only be reached indirectly.
 //
-// Counting (Site.Uncounted, Site.Inexact): an entry is a first entry when
-// the code before it can run without the copy having run in the same
-// invocation of f (it is reachable from f's entry along code outside the
-// copy): a call can begin there. Other entries are re-entries: every path
-// to them leaves the copy first, as when the copy's body is split into
-// ranges around code of the caller; they are Uncounted. A first entry that
-// code of the copy can also jump or fall to (a loop of the callee at its
-// start) can run more than once per call: it is Uncounted too, and since
-// calls that begin there then pass no counted site, every site of the copy
-// is Inexact. The counted sites are the other first entries: each call
-// passes exactly one of them, provided that a call that has left its copy
-// never goes back to where a call can begin, which the compiler's layout
-// of a call (its arguments, its body, then its results) keeps.
+// An entry is a first entry when code outside the copy leads to it from
+// f's entry or deferreturn point: a call can begin there. The other
+// entries are re-entries, as when the copy's body is split into ranges
+// around code of the caller: every path to them runs an instruction of
+// the copy first, and the first such instruction in an invocation of f is
+// a first entry. So re-entries get no site: a first entry's hit saw the
+// copy run, and counting them would count one call several times.
+//
+// Counting (Site.Uncounted, Site.Inexact): a first entry that the copy's
+// own code can also jump or fall to (a loop of the callee at its start)
+// can run more than once per call: it is Uncounted, and since calls that
+// begin there pass no counted site, every site of the copy is Inexact.
+// The other first entries are counted: each call passes exactly one of
+// them, provided that a call that left its copy never goes back to where
+// a call can begin, which the compiler's layout of a call (its arguments,
+// its body, then its results) keeps; TestInlineCopiesCoverage (package
+// observe) checks counts against Go's coverage.
 //
 // The kernel single-steps most instructions: in count mode that cost
 // about 4.4 µs a call in bench/overhead, against about 1 µs at an
 // instruction the kernel emulates (a direct CALL or jump, a NOP, a PUSH;
-// see emulated). So the probe (Site.PC) goes on the first instruction from
-// the entry on, within 16 instructions and 64 bytes and in the copy, that
-// the kernel emulates, when every instruction from the entry to it runs
-// exactly once each time the entry runs, in the same frame (entryProbe has
-// the rules); otherwise it stays on the entry. Either way, a hit
-// symbolizes as the entry, Site.Call: the inlined function, called from
-// the caller at the call's line.
+// see emulated). So the probe (Site.PC) goes on an instruction the kernel
+// emulates shortly after the entry, in the copy, or shortly before it, a
+// NOP of the caller, when it runs exactly once each time the entry runs,
+// in the same frame (entryProbe has the rules); otherwise it stays on the
+// entry. Either way, a hit symbolizes as the entry, Site.Call: the inlined
+// function at its line, called from the caller at the call's line.
 //
-// A copy with no code (its body optimized away) has no sites. Sites are
-// sorted by PC. Only amd64 binaries are supported.
+// Under reach attach, a call that is under way when the probes are armed
+// is seen from its copy's next first entry on.
+//
+// Sites are sorted by PC. Only amd64 binaries are supported.
 func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 	if b.GOARCH != "amd64" {
 		return nil, fmt.Errorf("inline sites of %s in %s: %s: %w", funcName(f), b.Path, b.GOARCH, ErrUnsupported)

@@ -441,3 +441,106 @@ func kernelEmulates(x x86asm.Inst) bool {
 	}
 	return false
 }
+
+// TestInlineMarksElsewhere checks, on testdata/progs/inlinecopies built
+// with go1.21.0, the facts that keep InlineSites off inline marks: the
+// compiler stands a call's mark in with another instruction at the call's
+// line, which here is the branch of `b && f(x)` (another path), the jump
+// into a rotated loop (which a loop's calls do not pass again), and an
+// instruction after the copy of a call that never returns.
+func TestInlineMarksElsewhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping builds with other toolchains")
+	}
+	path := testprog.Build(t, testprog.Dir(t, "inlinecopies"), go121)
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tests := []struct {
+		caller, callee string
+		check          func(t *testing.T, mark inst, markK int, fc *funcCode, inCopy []bool)
+	}{
+		{"main.check", "net/http.CanonicalHeaderKey", func(t *testing.T, mark inst, _ int, _ *funcCode, _ []bool) {
+			if !mark.branches || !mark.fallsThrough || mark.target < 0 {
+				t.Errorf("the mark is not a conditional jump: %+v", mark)
+			}
+		}},
+		{"main.loop", "golang.org/x/text/language.Parse", func(t *testing.T, mark inst, markK int, fc *funcCode, inCopy []bool) {
+			if mark.fallsThrough || mark.target < 0 {
+				t.Errorf("the mark is not a direct unconditional jump: %+v", mark)
+			}
+			// The copy, run again and again, never leads back to it.
+			seen := make([]bool, len(fc.insts))
+			var stack []int
+			for k, in := range inCopy {
+				if in {
+					stack = append(stack, k)
+				}
+			}
+			for len(stack) > 0 {
+				k := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				fc.successors(k, func(s int) {
+					if !seen[s] {
+						seen[s] = true
+						stack = append(stack, s)
+					}
+				})
+			}
+			if seen[markK] {
+				t.Errorf("the copy leads back to the mark")
+			}
+		}},
+		{"main.serve", "net/http.ListenAndServe", func(t *testing.T, mark inst, _ int, fc *funcCode, inCopy []bool) {
+			last := -1
+			for k, in := range inCopy {
+				if in {
+					last = k
+				}
+			}
+			if last < 0 || fc.insts[last].off > mark.off || !fc.insts[last].branches {
+				t.Errorf("the mark does not follow the copy's last instruction, a call")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caller, func(t *testing.T) {
+			f := lookup(t, b, tt.caller)
+			i := slices.IndexFunc(f.Inlines, func(in Inline) bool { return in.Func == tt.callee })
+			if i < 0 {
+				t.Fatalf("%s is not inlined into %s", tt.callee, tt.caller)
+			}
+			fi, _ := b.indexOf(f)
+			fc, err := b.funcCode(fi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ranges, err := b.inlineRanges(fi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree := descendants(f.Inlines, i)
+			inCopy := make([]bool, len(fc.insts))
+			for k, x := range fc.insts {
+				v := valueAt(ranges, x.off)
+				inCopy[k] = v >= 0 && tree[v]
+			}
+			markK, ok := instIndex(fc.insts, uint32(f.Inlines[i].CallPC-f.Entry))
+			if !ok || inCopy[markK] {
+				t.Fatalf("the mark %#x is not an instruction of %s outside the copy", f.Inlines[i].CallPC, tt.caller)
+			}
+			tt.check(t, fc.insts[markK], markK, fc, inCopy)
+			sites, err := b.InlineSites(f, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sites {
+				if s.PC == f.Inlines[i].CallPC || s.Call == f.Inlines[i].CallPC {
+					t.Errorf("site %+v at the mark", s)
+				}
+			}
+		})
+	}
+}
