@@ -10,21 +10,40 @@ import (
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
+// Kinds of instruction in the hand-made streams of TestCopyEntries and
+// TestClassifyEntries.
+const (
+	fall = iota // falls through
+	jmp         // unconditional direct jump
+	jcc         // conditional jump
+	ret         // return (does not fall through)
+	ijmp        // indirect jump
+)
+
+// op is one instruction of a hand-made stream: its kind and, for jumps,
+// the offset it targets.
+type op struct {
+	kind   int
+	target int
+}
+
+// stream returns the instructions of ops, instruction k at offset k.
+func stream(ops []op) []inst {
+	insts := make([]inst, len(ops))
+	for k, o := range ops {
+		insts[k] = inst{off: uint32(k), len: 1, target: -1, fallsThrough: o.kind == fall || o.kind == jcc}
+		if o.kind == jmp || o.kind == jcc {
+			insts[k].target = int64(o.target)
+		}
+		insts[k].indirectJump = o.kind == ijmp
+	}
+	return insts
+}
+
 // TestCopyEntries runs the entry rule of InlineSites over hand-made
 // instruction streams. Instruction k is at offset k; "in" lists the
 // offsets in the copy.
 func TestCopyEntries(t *testing.T) {
-	const (
-		fall = iota // falls through
-		jmp         // unconditional direct jump
-		jcc         // conditional jump
-		ret         // return (does not fall through)
-		ijmp        // indirect jump
-	)
-	type op struct {
-		kind   int
-		target int
-	}
 	tests := []struct {
 		name string
 		ops  []op
@@ -55,14 +74,7 @@ func TestCopyEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			insts := make([]inst, len(tt.ops))
-			for k, o := range tt.ops {
-				insts[k] = inst{off: uint32(k), len: 1, target: -1, fallsThrough: o.kind == fall || o.kind == jcc}
-				if o.kind == jmp || o.kind == jcc {
-					insts[k].target = int64(o.target)
-				}
-				insts[k].indirectJump = o.kind == ijmp
-			}
+			insts := stream(tt.ops)
 			got := copyEntries(insts, jumpTargets(insts), func(off uint32) bool { return slices.Contains(tt.in, off) })
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("entries = %v, want %v", got, tt.want)
@@ -74,17 +86,6 @@ func TestCopyEntries(t *testing.T) {
 // TestClassifyEntries runs the counting rules of InlineSites over
 // hand-made instruction streams, as TestCopyEntries does.
 func TestClassifyEntries(t *testing.T) {
-	const (
-		fall = iota // falls through
-		jmp         // unconditional direct jump
-		jcc         // conditional jump
-		ret         // return (does not fall through)
-		ijmp        // indirect jump
-	)
-	type op struct {
-		kind   int
-		target int
-	}
 	type want struct {
 		off              uint32
 		first, uncounted bool
@@ -141,14 +142,7 @@ func TestClassifyEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			insts := make([]inst, len(tt.ops))
-			for k, o := range tt.ops {
-				insts[k] = inst{off: uint32(k), len: 1, target: -1, fallsThrough: o.kind == fall || o.kind == jcc}
-				if o.kind == jmp || o.kind == jcc {
-					insts[k].target = int64(o.target)
-				}
-				insts[k].indirectJump = o.kind == ijmp
-			}
+			insts := stream(tt.ops)
 			fc := newFuncCode(insts, tt.deferreturn)
 			var got []want
 			for _, e := range classifyEntries(fc, func(off uint32) bool { return slices.Contains(tt.in, off) }) {
