@@ -74,9 +74,11 @@ type Inline struct {
 	// CallPC is the link-time address of the instruction that stands for
 	// the call in the caller's code: the compiler's inline mark, which the
 	// runtime's tracebacks use as the call's PC. It belongs to the caller
-	// (its frames end with the caller at CallLine) and runs once each time
-	// the call is made, however the copy's body is laid out. 0 when the
-	// pclntab does not give it.
+	// (its frames end with the caller at CallLine). It is no probe site:
+	// the compiler makes the first instruction of the function at the
+	// call's line the mark, which may be on another path than the call,
+	// outside a loop that makes it, or after a call that never returns
+	// (see InlineSites). 0 when the pclntab does not give it.
 	CallPC uint64
 }
 
@@ -90,7 +92,11 @@ const (
 	// SitePushBP is a function's PUSH RBP, just after its stack-bound check:
 	// the kernel emulates it, and morestack does not run it twice.
 	SitePushBP
-	// SiteInline is where execution enters an inlined copy.
+	// SiteInline is where execution enters an inlined copy, in the code
+	// of the function it was inlined into. That function's frame is most
+	// often set up there; not at about 3% of sites (in frameless
+	// functions, or before a prologue), where the frame pointer is still
+	// its caller's.
 	SiteInline
 )
 
@@ -111,18 +117,19 @@ type Site struct {
 	Kind   SiteKind
 	PC     uint64 // link-time virtual address
 	Offset uint64 // file offset, as uprobes take it
-	// Call is, at an inline site, the call's inline mark (Inline.CallPC),
-	// which symbolizes as the call: the caller at the call's line. PC is
-	// then the mark or an instruction shortly after it that runs exactly
-	// once each time the mark runs (see InlineSites). 0 at other sites,
-	// and at the entry sites of a copy without a usable mark, which
-	// symbolize as themselves.
+	// Call is, at an inline site, the entry of the inlined copy that the
+	// site stands for: an instruction of the copy, whose frames are the
+	// inlined function's (or a call nested in it), called from the
+	// caller at the call's line. A hit symbolizes as Call. PC is the entry
+	// itself, or an instruction shortly before or after it that runs
+	// exactly once each time the entry runs (see InlineSites). 0 at other
+	// sites.
 	Call uint64
 	// Uncounted is whether hits here show only that the watched code ran,
 	// not how often it was called: the site can run more than once per
-	// call (a re-entry into an inlined copy's body), or stands for code
-	// other than the call itself (a closure of the function). Counted
-	// sites run at most once per call.
+	// call (an inlined copy's entry that the copy's own code loops back
+	// to), or stands for code other than the call itself (a closure of
+	// the function). Counted sites run at most once per call.
 	Uncounted bool
 	// Inexact is whether some calls that this site watches may pass no
 	// counted site: hits then count at least, not exactly, the calls.

@@ -44,3 +44,40 @@ func FuzzNewFile(f *testing.F) {
 		b.DWARFInlines()
 	})
 }
+
+// FuzzCopySites runs the entry and probe rules of InlineSites over
+// arbitrary code, with the instructions whose offset's bit is set in mask
+// as the copy, and checks what they promise: entries are the copy's, and a
+// probe that moved from its entry is an emulated instruction within reach
+// of it, in the copy after it or outside the copy before it.
+func FuzzCopySites(f *testing.F) {
+	f.Add([]byte{0x48, 0x89, 0xd0, 0xe8, 0, 0, 0, 0, 0xc3}, uint64(0b11111110), uint32(0))
+	f.Add([]byte{0x90, 0x48, 0x8b, 0x18, 0xc3, 0xeb, 0xfa}, uint64(0b11110), uint32(1))
+	f.Add([]byte{0xff, 0xe0, 0x48, 0x8b, 0x18, 0x74, 0xfb, 0xc3}, uint64(0b11111100), uint32(0))
+	f.Fuzz(func(t *testing.T, code []byte, mask uint64, deferreturn uint32) {
+		if len(code) > 4096 {
+			return
+		}
+		insts := (&Binary{}).decodeCode(0x401000, code)
+		in := func(off uint32) bool { return mask>>(off%64)&1 == 1 }
+		fc := newFuncCode(insts, deferreturn)
+		for _, e := range classifyEntries(fc, in) {
+			if e.k < 0 || e.k >= len(insts) || !in(insts[e.k].off) {
+				t.Fatalf("entry %d is not an instruction of the copy", e.k)
+			}
+			p := entryProbe(fc, e.k, in, func(off uint32) bool { return !in(off) })
+			if p == e.k {
+				continue
+			}
+			if p < 0 || p >= len(insts) || !insts[p].emulated {
+				t.Fatalf("probe of entry %d moved to %d, not an emulated instruction", e.k, p)
+			}
+			if d := int64(insts[p].off) - int64(insts[e.k].off); d > entryWalkBytes || d < -entryWalkBytes {
+				t.Fatalf("probe of entry %d moved %d bytes", e.k, d)
+			}
+			if (p > e.k) != in(insts[p].off) {
+				t.Fatalf("probe of entry %d moved to %d: after it outside the copy, or before it inside", e.k, p)
+			}
+		}
+	})
+}

@@ -56,37 +56,23 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 	return site, nil
 }
 
-// InlineSites returns the probe sites of the inlined call f.Inlines[i].
+// InlineSites returns the probe sites of the inlined call f.Inlines[i]:
+// the instructions where a call's execution enters the call's copy, the
+// instructions of f whose InlTreeIndex pcdata is i or an inlined call
+// nested in i. A copy is reached if and only if one of its instructions
+// ran, and each time a call runs it, execution first enters it at one of
+// these: no execution is missed, whether the copy returns or not.
 //
-// The site stands for the call's inline mark, Inline.CallPC (Site.Call):
-// the instruction of the caller that the compiler marks as the call, which
-// runs once each time the call is made. A probe there counts calls
-// exactly, even when the copy's body is split into reordered ranges that
-// execution enters several times per call (to store a nested call's
-// results, say), and even when the body was optimized away. Its frames are
-// the caller's, at the call's line.
+// The call's inline mark (Inline.CallPC) is not used: the compiler makes
+// the first instruction of the function at the call's line the mark
+// (TestInlineMarksElsewhere), which may be on another path (the branch of
+// `b && f(x)`), outside a loop that makes the call, or after a call that
+// never returns.
 //
-// The mark is often a MOV, which the kernel single-steps out of line: in
-// count mode that cost about 4.4 µs a call in bench/overhead, against about
-// 1 µs at an instruction the kernel emulates (a direct CALL or jump, a NOP,
-// a PUSH; see emulated). So the probe (Site.PC) goes on the first
-// instruction after the mark, within 16 instructions and 64 bytes, that
-// the kernel emulates, when every instruction from the mark to it runs
-// exactly once each time the mark runs, in the same frame: none in between
-// is a jump target or another call's mark, transfers control, touches RSP
-// or RBP, or may fault other than in evaluating the call's arguments
-// (markProbe has the rules). Otherwise, and in a function with a jump
-// table or with a copy that has no usable mark, the probe stays on the
-// mark. Either way, a hit symbolizes as the mark, Site.Call.
-//
-// When the pclntab gives no usable mark (CallPC is 0, outside f, or not
-// the start of an instruction), the sites are the instructions where
-// execution enters the copy's body instead: the set of instructions of f
-// whose InlTreeIndex pcdata is i or an inlined call nested in i. The
-// function's code is decoded linearly from Entry to End. (once: the
-// decoded code of each function asked about is kept as long as b). An instruction of
-// the copy is then a site when
-//   - it is f's first instruction, or
+// The function's code is decoded linearly from Entry to End (once: the
+// decoded code of each function asked about is kept as long as b). An
+// instruction of the copy is an entry when
+//   - it is f's first instruction or its deferreturn point, or
 //   - the instruction before it is outside the copy and can fall through to
 //     it (anything but JMP, RET, UD2, INT3, HLT and calls of runtime
 //     functions that never return, such as runtime.panicIndex), or
@@ -95,8 +81,38 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 //     the instruction follows one that cannot fall through and is not the
 //     target of any direct jump: it can only be reached indirectly.
 //
-// Such entry sites can fire more than once per call. Sites are sorted by
-// PC. Only amd64 binaries are supported.
+// An entry is a first entry when code outside the copy leads to it from
+// f's entry or deferreturn point: a call can begin there. The other
+// entries are re-entries, as when the copy's body is split into ranges
+// around code of the caller: every path to them runs an instruction of
+// the copy first, and the first such instruction in an invocation of f is
+// a first entry. So re-entries get no site: a first entry's hit saw the
+// copy run, and counting them would count one call several times.
+//
+// Counting (Site.Uncounted, Site.Inexact): a first entry that the copy's
+// own code can also jump or fall to (a loop of the callee at its start)
+// can run more than once per call: it is Uncounted, and since calls that
+// begin there pass no counted site, every site of the copy is Inexact.
+// The other first entries are counted: each call passes exactly one of
+// them, provided that a call that left its copy never goes back to where
+// a call can begin, which the compiler's layout of a call (its arguments,
+// its body, then its results) keeps; TestInlineCopiesCoverage (package
+// observe) checks counts against Go's coverage.
+//
+// The kernel single-steps most instructions: in count mode that cost
+// about 4.4 µs a call in bench/overhead, against about 1 µs at an
+// instruction the kernel emulates (a direct CALL or jump, a NOP, a PUSH;
+// see emulated). So the probe (Site.PC) goes on an instruction the kernel
+// emulates shortly after the entry, in the copy, or shortly before it, a
+// NOP of the caller, when it runs exactly once each time the entry runs,
+// in the same frame (entryProbe has the rules); otherwise it stays on the
+// entry. Either way, a hit symbolizes as the entry, Site.Call: the inlined
+// function at its line, called from the caller at the call's line.
+//
+// Under reach attach, a call that is under way when the probes are armed
+// is seen from its copy's next first entry on.
+//
+// Sites are sorted by PC. Only amd64 binaries are supported.
 func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 	if b.GOARCH != "amd64" {
 		return nil, fmt.Errorf("inline sites of %s in %s: %s: %w", funcName(f), b.Path, b.GOARCH, ErrUnsupported)
@@ -122,35 +138,24 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		v := valueAt(ranges, off)
 		return v >= 0 && int(v) < len(inCopy) && inCopy[v]
 	}
-	if mark := fn.Inlines[i].CallPC; fc.usable[i] {
-		pc := b.markSite(fi, fc, mark, in)
-		o, err := b.FileOffset(pc)
-		if err != nil {
-			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
-		}
-		return []Site{{Kind: SiteInline, PC: pc, Offset: o, Call: mark}}, nil
+	chain := ancestors(fn.Inlines, i)
+	caller := func(off uint32) bool {
+		v := valueAt(ranges, off)
+		return v < 0 || (int(v) < len(chain) && chain[v])
 	}
-	entries := copyEntries(fc.insts, fc.jumpTargets, in)
+	entries := slices.DeleteFunc(classifyEntries(fc, in), func(e entry) bool { return !e.first })
+	inexact := slices.ContainsFunc(entries, func(e entry) bool { return e.uncounted })
 	sites := make([]Site, 0, len(entries))
-	for _, off := range entries {
-		pc := fn.Entry + uint64(off)
+	for _, e := range entries {
+		call := fn.Entry + uint64(fc.insts[e.k].off)
+		pc := fn.Entry + uint64(fc.insts[entryProbe(fc, e.k, in, caller)].off)
 		o, err := b.FileOffset(pc)
 		if err != nil {
 			return nil, fmt.Errorf("inline sites of %s: %w", fn.Name, err)
 		}
-		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o})
+		sites = append(sites, Site{Kind: SiteInline, PC: pc, Offset: o, Call: call, Uncounted: e.uncounted, Inexact: inexact})
 	}
 	return sites, nil
-}
-
-// usableMark reports whether mark is the start of an instruction of fn,
-// whose decoded code is insts.
-func usableMark(fn *Func, insts []inst, mark uint64) bool {
-	if mark < fn.Entry || mark >= fn.End {
-		return false
-	}
-	_, ok := instIndex(insts, uint32(mark-fn.Entry))
-	return ok
 }
 
 // instIndex returns the index of the instruction of insts, which are
@@ -246,6 +251,16 @@ func descendants(tree []Inline, i int) []bool {
 	return in
 }
 
+// ancestors returns, indexed by inline tree index, whether the entry is a
+// call that i is nested in. A parent cycle (a corrupt tree) ends the walk.
+func ancestors(tree []Inline, i int) []bool {
+	out := make([]bool, len(tree))
+	for k := tree[i].Parent; k >= 0 && k < len(tree) && !out[k] && k != i; k = tree[k].Parent {
+		out[k] = true
+	}
+	return out
+}
+
 // inlineRanges returns the decoded InlTreeIndex table of Funcs[fi].
 func (b *Binary) inlineRanges(fi int) ([]pcRange, error) {
 	b.mu.Lock()
@@ -267,15 +282,22 @@ func (b *Binary) inlineRanges(fi int) ([]pcRange, error) {
 }
 
 // funcCode is what InlineSites needs of the code of a function with
-// inlined calls, the same for each of its copies.
+// inlined calls, the same for each of its copies: its instructions and
+// the edges between them.
 type funcCode struct {
 	insts       []inst
 	jumpTargets map[uint32]bool // offsets that direct jumps target
-	deferreturn uint32          // where the runtime resumes after a recover, or 0
-	usable      []bool          // by inline tree index, whether the copy's mark is usable
-	allUsable   bool            // every copy's mark is usable
-	marks       map[uint32]bool // offsets of the copies' marks, when allUsable
-	indirect    bool            // the function has an indirect jump
+	// target is, by instruction, the index of a direct jump's target, or
+	// -1; roots the indexes where execution enters the function: its
+	// entry, and its deferreturn point (where the runtime resumes after a
+	// recover) when it has one.
+	target []int
+	roots  []int
+	// indirectTargets is, when the function has an indirect jump (a
+	// switch's jump table), the instructions it may jump to: those that
+	// follow one that cannot fall through and that no direct jump
+	// targets.
+	indirectTargets []int
 }
 
 // funcCode returns the decoded code of Funcs[fi] and what follows from it
@@ -293,27 +315,11 @@ func (b *Binary) funcCode(fi int) (*funcCode, error) {
 	if err != nil {
 		return nil, err
 	}
-	insts := b.decodeCode(fn.Entry, code)
-	fc = &funcCode{
-		insts:       insts,
-		jumpTargets: jumpTargets(insts),
-		usable:      make([]bool, len(fn.Inlines)),
-		allUsable:   true,
-		indirect:    slices.ContainsFunc(insts, func(x inst) bool { return x.indirectJump }),
-	}
+	var deferreturn uint32
 	if r, ok := b.tab.fn(b.funcOff[fi]); ok {
-		fc.deferreturn = r.deferreturn()
+		deferreturn = r.deferreturn()
 	}
-	for k, c := range fn.Inlines {
-		fc.usable[k] = usableMark(fn, insts, c.CallPC)
-		fc.allUsable = fc.allUsable && fc.usable[k]
-	}
-	if fc.allUsable {
-		fc.marks = make(map[uint32]bool, len(fn.Inlines))
-		for _, c := range fn.Inlines {
-			fc.marks[uint32(c.CallPC-fn.Entry)] = true
-		}
-	}
+	fc = newFuncCode(b.decodeCode(fn.Entry, code), deferreturn)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev, ok := b.inlCode[fi]; ok {
@@ -326,13 +332,64 @@ func (b *Binary) funcCode(fi int) (*funcCode, error) {
 	return fc, nil
 }
 
+// newFuncCode returns the funcCode of a function whose decoded code is
+// insts and whose deferreturn point is at offset deferreturn (0 for none).
+func newFuncCode(insts []inst, deferreturn uint32) *funcCode {
+	fc := &funcCode{
+		insts:       insts,
+		jumpTargets: jumpTargets(insts),
+		target:      make([]int, len(insts)),
+	}
+	indirect := false
+	for k, x := range insts {
+		fc.target[k] = -1
+		if x.target >= 0 {
+			if t, ok := instIndex(insts, uint32(x.target)); ok {
+				fc.target[k] = t
+			}
+		}
+		indirect = indirect || x.indirectJump
+	}
+	if len(insts) > 0 {
+		fc.roots = append(fc.roots, 0)
+	}
+	if k, ok := instIndex(insts, deferreturn); ok && deferreturn != 0 {
+		fc.roots = append(fc.roots, k)
+	}
+	if indirect {
+		for k := 1; k < len(insts); k++ {
+			if !insts[k-1].fallsThrough && !fc.jumpTargets[insts[k].off] {
+				fc.indirectTargets = append(fc.indirectTargets, k)
+			}
+		}
+	}
+	return fc
+}
+
+// successors calls yield with the index of each instruction that may run
+// right after instruction k.
+func (fc *funcCode) successors(k int, yield func(int)) {
+	x := fc.insts[k]
+	if x.fallsThrough && k+1 < len(fc.insts) {
+		yield(k + 1)
+	}
+	if t := fc.target[k]; t >= 0 {
+		yield(t)
+	}
+	if x.indirectJump {
+		for _, t := range fc.indirectTargets {
+			yield(t)
+		}
+	}
+}
+
 // inst is one decoded instruction of a function.
 type inst struct {
 	off, len     uint32
 	target       int64 // offset of a direct jump's target within the function, or -1
 	fallsThrough bool
 	indirectJump bool
-	// For markProbe: whether the kernel emulates a probe on it (see
+	// For entryProbe: whether the kernel emulates a probe on it (see
 	// emulated); whether it transfers control (or does not decode), may
 	// fault, or reads or writes RSP or RBP.
 	emulated, branches, mayFault, writesFrame bool

@@ -10,21 +10,40 @@ import (
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
+// Kinds of instruction in the hand-made streams of TestCopyEntries and
+// TestClassifyEntries.
+const (
+	fall = iota // falls through
+	jmp         // unconditional direct jump
+	jcc         // conditional jump
+	ret         // return (does not fall through)
+	ijmp        // indirect jump
+)
+
+// op is one instruction of a hand-made stream: its kind and, for jumps,
+// the offset it targets.
+type op struct {
+	kind   int
+	target int
+}
+
+// stream returns the instructions of ops, instruction k at offset k.
+func stream(ops []op) []inst {
+	insts := make([]inst, len(ops))
+	for k, o := range ops {
+		insts[k] = inst{off: uint32(k), len: 1, target: -1, fallsThrough: o.kind == fall || o.kind == jcc}
+		if o.kind == jmp || o.kind == jcc {
+			insts[k].target = int64(o.target)
+		}
+		insts[k].indirectJump = o.kind == ijmp
+	}
+	return insts
+}
+
 // TestCopyEntries runs the entry rule of InlineSites over hand-made
 // instruction streams. Instruction k is at offset k; "in" lists the
 // offsets in the copy.
 func TestCopyEntries(t *testing.T) {
-	const (
-		fall = iota // falls through
-		jmp         // unconditional direct jump
-		jcc         // conditional jump
-		ret         // return (does not fall through)
-		ijmp        // indirect jump
-	)
-	type op struct {
-		kind   int
-		target int
-	}
 	tests := []struct {
 		name string
 		ops  []op
@@ -55,14 +74,7 @@ func TestCopyEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			insts := make([]inst, len(tt.ops))
-			for k, o := range tt.ops {
-				insts[k] = inst{off: uint32(k), len: 1, target: -1, fallsThrough: o.kind == fall || o.kind == jcc}
-				if o.kind == jmp || o.kind == jcc {
-					insts[k].target = int64(o.target)
-				}
-				insts[k].indirectJump = o.kind == ijmp
-			}
+			insts := stream(tt.ops)
 			got := copyEntries(insts, jumpTargets(insts), func(off uint32) bool { return slices.Contains(tt.in, off) })
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("entries = %v, want %v", got, tt.want)
@@ -71,9 +83,81 @@ func TestCopyEntries(t *testing.T) {
 	}
 }
 
-// TestMarkProbe runs markProbe over hand-assembled code. Instruction 0 is
-// the inline mark; the others are referred to by index.
-func TestMarkProbe(t *testing.T) {
+// TestClassifyEntries runs the counting rules of InlineSites over
+// hand-made instruction streams, as TestCopyEntries does.
+func TestClassifyEntries(t *testing.T) {
+	type want struct {
+		off              uint32
+		first, uncounted bool
+	}
+	tests := []struct {
+		name        string
+		ops         []op
+		in          []uint32
+		deferreturn uint32
+		want        []want
+	}{
+		{"one entry", []op{{fall, 0}, {fall, 0}, {fall, 0}, {ret, 0}}, []uint32{1, 2}, 0, []want{{1, true, false}}},
+		{"copy at the function's first instruction", []op{{fall, 0}, {ret, 0}}, []uint32{0}, 0, []want{{0, true, false}}},
+		{"b && f(x): only the branch taken when b is true enters", []op{
+			{jcc, 3}, // 0 caller: b true goes to the copy
+			{fall, 0},
+			{jmp, 5},
+			{fall, 0}, // 3 copy
+			{fall, 0}, // 4 copy
+			{ret, 0},  // 5 caller
+		}, []uint32{3, 4}, 0, []want{{3, true, false}}},
+		{"results stored after caller code: a re-entry", []op{
+			{fall, 0}, // 0 caller
+			{fall, 0}, // 1 copy: the call
+			{fall, 0}, // 2 caller
+			{jcc, 5},  // 3 caller
+			{fall, 0}, // 4 copy: results stored
+			{ret, 0},  // 5 caller
+		}, []uint32{1, 4}, 0, []want{{1, true, false}, {4, false, true}}},
+		{"the caller's loop: the first entry is still counted", []op{
+			{fall, 0}, // 0 caller: loop head
+			{fall, 0}, // 1 copy
+			{fall, 0}, // 2 copy
+			{jcc, 0},  // 3 caller: back to the head
+			{ret, 0},  // 4
+		}, []uint32{1, 2}, 0, []want{{1, true, false}}},
+		{"the callee's loop at the copy's start", []op{
+			{fall, 0}, // 0 caller
+			{fall, 0}, // 1 copy: loop head
+			{jcc, 1},  // 2 copy: back to the head
+			{ret, 0},  // 3 caller
+		}, []uint32{1, 2}, 0, []want{{1, true, true}}},
+		{"two first entries on two paths", []op{
+			{jcc, 3},  // 0 caller
+			{fall, 0}, // 1 copy
+			{jmp, 4},  // 2 copy
+			{fall, 0}, // 3 copy, entered from 0
+			{ret, 0},  // 4 caller
+		}, []uint32{1, 2, 3}, 0, []want{{1, true, false}, {3, true, false}}},
+		{"unreachable caller code falls into the copy", []op{{ret, 0}, {fall, 0}, {fall, 0}, {ret, 0}}, []uint32{2}, 0, []want{{2, false, true}}},
+		{"deferreturn point in the copy", []op{{fall, 0}, {ret, 0}, {fall, 0}, {ret, 0}}, []uint32{2, 3}, 2, []want{{2, true, false}}},
+		{"jump table outside the copy", []op{{ijmp, 0}, {ret, 0}, {fall, 0}, {ret, 0}}, []uint32{2, 3}, 0, []want{{2, true, false}}},
+		{"jump table inside the copy", []op{{fall, 0}, {ijmp, 0}, {ret, 0}, {fall, 0}, {ret, 0}}, []uint32{1, 2, 3, 4}, 0, []want{{1, true, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			insts := stream(tt.ops)
+			fc := newFuncCode(insts, tt.deferreturn)
+			var got []want
+			for _, e := range classifyEntries(fc, func(off uint32) bool { return slices.Contains(tt.in, off) }) {
+				got = append(got, want{insts[e.k].off, e.first, e.uncounted})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("entries {off first uncounted} = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEntryProbe runs entryProbe over hand-assembled code. Instruction 0 is
+// the copy's entry; the others are referred to by index.
+func TestEntryProbe(t *testing.T) {
 	var (
 		movDXAX   = []byte{0x48, 0x89, 0xd0}             // MOV RAX, RDX
 		callRel   = []byte{0xe8, 0x00, 0x00, 0x00, 0x00} // CALL rel32
@@ -97,49 +181,58 @@ func TestMarkProbe(t *testing.T) {
 	)
 	jmpBackTo := func(to int) []byte { return []byte{0xeb, byte(to)} } // JMP rel8: the target's index, patched below
 	tests := []struct {
-		name       string
-		code       [][]byte
-		marks      []int // other inline marks
-		copyFrom   int   // the copy's first instruction; the copy runs to the end
-		atCall     []int // the caller's at the call's line
-		want       int
-		copyBefore bool // the copy has code before the mark too
+		name        string
+		code        [][]byte
+		entry       int
+		copy        []int // the copy's instructions; nil for all from the entry on
+		other       []int // another call's instructions; the rest are the caller chain's
+		deferreturn int
+		want        int
 	}{
-		{"MOV then CALL: the CALL", [][]byte{movDXAX, callRel, ret}, nil, 1, nil, 1, false},
-		{"MOV then JE: the JE", [][]byte{movDXAX, movDXAX, je, ret}, nil, 1, nil, 2, false},
-		{"mark emulated", [][]byte{nop, callRel, ret}, nil, 1, nil, 0, false},
-		{"jump target in between", [][]byte{movDXAX, movDXAX, callRel, ret, jmpBackTo(1)}, nil, 1, nil, 0, false},
-		{"jump target picked", [][]byte{movDXAX, callRel, ret, jmpBackTo(1)}, nil, 1, nil, 0, false},
-		{"another mark in between", [][]byte{movDXAX, movDXAX, callRel, ret}, []int{1}, 1, nil, 0, false},
-		{"RET before anything emulated", [][]byte{movDXAX, movDXAX, ret, callRel}, nil, 1, nil, 0, false},
-		{"NOP with 0x66 is not picked", [][]byte{movDXAX, nop66, callRel, ret}, nil, 1, nil, 2, false},
-		{"NOP with 0x66, then RET", [][]byte{movDXAX, nop66, ret}, nil, 1, nil, 0, false},
-		{"4-byte NOP", [][]byte{movDXAX, nop4, callRel, ret}, nil, 1, nil, 1, false},
-		{"5-byte NOP is not picked", [][]byte{movDXAX, nop5, ret}, nil, 1, nil, 0, false},
-		{"indirect jump in the function", [][]byte{movDXAX, callRel, ret, jmpRAX}, nil, 1, nil, 0, false},
-		{"nil check in the copy", [][]byte{movDXAX, nilCheck, callRel, ret}, nil, 1, nil, 0, false},
-		{"load in the copy", [][]byte{movDXAX, loadAX, callRel, ret}, nil, 1, nil, 0, false},
-		{"stack and global loads cannot fault", [][]byte{movDXAX, loadSP, loadRIP, callRel, ret}, nil, 1, nil, 3, false},
-		{"argument evaluation may fault before the copy", [][]byte{movDXAX, divR8, loadAX, callRel, ret}, nil, 3, []int{1, 2}, 3, false},
-		{"argument fault, but the pick is not the copy's", [][]byte{movDXAX, loadAX, callRel, ret}, nil, 3, []int{1}, 0, false},
-		{"fault at the call's line after the copy began", [][]byte{movDXAX, movDXAX, loadAX, callRel, ret}, nil, 1, []int{2}, 0, false},
-		{"fault in other caller code", [][]byte{movDXAX, loadAX, callRel, ret}, nil, 2, nil, 0, false},
-		{"argument evaluation, copy also before the mark", [][]byte{movDXAX, loadAX, callRel, ret}, nil, 2, []int{1}, 0, true},
-		{"copy also before the mark, no fault", [][]byte{movDXAX, movDXAX, callRel, ret}, nil, 2, nil, 2, true},
-		{"mark may fault, copy after", [][]byte{loadAX, movDXAX, callRel, ret}, nil, 2, nil, 2, false},
-		{"mark may fault, pick not the copy's", [][]byte{loadAX, movDXAX, callRel, ret}, nil, 3, nil, 0, false},
-		{"mark may fault, copy also before it", [][]byte{loadAX, movDXAX, callRel, ret}, nil, 2, nil, 0, true},
-		{"POP RBP", [][]byte{movDXAX, popRBP, callRel, ret}, nil, 1, nil, 0, false},
-		{"frame pointer moved for a Duff call", [][]byte{movDXAX, leaBP, callRel, ret}, nil, 1, nil, 0, false},
-		{"mark pops RBP", [][]byte{popRBP, callRel, ret}, nil, 1, nil, 0, false},
-		{"PUSH R13", [][]byte{movDXAX, pushR13, ret}, nil, 1, nil, 1, false},
-		{"PUSH RBP is not picked", [][]byte{movDXAX, pushRBP, callRel, ret}, nil, 1, nil, 0, false},
-		{"bytes that do not decode", [][]byte{movDXAX, undecoded, callRel, ret}, nil, 1, nil, 0, false},
-		{"16 instructions", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{movDXAX}, 15)...), callRel, ret), nil, 1, nil, 16, false},
-		{"17 instructions", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{movDXAX}, 16)...), callRel, ret), nil, 1, nil, 0, false},
-		{"64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 8)...), callRel, ret), nil, 1, nil, 9, false},
-		{"more than 64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 9)...), callRel, ret), nil, 1, nil, 0, false},
-		{"no emulated instruction", [][]byte{movDXAX, movDXAX}, nil, 1, nil, 0, false},
+		{"MOV then CALL: the CALL", [][]byte{movDXAX, callRel, ret}, 0, nil, nil, 0, 1},
+		{"MOV then JE: the JE", [][]byte{movDXAX, movDXAX, je, ret}, 0, nil, nil, 0, 2},
+		{"entry emulated", [][]byte{nop, callRel, ret}, 0, nil, nil, 0, 0},
+		{"jump target in between", [][]byte{movDXAX, movDXAX, callRel, ret, jmpBackTo(1)}, 0, nil, nil, 0, 0},
+		{"jump target picked", [][]byte{movDXAX, callRel, ret, jmpBackTo(1)}, 0, nil, nil, 0, 0},
+		{"deferreturn point in between", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, nil, nil, 1, 0},
+		{"through the caller's code back to the copy's", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, []int{0, 2, 3}, nil, 0, 2},
+		{"the caller's emulated instruction is not picked", [][]byte{movDXAX, nop, callRel, ret}, 0, []int{0, 2, 3}, nil, 0, 0},
+		{"another call's code in between", [][]byte{movDXAX, movDXAX, callRel, ret}, 0, []int{0, 2, 3}, []int{1}, 0, 0},
+		{"RET before anything emulated", [][]byte{movDXAX, movDXAX, ret, callRel}, 0, nil, nil, 0, 0},
+		{"NOP with 0x66 is not picked", [][]byte{movDXAX, nop66, callRel, ret}, 0, nil, nil, 0, 2},
+		{"NOP with 0x66, then RET", [][]byte{movDXAX, nop66, ret}, 0, nil, nil, 0, 0},
+		{"4-byte NOP", [][]byte{movDXAX, nop4, callRel, ret}, 0, nil, nil, 0, 1},
+		{"5-byte NOP is not picked", [][]byte{movDXAX, nop5, ret}, 0, nil, nil, 0, 0},
+		{"indirect jump", [][]byte{movDXAX, jmpRAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"nil check", [][]byte{movDXAX, nilCheck, callRel, ret}, 0, nil, nil, 0, 0},
+		{"load", [][]byte{movDXAX, loadAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"division", [][]byte{movDXAX, divR8, callRel, ret}, 0, nil, nil, 0, 0},
+		{"the entry may fault", [][]byte{loadAX, movDXAX, callRel, ret}, 0, nil, nil, 0, 0},
+		{"stack and global loads cannot fault", [][]byte{movDXAX, loadSP, loadRIP, callRel, ret}, 0, nil, nil, 0, 3},
+		{"POP RBP", [][]byte{movDXAX, popRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"frame pointer moved for a Duff call", [][]byte{movDXAX, leaBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"entry pops RBP", [][]byte{popRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"PUSH R13", [][]byte{movDXAX, pushR13, ret}, 0, nil, nil, 0, 1},
+		{"PUSH RBP is not picked", [][]byte{movDXAX, pushRBP, callRel, ret}, 0, nil, nil, 0, 0},
+		{"bytes that do not decode", [][]byte{movDXAX, undecoded, callRel, ret}, 0, nil, nil, 0, 0},
+		{"16 instructions", append(slices.Repeat([][]byte{movDXAX}, 16), callRel, ret), 0, nil, nil, 0, 16},
+		{"17 instructions", append(slices.Repeat([][]byte{movDXAX}, 17), callRel, ret), 0, nil, nil, 0, 0},
+		{"64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 8)...), callRel, ret), 0, nil, nil, 0, 9},
+		{"more than 64 bytes", append(append([][]byte{movDXAX}, slices.Repeat([][]byte{loadRIP}, 9)...), callRel, ret), 0, nil, nil, 0, 0},
+		{"no emulated instruction", [][]byte{movDXAX, movDXAX}, 0, nil, nil, 0, 0},
+		// Before the entry.
+		{"the NOP before a faulting entry", [][]byte{nop, loadAX, ret}, 1, nil, nil, 0, 0},
+		{"the NOP before, over the caller's MOV", [][]byte{nop, movDXAX, loadAX, ret}, 2, nil, nil, 0, 0},
+		{"the entry is a jump target", [][]byte{nop, loadAX, ret, jmpBackTo(1)}, 1, nil, nil, 0, 1},
+		{"a jump target in between", [][]byte{nop, movDXAX, loadAX, ret, jmpBackTo(1)}, 2, nil, nil, 0, 2},
+		{"the NOP may be a jump target", [][]byte{nop, movDXAX, loadAX, ret, jmpBackTo(0)}, 2, nil, nil, 0, 0},
+		{"the entry is the deferreturn point", [][]byte{nop, loadAX, ret}, 1, nil, nil, 1, 1},
+		{"another call's code in between", [][]byte{nop, movDXAX, loadAX, ret}, 2, nil, []int{1}, 0, 2},
+		{"another call's NOP", [][]byte{nop, loadAX, ret}, 1, nil, []int{0}, 0, 1},
+		{"a CALL before", [][]byte{callRel, loadAX, ret}, 1, nil, nil, 0, 1},
+		{"a load before", [][]byte{nop, loadAX, loadAX, ret}, 2, nil, nil, 0, 2},
+		{"PUSH R13 before is not picked", [][]byte{pushR13, loadAX, ret}, 1, nil, nil, 0, 1},
+		{"after an indirect jump", [][]byte{jmpRAX, loadAX, ret}, 1, nil, nil, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,36 +252,38 @@ func TestMarkProbe(t *testing.T) {
 			if len(insts) != len(tt.code) {
 				t.Fatalf("decoded %d instructions, want %d", len(insts), len(tt.code))
 			}
-			targeted := jumpTargets(insts)
-			env := markEnv{
-				targeted: func(off uint32) bool { return targeted[off] },
-				isMark: func(off uint32) bool {
-					return slices.ContainsFunc(tt.marks, func(k int) bool { return offs[k] == off })
-				},
-				inCopy: func(off uint32) bool { return off >= offs[tt.copyFrom] },
-				atCall: func(off uint32) bool {
-					return slices.ContainsFunc(tt.atCall, func(k int) bool { return offs[k] == off })
-				},
-				copyAfter: !tt.copyBefore,
+			index := func(off uint32) int { return slices.Index(offs, off) }
+			in := func(off uint32) bool {
+				if tt.copy == nil {
+					return index(off) >= tt.entry && !slices.Contains(tt.other, index(off))
+				}
+				return slices.Contains(tt.copy, index(off))
 			}
-			indirect := slices.ContainsFunc(insts, func(x inst) bool { return x.indirectJump })
-			if got := markProbe(insts, 0, indirect, env); got != tt.want {
-				t.Errorf("markProbe = instruction %d, want %d", got, tt.want)
+			caller := func(off uint32) bool { return !in(off) && !slices.Contains(tt.other, index(off)) }
+			var deferreturn uint32
+			if tt.deferreturn > 0 {
+				deferreturn = offs[tt.deferreturn]
+			}
+			fc := newFuncCode(insts, deferreturn)
+			if got := entryProbe(fc, tt.entry, in, caller); got != tt.want {
+				t.Errorf("entryProbe = instruction %d, want %d", got, tt.want)
 			}
 		})
 	}
 }
 
-// TestInlineSites checks every inlined copy of the fixture's binaries: its
-// site stands for its call's inline mark, an instruction of the caller
-// whose logical frames end with the caller at the call's line (the mark is
-// the PC runtime tracebacks give for the call). The probe is on the mark,
-// or moved a little after it to an instruction that the kernel emulates.
+// TestInlineSites checks every inlined copy of the fixture's binaries:
+// each site stands for an entry of the copy (Site.Call), an instruction of
+// the copy whose logical frames are the inlined function's, called from
+// the caller at the call's line; the probe is on the entry, or moved a
+// little after it to an instruction that the kernel emulates. It logs the
+// share of copies whose sites the kernel all emulates, and of those
+// counted exactly.
 func TestInlineSites(t *testing.T) {
 	for _, v := range []testprog.Variant{testprog.Plain, testprog.Inlined, testprog.StrippedPIE, go121, go119} {
 		t.Run(v.Name, func(t *testing.T) {
 			b := fixture(t, "frames", v)
-			var copies, marks, moved, emulatedMarks int
+			var copies, withCode, emulatedAll, moved, before, stepped, exact, sites int
 			for fi := range b.Funcs {
 				f := &b.Funcs[fi]
 				for i, in := range f.Inlines {
@@ -198,56 +293,88 @@ func TestInlineSites(t *testing.T) {
 						t.Fatalf("InlineSites(%s, %d): %v", f.Name, i, err)
 					}
 					if len(got) == 0 {
-						t.Errorf("%s: copy %d (%s) has no site", f.Name, i, in.Func)
 						continue
 					}
-					if in.CallPC == 0 {
-						continue
-					}
-					marks++
-					if len(got) != 1 || got[0].Call != in.CallPC || got[0].Kind != SiteInline {
-						t.Errorf("%s: copy %d (%s): sites %+v, want one for its mark %#x", f.Name, i, in.Func, got, in.CallPC)
-						continue
-					}
-					site := got[0]
-					if o, _ := b.FileOffset(site.PC); o != site.Offset {
-						t.Errorf("%s: site %#x offset %#x, want %#x", f.Name, site.PC, site.Offset, o)
-					}
+					withCode++
 					caller := f.Name
 					if in.Parent >= 0 {
 						caller = f.Inlines[in.Parent].Func
 					}
-					fr := b.Frames(site.Call)
-					if len(fr) == 0 || fr[0].Function != caller || fr[0].Line != in.CallLine || fr[len(fr)-1].Function != f.Name {
-						t.Errorf("%s: copy %d (%s): frames at its mark %#x = %v, want %s at line %d first", f.Name, i, in.Func, in.CallPC, fr, caller, in.CallLine)
+					allEmulated, counted, inexact := true, 0, got[0].Inexact
+					for k, site := range got {
+						sites++
+						if k > 0 && site.PC <= got[k-1].PC {
+							t.Errorf("%s: copy %d (%s): sites not sorted: %#x after %#x", f.Name, i, in.Func, site.PC, got[k-1].PC)
+						}
+						if site.Kind != SiteInline || site.Inexact != inexact {
+							t.Errorf("%s: copy %d (%s): site %+v, want an inline site, inexact like the copy's others", f.Name, i, in.Func, site)
+						}
+						if !site.Uncounted {
+							counted++
+						}
+						if o, _ := b.FileOffset(site.PC); o != site.Offset {
+							t.Errorf("%s: site %#x offset %#x, want %#x", f.Name, site.PC, site.Offset, o)
+						}
+						fr := b.Frames(site.Call)
+						k := slices.IndexFunc(fr, func(x Frame) bool { return x.Function == in.Func })
+						if k < 0 || k+1 >= len(fr) || fr[k+1].Function != caller || fr[k+1].Line != in.CallLine || fr[len(fr)-1].Function != f.Name {
+							t.Errorf("%s: copy %d (%s): frames at its entry %#x = %v, want %s called from %s at line %d", f.Name, i, in.Func, site.Call, fr, in.Func, caller, in.CallLine)
+						}
+						x := instAt(t, b, f, site.PC)
+						if !kernelEmulates(x) {
+							allEmulated = false
+						}
+						if site.PC == site.Call {
+							continue
+						}
+						moved++
+						if e := instAt(t, b, f, site.Call); kernelEmulates(e) {
+							t.Errorf("%s: copy %d (%s): site moved from its entry %#x, which the kernel emulates (%v)", f.Name, i, in.Func, site.Call, e)
+						}
+						if site.PC+entryWalkBytes < site.Call || site.PC >= site.Call+entryWalkBytes || site.PC < f.Entry || site.PC >= f.End {
+							t.Errorf("%s: copy %d (%s): site %#x, not within %d bytes of its entry %#x", f.Name, i, in.Func, site.PC, entryWalkBytes, site.Call)
+							continue
+						}
+						if !kernelEmulates(x) {
+							t.Errorf("%s: copy %d (%s): site %#x moved from its entry %#x to %v, which the kernel does not emulate", f.Name, i, in.Func, site.PC, site.Call, x)
+						}
+						inCopy := slices.IndexFunc(b.Frames(site.PC), func(x Frame) bool { return x.Function == in.Func }) >= 0
+						if site.PC > site.Call && !inCopy {
+							t.Errorf("%s: copy %d (%s): site %#x moved after its entry %#x out of the copy: frames %v", f.Name, i, in.Func, site.PC, site.Call, b.Frames(site.PC))
+						}
+						if site.PC < site.Call {
+							before++
+							if inCopy || x.Op != x86asm.NOP {
+								t.Errorf("%s: copy %d (%s): site %#x moved before its entry %#x to %v, not a NOP of the caller (frames %v)", f.Name, i, in.Func, site.PC, site.Call, x, b.Frames(site.PC))
+							}
+						}
 					}
-					x := instAt(t, b, f, in.CallPC)
-					if kernelEmulates(x) {
-						emulatedMarks++
+					if counted == 0 && !inexact {
+						t.Errorf("%s: copy %d (%s): no counted site, but the copy's sites are not inexact", f.Name, i, in.Func)
 					}
-					if site.PC == in.CallPC {
-						continue
+					if allEmulated {
+						emulatedAll++
 					}
-					moved++
-					if kernelEmulates(x) {
-						t.Errorf("%s: copy %d (%s): site moved from its mark %#x, which the kernel emulates (%v)", f.Name, i, in.Func, in.CallPC, x)
+					if !inexact {
+						exact++
 					}
-					if site.PC < in.CallPC || site.PC >= in.CallPC+markWalkBytes || site.PC >= f.End {
-						t.Errorf("%s: copy %d (%s): site %#x, not within %d bytes after its mark %#x", f.Name, i, in.Func, site.PC, markWalkBytes, in.CallPC)
-						continue
-					}
-					if x := instAt(t, b, f, site.PC); !kernelEmulates(x) {
-						t.Errorf("%s: copy %d (%s): site %#x moved from its mark %#x to %v, which the kernel does not emulate", f.Name, i, in.Func, site.PC, in.CallPC, x)
+					for _, site := range got {
+						if !kernelEmulates(instAt(t, b, f, site.PC)) {
+							stepped++
+						}
 					}
 				}
 			}
-			t.Logf("%d inlined copies, %d with an inline mark: %d probed after it at an emulated instruction, %d at a mark the kernel emulates, %d single-stepped",
-				copies, marks, moved, emulatedMarks, marks-moved-emulatedMarks)
-			if marks == 0 || marks < copies*9/10 {
-				t.Errorf("only %d of %d copies have a usable inline mark", marks, copies)
+			t.Logf("%d inlined copies, %d with code, %d sites (%d moved from their entry to an emulated instruction, %d of them before it; %d single-stepped); copies with every site emulated: %.1f%%, counted exactly: %.1f%%",
+				copies, withCode, sites, moved, before, stepped, 100*float64(emulatedAll)/float64(withCode), 100*float64(exact)/float64(withCode))
+			if withCode < copies*9/10 {
+				t.Errorf("only %d of %d copies have code", withCode, copies)
 			}
-			if stepped := marks - emulatedMarks; moved < stepped/4 {
-				t.Errorf("only %d of the %d inline marks that the kernel does not emulate moved to an instruction that it does", moved, stepped)
+			if exact < withCode*3/4 {
+				t.Errorf("only %d of the %d copies with code are counted exactly", exact, withCode)
+			}
+			if moved == 0 || before == 0 {
+				t.Errorf("%d sites moved from their entry to an instruction that the kernel emulates, %d of them before it: want some of each", moved, before)
 			}
 		})
 	}
@@ -307,4 +434,107 @@ func kernelEmulates(x x86asm.Inst) bool {
 		return ok && r != x86asm.RBP && r >= x86asm.RAX && r <= x86asm.R15
 	}
 	return false
+}
+
+// TestInlineMarksElsewhere checks, on testdata/progs/inlinecopies built
+// with go1.21.0, the facts that keep InlineSites off inline marks: the
+// compiler stands a call's mark in with another instruction at the call's
+// line, which here is the branch of `b && f(x)` (another path), the jump
+// into a rotated loop (which a loop's calls do not pass again), and an
+// instruction after the copy of a call that never returns.
+func TestInlineMarksElsewhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping builds with other toolchains")
+	}
+	path := testprog.Build(t, testprog.Dir(t, "inlinecopies"), go121)
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tests := []struct {
+		caller, callee string
+		check          func(t *testing.T, mark inst, markK int, fc *funcCode, inCopy []bool)
+	}{
+		{"main.check", "net/http.CanonicalHeaderKey", func(t *testing.T, mark inst, _ int, _ *funcCode, _ []bool) {
+			if !mark.branches || !mark.fallsThrough || mark.target < 0 {
+				t.Errorf("the mark is not a conditional jump: %+v", mark)
+			}
+		}},
+		{"main.loop", "golang.org/x/text/language.Parse", func(t *testing.T, mark inst, markK int, fc *funcCode, inCopy []bool) {
+			if mark.fallsThrough || mark.target < 0 {
+				t.Errorf("the mark is not a direct unconditional jump: %+v", mark)
+			}
+			// The copy, run again and again, never leads back to it.
+			seen := make([]bool, len(fc.insts))
+			var stack []int
+			for k, in := range inCopy {
+				if in {
+					stack = append(stack, k)
+				}
+			}
+			for len(stack) > 0 {
+				k := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				fc.successors(k, func(s int) {
+					if !seen[s] {
+						seen[s] = true
+						stack = append(stack, s)
+					}
+				})
+			}
+			if seen[markK] {
+				t.Errorf("the copy leads back to the mark")
+			}
+		}},
+		{"main.serve", "net/http.ListenAndServe", func(t *testing.T, mark inst, _ int, fc *funcCode, inCopy []bool) {
+			last := -1
+			for k, in := range inCopy {
+				if in {
+					last = k
+				}
+			}
+			if last < 0 || fc.insts[last].off > mark.off || !fc.insts[last].branches {
+				t.Errorf("the mark does not follow the copy's last instruction, a call")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caller, func(t *testing.T) {
+			f := lookup(t, b, tt.caller)
+			i := slices.IndexFunc(f.Inlines, func(in Inline) bool { return in.Func == tt.callee })
+			if i < 0 {
+				t.Fatalf("%s is not inlined into %s", tt.callee, tt.caller)
+			}
+			fi, _ := b.indexOf(f)
+			fc, err := b.funcCode(fi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ranges, err := b.inlineRanges(fi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree := descendants(f.Inlines, i)
+			inCopy := make([]bool, len(fc.insts))
+			for k, x := range fc.insts {
+				v := valueAt(ranges, x.off)
+				inCopy[k] = v >= 0 && tree[v]
+			}
+			markK, ok := instIndex(fc.insts, uint32(f.Inlines[i].CallPC-f.Entry))
+			if !ok || inCopy[markK] {
+				t.Fatalf("the mark %#x is not an instruction of %s outside the copy", f.Inlines[i].CallPC, tt.caller)
+			}
+			tt.check(t, fc.insts[markK], markK, fc, inCopy)
+			sites, err := b.InlineSites(f, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sites {
+				if s.PC == f.Inlines[i].CallPC || s.Call == f.Inlines[i].CallPC {
+					t.Errorf("site %+v at the mark", s)
+				}
+			}
+		})
+	}
 }

@@ -246,8 +246,10 @@ func TestSynthetic(t *testing.T) {
 	if s, err := b.EntrySite(leaf); err != nil || s != (Site{Kind: SiteEntry, PC: 0x401010, Offset: 0x1010}) {
 		t.Errorf("EntrySite(main.leaf) = %+v, %v", s, err)
 	}
-	// The call's inline mark, the tree entry's parentPc, is main.main+7.
-	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x401007, Offset: 0x1007, Call: 0x401007}}) {
+	// The copy is the NOP at main.main+10, entered by falling through from
+	// the caller's MOV (the call's inline mark, the tree entry's
+	// parentPc, at main.main+7).
+	if s, err := b.InlineSites(main, 0); err != nil || fmt.Sprint(s) != fmt.Sprint([]Site{{Kind: SiteInline, PC: 0x40100a, Offset: 0x100a, Call: 0x40100a}}) {
 		t.Errorf("InlineSites(main.main, 0) = %+v, %v", s, err)
 	}
 	wantFrames := "[{main.leaf /src/main.go 20 true} {main.main /src/main.go 10 false}]"

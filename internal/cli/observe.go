@@ -28,7 +28,7 @@ type observeFlags struct {
 
 func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn string) {
 	o.outputFlags.register(defaultFailOn, fs)
-	fs.BoolVar(&o.count, "count", false, "keep the probes after a symbol's first hit and count every call (about 1 µs per call where the kernel emulates the probed instruction: a PUSH RBP, most inlined copies; 4 µs or more where it single-steps it: a function's first instruction, other inline marks)")
+	fs.BoolVar(&o.count, "count", false, "keep the probes after a symbol's first hit and count every call (about 1 µs per call where the kernel emulates the probed instruction: a PUSH RBP, about half the inlined copies; 4 µs or more where it single-steps it: a function's first instruction, other inlined copies)")
 	fs.StringVar(&o.targets, "targets", "", "watch only the targets listed in `FILE` (one per line: an OSV ID or alias such as GO-2021-0113, a symbol such as golang.org/x/text/language.Parse, a package, or *), re-read when it changes; the symbols left out are reported not_watched")
 	fs.StringVar(&o.stream, "stream", "", "write each hit as a line of JSON to `FILE` as it happens (- for standard error)")
 	fs.IntVar(&o.maxSites, "max-sites", observe.DefaultMaxSites, "refuse to arm more than this many probe sites in one process")

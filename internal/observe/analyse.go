@@ -60,10 +60,10 @@ type group struct {
 	pkg    string
 	name   string // as the OSV entry spells it; "" for a whole package
 	funcs  map[string]bool
-	// inlined maps the PC that each inline site symbolizes as (the call's
-	// inline mark, in the caller's code) to the inlined function it stands
-	// for; marks maps the PC of each probe put after a mark (see
-	// binfo.Site.Call) to the mark.
+	// inlined maps the PC that each inline site symbolizes as (an entry
+	// of the inlined copy, binfo.Site.Call) to the inlined function it
+	// stands for; marks maps the PC of each probe put after an entry to
+	// the entry.
 	inlined map[uint64]string
 	marks   map[uint64]uint64
 	sites   []probe.Site
@@ -293,7 +293,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				}
 				for _, site := range t.Sites {
 					if site.Kind == binfo.SiteInline {
-						at := site.PC // an entry of a copy without a usable mark
+						at := site.PC
 						if site.Call != 0 {
 							at = site.Call
 						}

@@ -92,18 +92,24 @@ func newSession(t testing.TB, db EntrySource, opts Options) *Session {
 func callLines(t testing.TB) (file string, lines map[string]int) {
 	t.Helper()
 	file = filepath.Join(fixtureDir, "app", "main.go")
+	return file, markerLines(t, file)
+}
+
+// markerLines maps each "// call:NAME" marker of file to its line.
+func markerLines(t testing.TB, file string) map[string]int {
+	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile(`// call:(\w+)`)
-	lines = map[string]int{}
+	lines := map[string]int{}
 	for i, l := range strings.Split(string(data), "\n") {
 		if m := re.FindStringSubmatch(l); m != nil {
 			lines[m[1]] = i + 1
 		}
 	}
-	return file, lines
+	return lines
 }
 
 // symbol returns the report symbol pkg.name of finding id in the binary

@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,10 +77,11 @@ func (s *Session) handleHit(h probe.Hit) {
 		var inner int
 		frames, inner = symbolize(g.bin.bin, at, h)
 		if h.Kind == probe.SiteInline {
-			// An inline site stands for the call's inline mark, in the
-			// caller: its frames start with the caller. Put the inlined
-			// function in front, as if it had a frame of its own.
-			if name := g.inlined[at]; name != "" && (len(frames) == 0 || frames[0].Function != name) {
+			// An inline site stands for an entry of the inlined copy,
+			// whose frames are the inlined function's (or a call nested
+			// in it), called from the caller. Should they not name the
+			// function, put it in front, as if it had a frame of its own.
+			if name := g.inlined[at]; name != "" && !slices.ContainsFunc(frames[:inner], func(f binfo.Frame) bool { return f.Function == name }) {
 				frames = append([]binfo.Frame{{Function: name, Inlined: true}}, frames...)
 				inner++
 			}
@@ -110,9 +112,9 @@ func (s *Session) handleHit(h probe.Hit) {
 // group's site in a process and the hit's return address. The engine
 // reports the first execution of each key as a hit, whose callsite then
 // stands for all the key's executions. At an entry or push-bp site the
-// return address is the call's own. At an inline site (the call's inline
-// mark in the caller, or an instruction just after it that stands for it)
-// the site itself pins the call instruction, and the
+// return address is the call's own. At an inline site (an entry of the
+// inlined copy, or an instruction just after it that stands for it) the
+// site itself pins the call, and the
 // return address, the enclosing function's ([BP+8]), tells who called
 // that function: the callsite when the function is not the application's
 // (a helper of the vulnerable module, say).
@@ -152,7 +154,8 @@ func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
 }
 
 // symbolPC returns the link-time PC that hit h symbolizes as: the probed
-// instruction's, or the inline mark that the probe was put after.
+// instruction's, or the entry of the inlined copy that the probe was put
+// after.
 func (g *group) symbolPC(h probe.Hit) uint64 {
 	pc := h.IP - h.Bias
 	if mark, ok := g.marks[pc]; ok {

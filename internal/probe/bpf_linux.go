@@ -122,8 +122,8 @@ const (
 //	return address) and report the execution that made that count 1.
 //
 // The cookie names the site, so at an inline site, whose return address is
-// the enclosing function's, the key still tells apart the inline marks (the
-// calls themselves) of one function; the return address adds who called
+// the enclosing function's, the key still tells apart the inlined copies
+// (the calls themselves) of one function; the return address adds who called
 // that function, which picks the callsite when the function is not the
 // application's (a helper of the vulnerable module, say).
 //

@@ -44,6 +44,9 @@ func ServeModules(dir string, mods map[module.Version]string) (GoEnv, error) {
 	if orig.ModCache != "" {
 		proxies = append(proxies, "file://"+filepath.Join(orig.ModCache, "cache", "download"), orig.Proxy)
 	}
+	mu.Lock()
+	toolchainCache = orig.ModCache
+	mu.Unlock()
 	os.Setenv("GOPROXY", strings.Join(proxies, ","))
 	os.Setenv("GOSUMDB", "off")
 	os.Setenv("GOMODCACHE", filepath.Join(dir, "modcache"))

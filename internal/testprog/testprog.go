@@ -33,10 +33,11 @@ type Variant struct {
 	// Vendor builds from a copy of the package's module with its
 	// dependencies vendored (go mod vendor, -mod=vendor).
 	Vendor bool
-	// CoverPkg, when set, builds with coverage of these packages
-	// (-cover -coverpkg=CoverPkg): run the binary with GOCOVERDIR set (a
-	// test binary with -test.gocoverdir), and read which functions ran
-	// with CoveredFuncs.
+	// CoverPkg, when set, builds with Go's coverage in count mode
+	// (-cover -covermode=atomic) for these packages (-coverpkg): run the
+	// binary with GOCOVERDIR set (a test binary with -test.gocoverdir),
+	// and read which functions ran with CoveredFuncs, or the counts with
+	// ReadCoverage.
 	CoverPkg string
 }
 
@@ -58,6 +59,9 @@ var (
 	mu     sync.Mutex
 	outDir string
 	builds = map[string]*build{}
+	// toolchainCache is the module cache that ServeModules replaced,
+	// where downloaded toolchains are.
+	toolchainCache string
 )
 
 type build struct {
@@ -122,26 +126,19 @@ func goBuild(dir, out string, v Variant) (string, error) {
 		args = append(args, "-gcflags=all="+v.GCFlags)
 	}
 	if v.CoverPkg != "" {
-		args = append(args, "-cover", "-coverpkg="+v.CoverPkg)
+		args = append(args, "-cover", "-covermode=atomic", "-coverpkg="+v.CoverPkg)
 	}
 	args = append(args, ".")
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if v.Toolchain != "" {
-		env = append(env, "GOTOOLCHAIN="+v.Toolchain)
-	} else {
-		env = append(env, "GOTOOLCHAIN=local")
-	}
+	cmd := goCommand(v.Toolchain, args...)
+	cmd.Dir = dir
 	if v.Vendor {
-		vdir, err := vendored(dir, out+".src", env)
+		vdir, err := vendored(dir, out+".src", cmd.Env)
 		if err != nil {
 			return "", fmt.Errorf("vendor %s (%s): %w", dir, v.Name, err)
 		}
-		dir = vdir
-		env = append(env, "GOFLAGS=-mod=vendor")
+		cmd.Dir = vdir
+		cmd.Env = append(cmd.Env, "GOFLAGS=-mod=vendor")
 	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -179,6 +176,35 @@ func vendored(dir, to string, env []string) (string, error) {
 		return "", fmt.Errorf("go mod vendor: %v\n%s", err, out)
 	}
 	return filepath.Join(to, rel), nil
+}
+
+// goCommand returns the go command with args, of the toolchain named by
+// GOTOOLCHAIN value toolchain ("" for the local one), with cgo off and
+// modules resolved as needed.
+//
+// After ServeModules, which turns the checksum database off (the go
+// command then refuses to download a toolchain), a toolchain already in
+// the usual module cache runs from there.
+func goCommand(toolchain string, args ...string) *exec.Cmd {
+	mu.Lock()
+	cache := toolchainCache
+	mu.Unlock()
+	if toolchain != "" && cache != "" {
+		bin := filepath.Join(cache, "golang.org", "toolchain@v0.0.1-"+toolchain+"."+runtime.GOOS+"-"+runtime.GOARCH, "bin", "go")
+		if _, err := os.Stat(bin); err == nil {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+			return cmd
+		}
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if toolchain != "" {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+toolchain)
+	} else {
+		cmd.Env = append(cmd.Env, "GOTOOLCHAIN=local")
+	}
+	return cmd
 }
 
 // Cleanup removes every binary built so far.

@@ -166,8 +166,7 @@ func loop2(n1, n2 int) {
 
 var words = []string{"a", "bb", "ccc"}
 
-// loop3 calls Impl.Do, inlined, n times. The call's inline mark evaluates
-// the argument, which the probe is moved past, to the copy's call of work.
+// loop3 calls Impl.Do, inlined, n times.
 func loop3(n int) {
 	d := &vuln.Impl{K: 2}
 	for i := 0; i < n; i++ {
