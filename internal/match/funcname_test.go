@@ -83,6 +83,44 @@ func TestOSVSymbol(t *testing.T) {
 	}
 }
 
+func TestIsGeneratedName(t *testing.T) {
+	tests := []struct {
+		sym  string
+		want bool
+	}{
+		{"Parse", false},
+		{"Parse.func1", true},
+		{"Parse.func1.2", true},
+		{"Parse.gowrap1", true},
+		{"Parse.deferwrap2", true},
+		{"Parse-range1", true},
+		{"Map[go.shape.int,go.shape.string]", false},
+		{"Map[go.shape.int].func1", true},
+		{"Map[go.shape.struct { F example.com/x-y.T }]", false},
+		{"(*Decoder).Decode", false},
+		{"Decoder.Decode", false},
+		{"(*Decoder).Decode-fm", true},
+		{"Decoder.Decode-fm", true},
+		{"(*Decoder).Decode.func1", true},
+		{"Decoder.Decode.func3", true},
+		{"(*List[go.shape.int]).Push", false},
+		{"(*List[int]).Push-fm", true},
+		{"(*List[go.shape.struct { F fmt.Stringer \"json:\\\"f.x-y\\\"\" }]).Push", false},
+		{"(*List[go.shape.struct { F fmt.Stringer \"json:\\\"f[\\\"\" }]).Push.func1", true},
+		{"init", false},
+		{"init.0", false},
+		{"init.0.func1", true},
+		{"init.func1", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sym, func(t *testing.T) {
+			if got := isGeneratedName(tt.sym); got != tt.want {
+				t.Errorf("isGeneratedName(%q) = %v, want %v", tt.sym, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNormalizeOSVSymbol(t *testing.T) {
 	for in, want := range map[string]string{
 		"Parse":          "Parse",
