@@ -10,17 +10,20 @@ import (
 // The maps the BPF program uses.
 //
 //	counters:  hash (cookie u64, tgid u32, pad u32) -> executions u64
-//	callsites: LRU hash (cookie u64, return address u64, tgid u32, pad u32) ->
+//	callsites: LRU hash (cookie u64, stack key u64, tgid u32, pad u32) ->
 //	           executions u64, in count mode: a key's first execution is
 //	           reported, the others only counted. The least recently used
 //	           of more than MaxCallsites keys are evicted with their counts.
 //	events:    ring buffer of records (see record.go)
 //	lost:      array of one u64, records the ring buffer had no room for
+//	stack:     per-CPU array of one [stackDepth]u64, where count mode
+//	           reads the user stack to hash it into the stack key
 type objects struct {
 	counters  *ebpf.Map
 	callsites *ebpf.Map
 	events    *ebpf.Map
 	lost      *ebpf.Map
+	stack     *ebpf.Map
 }
 
 const (
@@ -61,11 +64,17 @@ func newObjects(opts Options) (_ *objects, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create lost-record map: %w", err)
 	}
+	o.stack, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "reach_stack", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8 * stackDepth, MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stack scratch map: %w", err)
+	}
 	return o, nil
 }
 
 func (o *objects) close() {
-	for _, m := range []*ebpf.Map{o.counters, o.callsites, o.events, o.lost} {
+	for _, m := range []*ebpf.Map{o.counters, o.callsites, o.events, o.lost, o.stack} {
 		if m != nil {
 			m.Close()
 		}
@@ -102,13 +111,19 @@ const (
 const (
 	fpCounterKey  = -16 // cookie at -16, tgid at -8, pad at -4
 	fpOne         = -24 // u64 value 1 for counter inserts
-	fpCallsiteKey = -48 // cookie at -48, ret at -40, tgid at -32, pad at -28
-	fpRet         = -40
+	fpCallsiteKey = -48 // cookie at -48, stack key at -40, tgid at -32, pad at -28
+	fpKey         = -40
 	fpSeen        = -56 // u64 value 1 for callsite inserts
 	fpCount       = -64 // the count after this hit
 	fpFlags       = -72 // u32 record flags
 	fpLostKey     = -76 // u32 0
+	fpZero        = -80 // u32 0, the stack map's key
+	fpRet         = -88 // the return address
 )
+
+// stackMul is the odd multiplier of the stack key's hash: 2^64 / phi,
+// 0x9e3779b97f4a7c15, as a signed 64-bit immediate.
+const stackMul = -0x61c8864680b583eb
 
 const (
 	bpfNoExist    = 1
@@ -119,15 +134,18 @@ const (
 //
 //	count this (cookie, process); in one-shot mode report the execution
 //	that made the count 1; in count mode also count this (cookie, process,
-//	return address) and report the execution that made that count 1.
+//	stack key) and report the execution that made that count 1.
 //
-// The cookie names the site, so at an inline site, whose return address is
-// the enclosing function's, the key still tells apart the inlined copies
-// (the calls themselves) of one function; the return address adds who called
-// that function, which picks the callsite when the function is not the
-// application's (a helper of the vulnerable module, say).
+// The stack key hashes the return address and the user stack's innermost
+// stackDepth frames: what user space picks the callsite from, so every
+// execution counted under a key has the key's first execution's callsite,
+// however far up the stack the application frame is. The cookie names the
+// site, so at an inline site, whose return address is the enclosing
+// function's, the key still tells apart the inlined copies (the
+// calls themselves) of one function.
 //
-// R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record.
+// R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record (and
+// the stack scratch before).
 func (o *objects) instructions() asm.Instructions {
 	counters, callsites := o.counters.FD(), o.callsites.FD()
 	ins := asm.Instructions{
@@ -189,6 +207,8 @@ func (o *objects) instructions() asm.Instructions {
 	}
 	ins = append(ins, readReturn("first")...)
 	ins = append(ins,
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
 		asm.StoreImm(asm.RFP, fpFlags, flagFirst, asm.Word),
 		asm.Ja.Label("emit"),
 	)
@@ -197,6 +217,7 @@ func (o *objects) instructions() asm.Instructions {
 	// execution cannot both report the same return address: the loser
 	// counts in the winner's entry.
 	ins = append(ins, readReturn("callsite")...)
+	ins = append(ins, o.stackKey()...)
 	ins = append(ins, callsiteKey(asm.R8)...)
 	ins = append(ins, lookupCallsite(callsites)...)
 	ins = append(ins,
@@ -246,6 +267,8 @@ func (o *objects) instructions() asm.Instructions {
 		asm.StoreMem(asm.R9, 56, asm.R1, asm.DWord),
 		asm.LoadMem(asm.R1, asm.RFP, fpFlags, asm.Word),
 		asm.StoreMem(asm.R9, 64, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+		asm.StoreMem(asm.R9, 72, asm.R1, asm.DWord),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Reg(asm.R2, asm.R9),
 		asm.Add.Imm(asm.R2, recStack),
@@ -284,8 +307,58 @@ func fetchAdd(dst, src asm.Register) asm.Instruction {
 	return ins
 }
 
-// callsiteKey completes the callsite key around the return address at
-// fpRet: the cookie and the process ID from pidTgid.
+// stackKey reads the user stack into the per-CPU scratch and stores at
+// fpKey a hash of the return address at fpRet and of the stack's frames
+// (none when the stack cannot be read). The loop over the frames is
+// unrolled: each step stops at the stack's end.
+func (o *objects) stackKey() asm.Instructions {
+	ins := asm.Instructions{
+		asm.StoreImm(asm.RFP, fpZero, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, o.stack.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpZero),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"), // cannot happen: index 0 of a per-CPU array
+		asm.Mov.Reg(asm.R9, asm.R0),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Mov.Imm(asm.R3, 8*stackDepth),
+		asm.Mov.Imm(asm.R4, bpfFUserStack),
+		asm.FnGetStack.Call(),
+		asm.Mov.Reg(asm.R2, asm.R0), // bytes read, or -errno
+		asm.JSGE.Imm(asm.R2, 0, "sk_len"),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.RSh.Imm(asm.R2, 3).WithSymbol("sk_len"), // frames
+		asm.LoadImm(asm.R3, stackMul, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpRet, asm.DWord),
+	}
+	ins = append(ins, mixKey(asm.R1, asm.R3, asm.R4)...)
+	for i := range stackDepth {
+		ins = append(ins,
+			asm.JLE.Imm(asm.R2, int32(i), "sk_done"),
+			asm.LoadMem(asm.R4, asm.R9, int16(8*i), asm.DWord),
+			asm.Xor.Reg(asm.R1, asm.R4),
+		)
+		ins = append(ins, mixKey(asm.R1, asm.R3, asm.R4)...)
+	}
+	return append(ins,
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord).WithSymbol("sk_done"),
+	)
+}
+
+// mixKey mixes the hash in h: h *= mul (a register); h ^= h >> 29. tmp is
+// clobbered.
+func mixKey(h, mul, tmp asm.Register) asm.Instructions {
+	return asm.Instructions{
+		asm.Mul.Reg(h, mul),
+		asm.Mov.Reg(tmp, h),
+		asm.RSh.Imm(tmp, 29),
+		asm.Xor.Reg(h, tmp),
+	}
+}
+
+// callsiteKey completes the callsite key around the stack key at fpKey:
+// the cookie and the process ID from pidTgid.
 func callsiteKey(pidTgid asm.Register) asm.Instructions {
 	return asm.Instructions{
 		asm.StoreMem(asm.RFP, fpCallsiteKey, asm.R7, asm.DWord),

@@ -10,8 +10,8 @@ import (
 )
 
 // callsiteCounts returns the callsite counts of a group in a process, by
-// link-time return address.
-func callsiteCounts(t *testing.T, e Engine, pid int, group uint64, bias uint64) map[uint64]uint64 {
+// link-time return address: that of the hit that reported each key.
+func callsiteCounts(t *testing.T, e Engine, pid int, group uint64, reported map[[2]uint64]Hit) map[uint64]uint64 {
 	t.Helper()
 	counts, err := e.CallsiteCounts(context.Background())
 	if err != nil {
@@ -23,7 +23,12 @@ func callsiteCounts(t *testing.T, e Engine, pid int, group uint64, bias uint64) 
 			if c.Site != 0 {
 				t.Errorf("callsite count of site %d; the group has one site", c.Site)
 			}
-			out[c.Return-bias] += c.Hits
+			h, ok := reported[[2]uint64{c.Group, c.Key}]
+			if !ok {
+				t.Errorf("callsite count %+v was never reported as a hit", c)
+				continue
+			}
+			out[h.Return-h.Bias] += c.Hits
 		}
 	}
 	return out
@@ -51,8 +56,10 @@ func byCaller(t *testing.T, counts map[uint64]uint64, fns map[string]fn) map[str
 }
 
 // TestCallsiteCounts: in count mode the kernel counts every execution per
-// return address, exactly, also when goroutines race through a callsite's
-// first execution, and keeps the counts when the group is disarmed.
+// stack, exactly, also when goroutines race through a callsite's first
+// execution, and keeps the counts when the group is disarmed. Calls from
+// the same caller with different stacks (main.caller from main.main and
+// from a goroutine) are counted apart.
 func TestCallsiteCounts(t *testing.T) {
 	testprog.RequireRoot(t)
 	for _, v := range variants {
@@ -79,30 +86,29 @@ func TestCallsiteCounts(t *testing.T) {
 				h.do("call2 %d", n2)
 				h.do("par %d %d", par, g) // g goroutines race through caller's callsite
 
-				// Every callsite count has a hit that reported it.
-				var bias uint64
-				reported := map[[2]uint64]bool{}
-				for range 3 {
+				// Every callsite count has a hit that reported it: one per
+				// stack, three of work's (caller from main and from the
+				// goroutines, caller2) and three of helper's (work's).
+				reported := map[[2]uint64]Hit{}
+				for range 6 {
 					hit := waitHit(t, e)
-					bias = hit.Bias
-					reported[[2]uint64{hit.Group, hit.Return}] = true
+					k := [2]uint64{hit.Group, hit.Key}
+					if _, ok := reported[k]; ok {
+						t.Errorf("stack key %#x of group %d reported twice", hit.Key, hit.Group)
+					}
+					reported[k] = hit
 				}
 				noHit(t, e, 100*time.Millisecond)
 				counts, err := e.CallsiteCounts(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, c := range counts {
-					if !reported[[2]uint64{c.Group, c.Return}] {
-						t.Errorf("callsite count %+v was never reported as a hit", c)
-					}
-				}
-				if len(counts) != 3 {
-					t.Errorf("%d callsite counts, want 3: %+v", len(counts), counts)
+				if len(counts) != 6 {
+					t.Errorf("%d callsite counts, want 6: %+v", len(counts), counts)
 				}
 
 				want := map[string]uint64{"main.caller": n1 + par*g, "main.caller2": n2}
-				got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, bias), fns)
+				got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, reported), fns)
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("work's callsite counts %v, want %v", got, want)
 				}
@@ -110,7 +116,7 @@ func TestCallsiteCounts(t *testing.T) {
 					t.Errorf("work counted %d times, want %d", n, n1+n2+par*g)
 				}
 				wantHelper := map[string]uint64{"main.work": n1 + n2 + par*g}
-				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, bias), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
+				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, reported), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
 					t.Errorf("helper's callsite counts %v, want %v", got, wantHelper)
 				}
 
@@ -119,11 +125,11 @@ func TestCallsiteCounts(t *testing.T) {
 					t.Fatal(err)
 				}
 				h.do("call2 %d", n2)
-				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, bias), fns); fmt.Sprint(got) != fmt.Sprint(want) {
+				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, reported), fns); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("work's callsite counts after Disarm %v, want %v", got, want)
 				}
 				wantHelper["main.work"] += n2
-				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, bias), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
+				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, reported), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
 					t.Errorf("helper's callsite counts %v, want %v", got, wantHelper)
 				}
 				if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count, Groups: spec.Groups[:1]}); err != nil {
@@ -135,10 +141,10 @@ func TestCallsiteCounts(t *testing.T) {
 				if err := e.DisarmProcess(context.Background(), h.pid()); err != nil {
 					t.Fatal(err)
 				}
-				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, bias), fns); fmt.Sprint(got) != fmt.Sprint(want) {
+				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 1, reported), fns); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("work's callsite counts after arming again %v, want %v", got, want)
 				}
-				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, bias), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
+				if got := byCaller(t, callsiteCounts(t, e, h.pid(), 2, reported), fns); fmt.Sprint(got) != fmt.Sprint(wantHelper) {
 					t.Errorf("helper's callsite counts after DisarmProcess %v, want %v", got, wantHelper)
 				}
 			})

@@ -28,11 +28,11 @@ func sortCallsiteCounts(m map[callsiteCountKey]uint64) []CallsiteCount {
 	out := make([]CallsiteCount, 0, len(m))
 	for k, v := range m {
 		if v > 0 {
-			out = append(out, CallsiteCount{PID: k.pid, Group: k.group, Site: k.site, Return: k.ret, Hits: v})
+			out = append(out, CallsiteCount{PID: k.pid, Group: k.group, Site: k.site, Key: k.key, Hits: v})
 		}
 	}
 	slices.SortFunc(out, func(a, b CallsiteCount) int {
-		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Site, b.Site), cmp.Compare(a.Return, b.Return))
+		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Site, b.Site), cmp.Compare(a.Key, b.Key))
 	})
 	return out
 }
@@ -41,5 +41,5 @@ type callsiteCountKey struct {
 	pid   int
 	group uint64
 	site  int
-	ret   uint64
+	key   uint64
 }

@@ -33,7 +33,7 @@ func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
 		if a == nil || cookieSite(k.Cookie) >= len(a.sites) {
 			continue
 		}
-		counts[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Ret}] += v
+		counts[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Key}] += v
 	}
 	e.mu.Unlock()
 	return sortCallsiteCounts(counts), nil

@@ -306,7 +306,7 @@ func (a *arming) offsetsCookies() (offsets, cookies []uint64) {
 	cookies = make([]uint64, len(a.sites))
 	for i, s := range a.sites {
 		offsets[i] = s.Offset
-		cookies[i] = makeCookie(a.id, i, s.Kind, a.mode)
+		cookies[i] = makeCookie(a.id, i, s.Kind, siteMode(s, a.mode))
 	}
 	return offsets, cookies
 }
@@ -572,7 +572,7 @@ func (e *engine) collectCallsites(armings map[uint32]*arming) error {
 			return fmt.Errorf("read callsite counter: %w", err)
 		}
 		a := armings[cookieArm(k.Cookie)]
-		e.finalSites[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Ret}] += value
+		e.finalSites[callsiteCountKey{int(k.TGID), a.group, cookieSite(k.Cookie), k.Key}] += value
 		if err := e.objs.callsites.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("delete callsite counter: %w", err)
 		}
@@ -590,7 +590,7 @@ func (e *engine) collectCounters(a *arming) error {
 	)
 	if a.pid > 0 {
 		for i, s := range a.sites {
-			keys = append(keys, counterKey{Cookie: makeCookie(a.id, i, s.Kind, a.mode), TGID: uint32(a.pid)})
+			keys = append(keys, counterKey{Cookie: makeCookie(a.id, i, s.Kind, siteMode(s, a.mode)), TGID: uint32(a.pid)})
 		}
 	} else {
 		it := e.objs.counters.Iterate()
@@ -628,7 +628,7 @@ type counterKey struct {
 // callsiteMapKey is the key of the callsite map.
 type callsiteMapKey struct {
 	Cookie uint64
-	Ret    uint64
+	Key    uint64
 	TGID   uint32
 	_      uint32
 }

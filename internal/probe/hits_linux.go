@@ -106,6 +106,7 @@ func (e *engine) hit(r record) (Hit, bool) {
 		BP:       r.bp,
 		Bias:     r.ip - s.PC,
 		Return:   r.ret,
+		Key:      r.key,
 		Stack:    r.stack,
 		Count:    r.count,
 	}

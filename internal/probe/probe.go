@@ -124,6 +124,12 @@ type Site struct {
 	// uses it to compute Hit.Bias.
 	PC   uint64
 	Kind SiteKind
+	// Uncounted marks a site whose executions are not calls of what the
+	// group watches (such as a closure inside a vulnerable function): in
+	// count mode the kernel reports only its first execution in a
+	// process, as in one-shot mode, and keys no callsite counts by it.
+	// Counts counts its executions all the same.
+	Uncounted bool
 }
 
 // Group is a set of sites that are armed and disarmed together, such as the
@@ -179,12 +185,18 @@ type Hit struct {
 	Site     int // index in the group's Sites
 	Kind     SiteKind
 	// Callsite is false for the first hit of the site in the process, and
-	// true for a later hit with a return address not seen before (count
-	// mode only; the kernel remembers the last MaxCallsites return
-	// addresses, so in a program with more callsites one may be reported
-	// again). In count mode, CallsiteCounts counts the executions of each
-	// (PID, Group, Site, Return) such a hit reports.
+	// true for a later hit with a stack not seen before (count mode only;
+	// the kernel remembers the last MaxCallsites stacks, so in a program
+	// with more callsites one may be reported again). In count mode,
+	// CallsiteCounts counts the executions of each (PID, Group, Site, Key)
+	// such a hit reports.
 	Callsite bool
+	// Key names the hit's stack in count mode: a hash of Return and of the
+	// user stack (its innermost 64 frames), which the kernel counts
+	// executions by. Executions with the same Key had the same Return and
+	// Stack, so they have the same callsite. 0 in one-shot mode and at
+	// Uncounted sites.
+	Key uint64
 	// Lost is true when the kernel could not queue the hit's record (the
 	// ring buffer was full) and the engine found the hit in the counters:
 	// only PID, Group, Site, Kind, Count and Time (when the engine found
@@ -221,23 +233,21 @@ type SiteCount struct {
 }
 
 // CallsiteCount is the number of executions of one site in one process
-// with one return address, in count mode.
+// with one stack, in count mode.
 type CallsiteCount struct {
 	PID   int
 	Group uint64
 	Site  int
-	// Return is the return address the executions had, as Hit.Return gives
-	// it: a runtime address ([BP+8], the enclosing function's, at an inline
-	// site), 0 when it could not be read.
-	Return uint64
-	Hits   uint64
+	// Key names the stack the executions had, as Hit.Key does.
+	Key  uint64
+	Hits uint64
 }
 
-// MaxCallsites is how many (site, process, return address) keys the
-// kernel counts at a time in count mode. Beyond that it evicts the least
-// recently used keys with their counts: a site's callsite counts then add
-// up to less than its count, and an evicted key executed again is counted
-// from 1 and reported again as a callsite Hit.
+// MaxCallsites is how many (site, process, stack) keys the kernel counts
+// at a time in count mode. Beyond that it evicts the least recently used
+// keys with their counts: a site's callsite counts then add up to less
+// than its count, and an evicted key executed again is counted from 1 and
+// reported again as a callsite Hit.
 const MaxCallsites = 16384
 
 // Options configures an engine.
@@ -285,12 +295,12 @@ type Engine interface {
 	// executed are left out.
 	Counts(ctx context.Context) ([]SiteCount, error)
 	// CallsiteCounts returns the executions counted so far per site,
-	// process and return address for every site ever armed in count mode,
-	// sorted by PID, group, site and return address; disarmed groups keep
+	// process and stack (Hit.Key) for every counted site ever armed in
+	// count mode, sorted by PID, group, site and key; disarmed groups keep
 	// their final counts. Each key's first execution was reported as a
-	// Hit with that Return. A site's callsite counts add up to its count
-	// in Counts unless the kernel evicted keys (see MaxCallsites). Read
-	// them before Counts to see sums no larger than the counts.
+	// Hit with that Key. A site's callsite counts add up to its count in
+	// Counts unless the kernel evicted keys (see MaxCallsites). Read them
+	// before Counts to see sums no larger than the counts.
 	CallsiteCounts(ctx context.Context) ([]CallsiteCount, error)
 	// Flush delivers to Hits every hit whose record the kernel has queued
 	// when Flush is called, and returns the number of hits delivered on

@@ -29,6 +29,16 @@ func makeCookie(arm uint32, site int, kind SiteKind, mode Mode) uint64 {
 	return c
 }
 
+// siteMode is the mode a site's cookie carries: an Uncounted site's hits
+// are not counted per callsite, so the kernel treats it as in one-shot
+// mode (the engine still keeps the group after a first hit there).
+func siteMode(s Site, m Mode) Mode {
+	if s.Uncounted {
+		return OneShot
+	}
+	return m
+}
+
 func cookieArm(c uint64) uint32     { return uint32(c >> cookieArmShift) }
 func cookieSite(c uint64) int       { return int(c & cookieSiteMask) }
 func cookieKind(c uint64) SiteKind  { return SiteKind(c >> cookieKindShift & cookieKindMask) }
@@ -46,10 +56,11 @@ func cookieCountMode(c uint64) bool { return c&cookieCountBit != 0 }
 //	56 count      u64
 //	64 flags      u32
 //	68 stack_len  s32 (bytes written by bpf_get_stack, or -errno)
-//	72 stack      [stackDepth]u64
+//	72 key        u64 (count mode: the stack's callsite key, see Hit.Key)
+//	80 stack      [stackDepth]u64
 const (
 	stackDepth = 64
-	recStack   = 72
+	recStack   = 80
 	recordSize = recStack + 8*stackDepth
 
 	flagFirst    = 1
@@ -68,6 +79,7 @@ type record struct {
 	ret      uint64
 	count    uint64
 	flags    uint32
+	key      uint64
 	stack    []uint64
 }
 
@@ -88,6 +100,7 @@ func decodeRecord(b []byte) (record, error) {
 		ret:    le.Uint64(b[48:]),
 		count:  le.Uint64(b[56:]),
 		flags:  le.Uint32(b[64:]),
+		key:    le.Uint64(b[72:]),
 	}
 	if r.flags&(flagFirst|flagCallsite) == 0 {
 		return record{}, fmt.Errorf("%w: flags %#x", errBadRecord, r.flags)

@@ -40,6 +40,7 @@ func encodeRecord(r record, stackLen int32) []byte {
 	le.PutUint64(b[56:], r.count)
 	le.PutUint32(b[64:], r.flags)
 	le.PutUint32(b[68:], uint32(stackLen))
+	le.PutUint64(b[72:], r.key)
 	for i, pc := range r.stack {
 		le.PutUint64(b[recStack+8*i:], pc)
 	}
@@ -48,7 +49,7 @@ func encodeRecord(r record, stackLen int32) []byte {
 
 func TestDecodeRecord(t *testing.T) {
 	full := record{cookie: 0x1_0500_0003, pid: 100, tid: 101, ktime: 5, ip: 0x401000, sp: 0xc000,
-		bp: 0xc010, ret: 0x402000, count: 3, flags: flagFirst, stack: []uint64{0x401000, 0x402000, 0x403000}}
+		bp: 0xc010, ret: 0x402000, count: 3, flags: flagFirst, key: 0x9e3779b97f4a7c15, stack: []uint64{0x401000, 0x402000, 0x403000}}
 	tests := []struct {
 		name      string
 		in        []byte
@@ -74,7 +75,7 @@ func TestDecodeRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.cookie != full.cookie || r.pid != 100 || r.tid != 101 || r.ip != full.ip || r.ret != full.ret || r.count != 3 || r.flags != flagFirst {
+			if r.cookie != full.cookie || r.pid != 100 || r.tid != 101 || r.ip != full.ip || r.ret != full.ret || r.count != 3 || r.flags != flagFirst || r.key != full.key {
 				t.Errorf("decoded %+v", r)
 			}
 			if len(r.stack) != tt.wantStack {
