@@ -74,6 +74,10 @@ type group struct {
 	// scope is the matched symbol when it stands for a whole package or
 	// module (see scope.go), else nil.
 	scope *match.Symbol
+	// inexact is whether the group's hits count at least, not exactly,
+	// the symbol's calls: some calls may pass no counted site (an Inexact
+	// site, or copies that could not be watched).
+	inexact bool
 }
 
 // selector returns the symbol as a TargetSet names it.
@@ -290,6 +294,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 					if g.unwatched == "" {
 						g.unwatched = fmt.Sprintf("some copies of %s cannot be probed: %v", t.Func, t.SiteErr)
 					}
+					g.inexact = true
 				}
 				for _, site := range t.Sites {
 					if site.Kind == binfo.SiteInline {
@@ -302,7 +307,8 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 							g.marks[site.PC] = at
 						}
 					}
-					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind)})
+					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind), Uncounted: site.Uncounted})
+					g.inexact = g.inexact || site.Inexact && !site.Uncounted
 				}
 			}
 			g.sites = dedupSites(g.sites)
@@ -327,7 +333,9 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 	return nil
 }
 
-// dedupSites drops sites at the same offset (two targets can share a copy).
+// dedupSites drops sites at the same offset (two targets can share a
+// copy). A site that one target counts and another does not is uncounted:
+// counting it could count what is not a call.
 func dedupSites(sites []probe.Site) []probe.Site {
 	slices.SortFunc(sites, func(a, b probe.Site) int {
 		switch {
@@ -338,7 +346,15 @@ func dedupSites(sites []probe.Site) []probe.Site {
 		}
 		return 0
 	})
-	return slices.CompactFunc(sites, func(a, b probe.Site) bool { return a.Offset == b.Offset })
+	out := sites[:0]
+	for _, s := range sites {
+		if n := len(out); n > 0 && out[n-1].Offset == s.Offset {
+			out[n-1].Uncounted = out[n-1].Uncounted || s.Uncounted
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func siteKind(k binfo.SiteKind) probe.SiteKind {

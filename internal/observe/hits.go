@@ -70,7 +70,8 @@ func (s *Session) handleHit(h probe.Hit) {
 		s.log.Warn("hit of an unknown probe group", "group", h.Group, "pid", h.PID)
 		return
 	}
-	rh := report.Hit{Time: h.Time, PID: h.PID}
+	uncounted := h.Site < len(g.sites) && g.sites[h.Site].Uncounted
+	rh := report.Hit{Time: h.Time, PID: h.PID, Uncounted: uncounted, LowerBound: g.inexact}
 	var frames []binfo.Frame
 	if !h.Lost {
 		at := g.symbolPC(h)
@@ -95,9 +96,9 @@ func (s *Session) handleHit(h probe.Hit) {
 		s.log.Warn("record hit", "osv", g.osv, "symbol", g.selector(), "err", err)
 		return
 	}
-	if s.opts.Mode == probe.Count && !g.scoped() && !h.Lost && rh.Callsite != nil {
+	if s.opts.Mode == probe.Count && !g.scoped() && !h.Lost && !uncounted && rh.Callsite != nil {
 		s.mu.Lock()
-		k := callsiteKey{h.Group, h.PID, h.Site, h.Return}
+		k := callsiteKey{h.Group, h.PID, h.Site, h.Key}
 		if _, ok := s.callsites[k]; !ok {
 			s.callsites[k] = *rh.Callsite
 		}
@@ -109,20 +110,17 @@ func (s *Session) handleHit(h probe.Hit) {
 }
 
 // callsiteKey is what the kernel counts callsites by in count mode: a
-// group's site in a process and the hit's return address. The engine
-// reports the first execution of each key as a hit, whose callsite then
-// stands for all the key's executions. At an entry or push-bp site the
-// return address is the call's own. At an inline site (an entry of the
-// inlined copy, or an instruction just after it that stands for it) the
-// site itself pins the call, and the
-// return address, the enclosing function's ([BP+8]), tells who called
-// that function: the callsite when the function is not the application's
-// (a helper of the vulnerable module, say).
+// group's counted site in a process and the hit's stack key (probe.Hit.Key:
+// a hash of the return address and the user stack). The engine reports
+// the first execution of each key as a hit, whose callsite then stands for
+// all the key's executions: they had the same return address and stack,
+// from which the callsite is picked, however far up the stack the
+// application frame is.
 type callsiteKey struct {
 	group uint64
 	pid   int
 	site  int
-	ret   uint64
+	key   uint64
 }
 
 // applyCallsiteCounts sets each callsite's hits to the sum of the kernel's
@@ -137,7 +135,7 @@ func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
 	s.mu.Lock()
 	for _, c := range counts {
 		g := s.groups[c.Group]
-		cs, ok := s.callsites[callsiteKey{c.Group, c.PID, c.Site, c.Return}]
+		cs, ok := s.callsites[callsiteKey{c.Group, c.PID, c.Site, c.Key}]
 		if g == nil || !ok {
 			continue
 		}

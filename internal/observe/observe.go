@@ -115,9 +115,9 @@ type Session struct {
 	armingMu sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
 	spawnMu  sync.Mutex         // serializes Run's starts
 
-	// callsites maps each (group, process, site, return address) the
-	// engine reported in count mode to the callsite of its first hit, to
-	// apply the engine's CallsiteCounts; under mu.
+	// callsites maps each (group, process, site, stack key) the engine
+	// reported in count mode to the callsite of its first hit, to apply
+	// the engine's CallsiteCounts; under mu.
 	callsites map[callsiteKey]report.Frame
 
 	// selections are the target sets in force one after the other, and
@@ -246,11 +246,11 @@ func (s *Session) Report(ctx context.Context) (*report.Report, error) {
 }
 
 // Sync reads the probe engine's counters and sets every symbol's hit total
-// to the number of executions counted in the observed processes. In count
-// mode it also sets each callsite's hits to the executions counted for the
-// return addresses whose first hit had that callsite; they add up to the
-// total unless the kernel evicted return addresses (beyond
-// probe.MaxCallsites at a time) or a return address's first hit had no
+// to the number of executions of its counted sites (probe.Site.Uncounted)
+// in the observed processes. In count mode it also sets each callsite's
+// hits to the executions counted for the stacks whose first hit had that
+// callsite; they add up to the total unless the kernel evicted stacks
+// (beyond probe.MaxCallsites at a time) or a stack's first hit had no
 // callsite (its record was lost, or nothing in its stack could be
 // symbolized).
 func (s *Session) Sync(ctx context.Context) error {
@@ -282,7 +282,9 @@ func (s *Session) applyCounts(counts []probe.SiteCount) error {
 	for _, c := range counts {
 		// A scoped group's counts include its packages'
 		// initialization: its hits are those recorded (scope.go).
-		if g := s.groups[c.Group]; g != nil && !g.scoped() {
+		// Executions of uncounted sites show that the symbol ran, which
+		// their first hit recorded, but are not calls of it.
+		if g := s.groups[c.Group]; g != nil && !g.scoped() && c.Site < len(g.sites) && !g.sites[c.Site].Uncounted {
 			totals[g] += c.Hits
 		}
 	}

@@ -186,6 +186,10 @@ type Symbol struct {
 	// for some of the time: not selected by the targets, probes that
 	// could not be armed, code that cannot be probed. Each reason once.
 	Unwatched []string `json:"unwatched,omitempty"`
+	// HitsLowerBound is whether Hits (and each callsite's hits) counts at
+	// least, not exactly, the calls: some calls of the symbol may pass no
+	// probe site that counts calls (see binfo.Site.Inexact).
+	HitsLowerBound bool `json:"hits_lower_bound,omitempty"`
 }
 
 // Period is a span of time; Until is nil while it lasts.

@@ -250,7 +250,7 @@ func vexNote(b *Binary, f *Finding) string {
 			linked = append(linked, symbolName(s))
 			continue
 		}
-		d := fmt.Sprintf("%s ran %s", symbolName(s), times(s.Hits))
+		d := fmt.Sprintf("%s ran %s", symbolName(s), times(s.Hits, s.HitsLowerBound))
 		if fn := entered(s); fn != "" {
 			d += ", entered at " + fn
 		}

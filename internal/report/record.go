@@ -29,6 +29,13 @@ type Hit struct {
 	// Count is the number of executions this hit stands for, such as a
 	// counter read from the kernel; 0 means 1.
 	Count uint64
+	// Uncounted is whether the hit shows only that the symbol ran, not a
+	// call of it (code the compiler generated inside it, such as a
+	// closure, ran): it adds no hits and no callsite.
+	Uncounted bool
+	// LowerBound is whether the symbol's hits count at least, not exactly,
+	// its calls (see Symbol.HitsLowerBound).
+	LowerBound bool
 	// Callsite is the application frame the symbol was called from: the
 	// nearest frame in the main module, else the nearest one outside the
 	// vulnerable module and the standard library, else the direct caller.
@@ -95,6 +102,10 @@ func recordHit(s *Symbol, h Hit) {
 	if n == 0 {
 		n = 1
 	}
+	if h.Uncounted {
+		n = 0
+	}
+	s.HitsLowerBound = s.HitsLowerBound || h.LowerBound
 	first := s.Hits == 0
 	s.Hits += n
 	s.Status = Reached
@@ -115,7 +126,7 @@ func recordHit(s *Symbol, h Hit) {
 	if first && len(s.Stack) == 0 && len(h.Stack) > 0 {
 		s.Stack = slices.Clone(h.Stack)
 	}
-	if c := h.Callsite; c != nil {
+	if c := h.Callsite; c != nil && !h.Uncounted {
 		callsite(s, *c).Hits += n
 	}
 }

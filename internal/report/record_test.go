@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,60 @@ func TestRecord(t *testing.T) {
 	stack0[1].Function = "changed"
 	if s.Stack[1].Function != "main.b" {
 		t.Error("recorded stack aliases the hit's")
+	}
+}
+
+// TestRecordUncountedLowerBound: a hit that is not a call (Uncounted)
+// makes the symbol reached and keeps its stack, but adds no hits and no
+// callsite; a LowerBound hit marks the symbol's hits as a lower bound,
+// which every format then says.
+func TestRecordUncountedLowerBound(t *testing.T) {
+	stack := []Frame{{Function: "x.Parse.func1"}, {Function: "runtime.goexit"}}
+	tests := []struct {
+		name      string
+		hits      []Hit
+		wantHits  uint64
+		wantSites int
+		wantLower bool
+		text      string // in the text report
+		vex       string // in the OpenVEX statement
+	}{
+		{"uncounted only", []Hit{{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}}},
+			0, 0, false, "ran, no call counted", "ran (calls not counted"},
+		{"uncounted and counted", []Hit{
+			{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}},
+			{Time: *ts(2), Count: 3, Callsite: &Frame{Function: "main.a", Line: 4}},
+		}, 3, 1, false, "3 hits", "ran 3 times"},
+		{"lower bound", []Hit{{Time: *ts(1), Count: 2, LowerBound: true, Stack: stack, Callsite: &Frame{Function: "main.a", Line: 4}}},
+			2, 1, true, "at least 2 hits", "ran at least 2 times"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, tgt := linkedTarget()
+			rec := NewRecorder(r)
+			for _, h := range tt.hits {
+				if err := rec.Record(tgt, h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := tgt.Symbol
+			if s.Status != Reached || s.Hits != tt.wantHits || len(s.Callsites) != tt.wantSites || s.HitsLowerBound != tt.wantLower {
+				t.Errorf("symbol %s, %d hits, %d callsites, lower bound %v; want reached, %d, %d, %v",
+					s.Status, s.Hits, len(s.Callsites), s.HitsLowerBound, tt.wantHits, tt.wantSites, tt.wantLower)
+			}
+			if len(s.Stack) == 0 {
+				t.Error("the stack of the first hit was not kept")
+			}
+			if got := string(render(t, "text", r)); !strings.Contains(got, tt.text) {
+				t.Errorf("text report lacks %q:\n%s", tt.text, got)
+			}
+			if got := string(render(t, "openvex", r)); !strings.Contains(got, tt.vex) {
+				t.Errorf("OpenVEX lacks %q:\n%s", tt.vex, got)
+			}
+			if got := string(render(t, "json", r)); strings.Contains(got, `"hits_lower_bound"`) != tt.wantLower {
+				t.Errorf("JSON has hits_lower_bound: %v, want %v", !tt.wantLower, tt.wantLower)
+			}
+		})
 	}
 }
 

@@ -326,7 +326,7 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		from := stackCallsite(s)
 		for _, c := range s.Callsites {
 			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
-				c.Function, symbolName(s), f.OSV, times(c.Hits), b.Path, moduleAt(f), advice)
+				c.Function, symbolName(s), f.OSV, times(c.Hits, s.HitsLowerBound), b.Path, moduleAt(f), advice)
 			loc := o.callsiteLocation(b, c)
 			res := newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File)
 			if c == from {
@@ -356,7 +356,7 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		for _, s := range f.Symbols {
 			switch {
 			case s.Status == Reached && len(s.Callsites) == 0:
-				reached = append(reached, fmt.Sprintf("%s (%s)", symbolName(s), times(s.Hits)))
+				reached = append(reached, fmt.Sprintf("%s (%s)", symbolName(s), times(s.Hits, s.HitsLowerBound)))
 			case s.Status == NotWatched:
 				unwatched = append(unwatched, symbolName(s))
 			case s.Status != Reached:
@@ -426,8 +426,16 @@ func (o SARIFOptions) stackFlow(b *Binary, s *Symbol) []sarifCodeFlow {
 	return []sarifCodeFlow{{ThreadFlows: []sarifThreadFlow{{Locations: locs}}}}
 }
 
-func times(n uint64) string {
-	if n == 1 {
+// times says how often a symbol (or a callsite of it) ran: "once", "5
+// times", "at least 5 times" when atLeast; for a symbol seen to run
+// without a counted call, that no call was counted.
+func times(n uint64, atLeast bool) string {
+	switch {
+	case n == 0:
+		return "(calls not counted: only code generated inside it, such as a closure, was seen)"
+	case atLeast:
+		return fmt.Sprintf("at least %d times", n)
+	case n == 1:
 		return "once"
 	}
 	return fmt.Sprintf("%d times", n)

@@ -304,11 +304,7 @@ func (t *textWriter) symbol(s *Symbol) {
 		t.line("    %-8s %s", s.Status, name)
 		return
 	}
-	hits := "1 hit"
-	if s.Hits != 1 {
-		hits = fmt.Sprintf("%d hits", s.Hits)
-	}
-	t.line("    %-8s %s: %s", s.Status, name, hits)
+	t.line("    %-8s %s: %s", s.Status, name, hitsText(s.Hits, s.HitsLowerBound))
 	if s.FirstSeen != nil {
 		if s.LastSeen == nil || s.LastSeen.Equal(*s.FirstSeen) {
 			t.line("%sseen %s", pad, stamp(*s.FirstSeen))
@@ -323,11 +319,7 @@ func (t *textWriter) symbol(s *Symbol) {
 		t.line("%scallsite unknown", pad)
 	}
 	for _, c := range s.Callsites {
-		n := "1 hit"
-		if c.Hits != 1 {
-			n = fmt.Sprintf("%d hits", c.Hits)
-		}
-		t.line("%sfrom %s (%s)", pad, c.Function, n)
+		t.line("%sfrom %s (%s)", pad, c.Function, hitsText(c.Hits, s.HitsLowerBound))
 		t.line("%s  at %s:%d", pad, c.File, c.Line)
 	}
 	if len(s.Unwatched) > 0 {
@@ -338,6 +330,21 @@ func (t *textWriter) symbol(s *Symbol) {
 // watchFacts says when a symbol was watched and why not at other times.
 func (t *textWriter) watchFacts(pad string, s *Symbol) {
 	t.prose(pad, watchNote(s))
+}
+
+// hitsText says how many hits a symbol or callsite has: "1 hit", "5
+// hits", "at least 5 hits" when atLeast; for a symbol seen to run without
+// a counted call, that no call was counted.
+func hitsText(n uint64, atLeast bool) string {
+	switch {
+	case n == 0:
+		return "ran, no call counted (only code generated inside it, such as a closure, was seen)"
+	case atLeast:
+		return fmt.Sprintf("at least %d hits", n)
+	case n == 1:
+		return "1 hit"
+	}
+	return fmt.Sprintf("%d hits", n)
 }
 
 func stamp(t time.Time) string {
