@@ -73,6 +73,7 @@ func (s *Session) handleHit(h probe.Hit) {
 	uncounted := h.Site < len(g.sites) && g.sites[h.Site].Uncounted
 	rh := report.Hit{Time: h.Time, PID: h.PID, Uncounted: uncounted, LowerBound: g.inexact}
 	var frames []binfo.Frame
+	byReturn := false // the return address alone decides the callsite
 	if !h.Lost {
 		at := g.symbolPC(h)
 		var inner int
@@ -88,6 +89,7 @@ func (s *Session) handleHit(h probe.Hit) {
 			}
 		}
 		rh.Stack, rh.Callsite = g.callsite(frames, inner)
+		byReturn = g.decidedByReturn(frames, inner, h, rh.Callsite)
 	}
 	if g.scoped() && !s.scopedHit(g, h, frames) {
 		return
@@ -102,7 +104,17 @@ func (s *Session) handleHit(h probe.Hit) {
 		if _, ok := s.callsites[k]; !ok {
 			s.callsites[k] = *rh.Callsite
 		}
+		byRet := callsiteKey{h.Group, h.PID, h.Site, h.Return}
+		_, known := s.callsites[byRet]
+		if byReturn && !known {
+			s.callsites[byRet] = *rh.Callsite
+		}
 		s.mu.Unlock()
+		if byReturn && !known {
+			if err := s.engine.KeyByReturn(context.Background(), h.PID, h.Group, h.Site, h.Return); err != nil {
+				s.log.Debug("count a callsite by its return address", "pid", h.PID, "osv", g.osv, "symbol", g.selector(), "err", err)
+			}
+		}
 	}
 	if s.opts.OnHit != nil {
 		s.opts.OnHit(newEvent(g, h, rh))
@@ -115,7 +127,9 @@ func (s *Session) handleHit(h probe.Hit) {
 // the first execution of each key as a hit, whose callsite then stands for
 // all the key's executions: they had the same return address and stack,
 // from which the callsite is picked, however far up the stack the
-// application frame is.
+// application frame is. Where the return address alone decides the
+// callsite, the kernel is told to count by it (probe.Engine.KeyByReturn):
+// the key is then the return address itself, which no stack key equals.
 type callsiteKey struct {
 	group uint64
 	pid   int
@@ -149,6 +163,26 @@ func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// decidedByReturn reports whether cs, the callsite picked from the frames
+// of hit h, follows from the probed site and h's return address alone,
+// whatever the stack above: it is in the main module, and it is among the
+// frames of the probed instruction (inner of them) and of the return
+// address, which callerPCs puts first.
+func (g *group) decidedByReturn(frames []binfo.Frame, inner int, h probe.Hit, cs *report.Frame) bool {
+	if cs == nil || h.Return == 0 || h.Return <= h.Bias {
+		return false
+	}
+	if pcs := callerPCs(h); len(pcs) == 0 || pcs[0] != h.Return {
+		return false
+	}
+	if !inMainModule(match.FuncPackage(cs.Function), g.bin.bin.Main.Path) {
+		return false
+	}
+	n := min(inner+len(g.bin.bin.Frames(h.Return-h.Bias-1)), len(frames))
+	_, near := g.callsite(frames[:n], inner)
+	return near != nil && *near == *cs
 }
 
 // symbolPC returns the link-time PC that hit h symbolizes as: the probed

@@ -121,6 +121,9 @@ const (
 	fpRet         = -88 // the return address
 )
 
+// stackKeyBit is set in every stack key (as an int64 immediate).
+const stackKeyBit = -1 << 63
+
 // stackMul is the odd multiplier of the stack key's hash: 2^64 / phi,
 // 0x9e3779b97f4a7c15, as a signed 64-bit immediate.
 const stackMul = -0x61c8864680b583eb
@@ -139,10 +142,15 @@ const (
 // The stack key hashes the return address and the user stack's innermost
 // stackDepth frames: what user space picks the callsite from, so every
 // execution counted under a key has the key's first execution's callsite,
-// however far up the stack the application frame is. The cookie names the
-// site, so at an inline site, whose return address is the enclosing
-// function's, the key still tells apart the inlined copies (the
-// calls themselves) of one function.
+// however far up the stack the application frame is. Its top bit is set,
+// so that it never equals a user-space address. Reading the stack costs
+// most of a hit's time: where the return address alone decides the
+// callsite (the caller is the application's), user space adds the key
+// (cookie, return address, process) to the map, and the program counts
+// there without reading the stack. The cookie names the site, so at an
+// inline site, whose return address is the enclosing function's, the key
+// still tells apart the inlined copies (the calls themselves) of one
+// function.
 //
 // R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record (and
 // the stack scratch before).
@@ -217,8 +225,21 @@ func (o *objects) instructions() asm.Instructions {
 	// execution cannot both report the same return address: the loser
 	// counts in the winner's entry.
 	ins = append(ins, readReturn("callsite")...)
-	ins = append(ins, o.stackKey()...)
+	// The fast path: the return address alone is a key when user space
+	// said so (Engine.KeyByReturn).
+	ins = append(ins,
+		asm.LoadMem(asm.R1, asm.RFP, fpRet, asm.DWord),
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
+	)
 	ins = append(ins, callsiteKey(asm.R8)...)
+	ins = append(ins, lookupCallsite(callsites)...)
+	ins = append(ins,
+		asm.JEq.Imm(asm.R0, 0, "by_stack"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+		asm.Ja.Label("exit"),
+	)
+	ins = append(ins, o.stackKey("by_stack")...)
 	ins = append(ins, lookupCallsite(callsites)...)
 	ins = append(ins,
 		asm.JEq.Imm(asm.R0, 0, "cs_insert"),
@@ -311,9 +332,9 @@ func fetchAdd(dst, src asm.Register) asm.Instruction {
 // fpKey a hash of the return address at fpRet and of the stack's frames
 // (none when the stack cannot be read). The loop over the frames is
 // unrolled: each step stops at the stack's end.
-func (o *objects) stackKey() asm.Instructions {
+func (o *objects) stackKey(label string) asm.Instructions {
 	ins := asm.Instructions{
-		asm.StoreImm(asm.RFP, fpZero, 0, asm.Word),
+		asm.StoreImm(asm.RFP, fpZero, 0, asm.Word).WithSymbol(label),
 		asm.LoadMapPtr(asm.R1, o.stack.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpZero),
@@ -342,7 +363,9 @@ func (o *objects) stackKey() asm.Instructions {
 		ins = append(ins, mixKey(asm.R1, asm.R3, asm.R4)...)
 	}
 	return append(ins,
-		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord).WithSymbol("sk_done"),
+		asm.LoadImm(asm.R2, stackKeyBit, asm.DWord).WithSymbol("sk_done"),
+		asm.Or.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
 	)
 }
 

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -174,5 +175,54 @@ func TestCallsiteCountsOneShot(t *testing.T) {
 	}
 	if n := total(t, e, h.pid(), 1); n == 0 {
 		t.Error("the one-shot hit was not counted")
+	}
+}
+
+// TestKeyByReturn: once told that a return address decides the callsite,
+// the kernel counts the site's executions with that return address under
+// the return address, whatever their stack, and reports no new stack of
+// it; other return addresses are still counted by stack.
+func TestKeyByReturn(t *testing.T) {
+	testprog.RequireRoot(t)
+	exe := buildHot(t, testprog.Plain)
+	fns := locate(t, exe, "main.work", "main.caller", "main.caller2")
+	e := newTestEngine(t, Options{})
+	h := startHot(t, exe)
+	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count,
+		Groups: []Group{{ID: 1, Sites: []Site{fns["main.work"].push}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.do("call 1")
+	first := waitHit(t, e)
+	if first.Key>>63 != 1 || first.Key == first.Return {
+		t.Fatalf("first hit's key %#x: want a stack key, with the top bit set", first.Key)
+	}
+	if err := e.KeyByReturn(context.Background(), h.pid(), 1, 0, first.Return); err != nil {
+		t.Fatal(err)
+	}
+	// From main.main and from goroutines: other stacks, the same return
+	// address in main.caller.
+	h.do("call 100")
+	h.do("par 50 3")
+	h.do("call2 7")
+	second := waitHit(t, e)
+	if second.Return == first.Return {
+		t.Errorf("a stack with the return address counted by itself was reported: %+v", second)
+	}
+	noHit(t, e, 100*time.Millisecond)
+	counts, err := e.CallsiteCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]uint64{}
+	for _, c := range counts {
+		got[c.Key] = c.Hits
+	}
+	want := map[uint64]uint64{first.Key: 1, first.Return: 100 + 50*3, second.Key: 7}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("callsite counts by key %v, want %v", got, want)
+	}
+	if err := e.KeyByReturn(context.Background(), h.pid(), 2, 0, first.Return); !errors.Is(err, ErrNotArmed) {
+		t.Errorf("KeyByReturn of a group not armed: %v, want ErrNotArmed", err)
 	}
 }

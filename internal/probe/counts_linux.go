@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -70,4 +71,28 @@ func readCounters[K, F comparable](e *engine, m *ebpf.Map, final map[F]uint64) (
 		live[key] = value
 	}
 	return counts, live, it.Err()
+}
+
+func (e *engine) KeyByReturn(ctx context.Context, pid int, group uint64, site int, ret uint64) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	a := e.armed[armKey{pid, group}]
+	if a == nil {
+		a = e.armed[armKey{0, group}] // armed for every process running the file
+	}
+	if a == nil || site < 0 || site >= len(a.sites) || a.mode != Count || a.sites[site].Uncounted {
+		e.mu.Unlock()
+		return fmt.Errorf("count site %d of group %d in process %d by return address: %w", site, group, pid, ErrNotArmed)
+	}
+	s := a.sites[site]
+	key := callsiteMapKey{Cookie: makeCookie(a.id, site, s.Kind, siteMode(s, a.mode)), Key: ret, TGID: uint32(pid)}
+	e.mu.Unlock()
+	var zero uint64
+	if err := e.objs.callsites.Update(&key, &zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("count site %d of group %d in process %d by return address: %w", site, group, pid, err)
+	}
+	return nil
 }

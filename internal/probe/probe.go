@@ -192,10 +192,10 @@ type Hit struct {
 	// such a hit reports.
 	Callsite bool
 	// Key names the hit's stack in count mode: a hash of Return and of the
-	// user stack (its innermost 64 frames), which the kernel counts
-	// executions by. Executions with the same Key had the same Return and
-	// Stack, so they have the same callsite. 0 in one-shot mode and at
-	// Uncounted sites.
+	// user stack (its innermost 64 frames), with the top bit set, which the
+	// kernel counts executions by. Executions with the same Key had the
+	// same Return and Stack, so they have the same callsite. 0 in one-shot
+	// mode and at Uncounted sites. See also Engine.KeyByReturn.
 	Key uint64
 	// Lost is true when the kernel could not queue the hit's record (the
 	// ring buffer was full) and the engine found the hit in the counters:
@@ -238,7 +238,8 @@ type CallsiteCount struct {
 	PID   int
 	Group uint64
 	Site  int
-	// Key names the stack the executions had, as Hit.Key does.
+	// Key names the stack the executions had, as Hit.Key does, or is
+	// their return address, for the keys that KeyByReturn added.
 	Key  uint64
 	Hits uint64
 }
@@ -302,6 +303,14 @@ type Engine interface {
 	// Counts unless the kernel evicted keys (see MaxCallsites). Read them
 	// before Counts to see sums no larger than the counts.
 	CallsiteCounts(ctx context.Context) ([]CallsiteCount, error)
+	// KeyByReturn makes the kernel count the executions of a site in
+	// count mode whose return address (Hit.Return) is ret under the key
+	// ret, without reading the stack: for a return address that alone
+	// decides the callsite, it makes each execution several times
+	// cheaper. Executions counted before stay under their stack keys.
+	// The key can be evicted as any other (see MaxCallsites); the kernel
+	// then counts by stack again.
+	KeyByReturn(ctx context.Context, pid int, group uint64, site int, ret uint64) error
 	// Flush delivers to Hits every hit whose record the kernel has queued
 	// when Flush is called, and returns the number of hits delivered on
 	// Hits since the engine started. A caller that counts the hits it has

@@ -1,0 +1,3 @@
+module example.com/httpcount
+
+go 1.21

@@ -1,0 +1,3 @@
+module example.com/readreq
+
+go 1.21
