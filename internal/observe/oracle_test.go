@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,16 +39,16 @@ var inlineMiscounted = map[string]bool{
 }
 
 // runCounted builds the program in testdata/progs/name as v with coverage
-// of coveredStd and its main package, runs it under a count-mode session
+// of coveredStd and its main package, runs it under a session in mode
 // with GOCOVERDIR set, and reads both counts.
-func runCounted(t *testing.T, db *vulndb.Client, name string, v testprog.Variant) countRun {
+func runCounted(t *testing.T, db *vulndb.Client, name string, v testprog.Variant, mode probe.Mode) countRun {
 	t.Helper()
 	dir := testprog.Dir(t, name)
 	v.CoverPkg = coveredStd + ",example.com/" + name
 	v.Name += "-cover"
 	path := testprog.Build(t, dir, v)
 	covDir := t.TempDir()
-	s := newSession(t, db, Options{Mode: probe.Count, Report: report.Report{Mode: "run"}})
+	s := newSession(t, db, Options{Mode: mode, Report: report.Report{Mode: "run"}})
 	cmd := exec.Command(path)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.Env = append(os.Environ(), "GOCOVERDIR="+covDir)
@@ -70,10 +71,12 @@ func runCounted(t *testing.T, db *vulndb.Client, name string, v testprog.Variant
 
 // checkCounts checks every vulnerable symbol of the binary in a covered
 // package against coverage: reached if and only if coverage saw it run,
-// and its hits equal the calls coverage counted, or are at most that when
-// the report says they are a lower bound; its callsites' hits add up to
-// its hits. It returns how many symbols it checked.
-func checkCounts(t *testing.T, run countRun) int {
+// and in count mode its hits equal the calls coverage counted, or are at
+// most that when the report says they are a lower bound (in one-shot mode,
+// where hits count the calls before the probes went, always at most that);
+// in count mode its callsites' hits add up to its hits. It returns how
+// many symbols it checked.
+func checkCounts(t *testing.T, run countRun, mode probe.Mode) int {
 	t.Helper()
 	covered := map[string]bool{}
 	for _, p := range strings.Split(coveredStd, ",") {
@@ -106,17 +109,17 @@ func checkCounts(t *testing.T, run countRun) int {
 				continue
 			}
 			switch {
-			case s.HitsLowerBound && s.Hits > calls:
+			case (s.HitsLowerBound || mode == probe.OneShot) && s.Hits > calls:
 				errorf("%s: at least %d hits, but coverage counted %d calls", name, s.Hits, calls)
-			case !s.HitsLowerBound && s.Hits != calls:
+			case !s.HitsLowerBound && mode == probe.Count && s.Hits != calls:
 				errorf("%s: %d hits, but coverage counted %d calls", name, s.Hits, calls)
 			}
 			var sum uint64
 			for _, c := range s.Callsites {
 				sum += c.Hits
 			}
-			if sum != s.Hits {
-				t.Errorf("%s: callsite hits add up to %d, hits %d: %+v", name, sum, s.Hits, s.Callsites)
+			if mode == probe.Count && sum != s.Hits {
+				t.Errorf("%s: callsite hits add up to %d, hits %d: %+v", name, sum, s.Hits, deref(s.Callsites))
 			}
 		}
 	}
@@ -156,8 +159,8 @@ func TestCountHTTPOracle(t *testing.T) {
 		{Name: "go1.21.0-stripped", Toolchain: old.Toolchain, Stripped: true},
 	} {
 		t.Run(v.Name, func(t *testing.T) {
-			run := runCounted(t, db, "httpcount", v)
-			n := checkCounts(t, run)
+			run := runCounted(t, db, "httpcount", v, probe.Count)
+			n := checkCounts(t, run, probe.Count)
 			// The symbols the issue saw counted twice or more.
 			for _, name := range []string{"body.Read", "bodyEOFSignal.Read", "bodyEOFSignal.Close", "Server.Serve"} {
 				s := symbol(t, run.r, run.path, "GO-2024-2687", name)
@@ -173,6 +176,13 @@ func TestCountHTTPOracle(t *testing.T) {
 			}
 		})
 	}
+	// One-shot: the same symbols reached, none with more hits than calls.
+	t.Run("go1.21.0-oneshot", func(t *testing.T) {
+		run := runCounted(t, db, "httpcount", testprog.Variant{Name: "go1.21.0", Toolchain: "go1.21.0"}, probe.OneShot)
+		if n := checkCounts(t, run, probe.OneShot); n < 20 {
+			t.Errorf("only %d symbols checked: want the run to reach many of net/http's", n)
+		}
+	})
 }
 
 // TestCountCallsiteOracle: calls that pass the same immediate caller
@@ -191,8 +201,8 @@ func TestCountCallsiteOracle(t *testing.T) {
 		{Name: "go1.21.0-stripped", Toolchain: "go1.21.0", Stripped: true},
 	} {
 		t.Run(v.Name, func(t *testing.T) {
-			run := runCounted(t, db, "readreq", v)
-			checked := checkCounts(t, run)
+			run := runCounted(t, db, "readreq", v, probe.Count)
+			checked := checkCounts(t, run, probe.Count)
 			once, _ := run.cov.Line(file, lines["once"])
 			five, _ := run.cov.Line(file, lines["five"])
 			if once != 1 || five != 5 {
@@ -220,6 +230,21 @@ func TestCountCallsiteOracle(t *testing.T) {
 			t.Logf("%d symbols checked against coverage, %d reached", checked, reached)
 			if reached < 3 {
 				t.Errorf("%d symbols reached, want ReadRequest, ReadMIMEHeader and more", reached)
+			}
+
+			// The same program built without coverage, as users run it,
+			// gets the same counts: the program does the same each run.
+			path := testprog.Build(t, dir, v)
+			s := newSession(t, db, Options{Mode: probe.Count, Report: report.Report{Mode: "run"}})
+			r := runApp(t, s, path)
+			for _, f := range binaryOf(t, run.r, run.path).Findings {
+				for _, sc := range f.Symbols {
+					sp := symbol(t, r, path, f.OSV, sc.Name)
+					if sp.Status != sc.Status || sp.Hits != sc.Hits || fmt.Sprint(deref(sp.Callsites)) != fmt.Sprint(deref(sc.Callsites)) {
+						t.Errorf("%s %s.%s without coverage: %s, %d hits from %v; with coverage %s, %d from %v", f.OSV, sc.Package, sc.Name,
+							sp.Status, sp.Hits, deref(sp.Callsites), sc.Status, sc.Hits, deref(sc.Callsites))
+					}
+				}
 			}
 		})
 	}
