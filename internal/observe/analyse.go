@@ -308,7 +308,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 						}
 					}
 					g.sites = append(g.sites, probe.Site{Offset: site.Offset, PC: site.PC, Kind: siteKind(site.Kind), Uncounted: site.Uncounted})
-					g.inexact = g.inexact || site.Inexact && !site.Uncounted
+					g.inexact = g.inexact || site.Inexact
 				}
 			}
 			g.sites = dedupSites(g.sites)

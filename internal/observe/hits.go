@@ -105,12 +105,13 @@ func (s *Session) handleHit(h probe.Hit) {
 			s.callsites[k] = *rh.Callsite
 		}
 		byRet := callsiteKey{h.Group, h.PID, h.Site, h.Return}
-		_, known := s.callsites[byRet]
-		if byReturn && !known {
+		if _, ok := s.callsites[byRet]; byReturn && !ok {
 			s.callsites[byRet] = *rh.Callsite
 		}
 		s.mu.Unlock()
-		if byReturn && !known {
+		// A new stack with a return address counted by itself comes when
+		// the kernel evicted that key: add it again.
+		if byReturn {
 			if err := s.engine.KeyByReturn(context.Background(), h.PID, h.Group, h.Site, h.Return); err != nil {
 				s.log.Debug("count a callsite by its return address", "pid", h.PID, "osv", g.osv, "symbol", g.selector(), "err", err)
 			}
