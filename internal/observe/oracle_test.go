@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,22 +49,8 @@ func runCounted(t *testing.T, db *vulndb.Client, name string, v testprog.Variant
 	covDir := t.TempDir()
 	s := newSession(t, db, Options{Mode: mode, Report: report.Report{Mode: "run"}})
 	cmd := exec.Command(path)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.Env = append(os.Environ(), "GOCOVERDIR="+covDir)
-	code, err := s.Run(context.Background(), cmd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code != 0 {
-		t.Fatalf("%s exited with %d", name, code)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Report(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runCmd(t, s, cmd)
 	return countRun{path: path, r: r, cov: testprog.ReadCoverage(t, v.Toolchain, dir, covDir), s: s}
 }
 

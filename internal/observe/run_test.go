@@ -18,14 +18,19 @@ import (
 // runApp runs the app under a new session and returns the final report.
 func runApp(t *testing.T, s *Session, path string, args ...string) *report.Report {
 	t.Helper()
-	cmd := exec.Command(path, args...)
+	return runCmd(t, s, exec.Command(path, args...))
+}
+
+// runCmd runs cmd under s, closes s and returns the final report.
+func runCmd(t *testing.T, s *Session, cmd *exec.Cmd) *report.Report {
+	t.Helper()
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	code, err := s.Run(context.Background(), cmd, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code != 0 {
-		t.Fatalf("app %v exited with %d", args, code)
+		t.Fatalf("%v exited with %d", cmd.Args, code)
 	}
 	return closeAndReport(t, s)
 }

@@ -89,7 +89,7 @@ func TestRecordUncountedLowerBound(t *testing.T) {
 		vex       string // in the OpenVEX statement
 	}{
 		{"uncounted only", []Hit{{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}}},
-			0, 0, false, "ran, no call counted", "ran (calls not counted"},
+			0, 0, false, "without a counted call", "ran without a counted call"},
 		{"uncounted and counted", []Hit{
 			{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}},
 			{Time: *ts(2), Count: 3, Callsite: &Frame{Function: "main.a", Line: 4}},

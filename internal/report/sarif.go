@@ -427,18 +427,25 @@ func (o SARIFOptions) stackFlow(b *Binary, s *Symbol) []sarifCodeFlow {
 }
 
 // times says how often a symbol (or a callsite of it) ran: "once", "5
-// times", "at least 5 times" when atLeast; for a symbol seen to run
-// without a counted call, that no call was counted.
+// times", "at least 5 times" when atLeast.
 func times(n uint64, atLeast bool) string {
+	return howMany(n, atLeast, "once", "%d times")
+}
+
+// howMany says n, counted calls of a symbol or a callsite of it, as one
+// (for exactly 1) or many (a format with %d), "at least" many when atLeast;
+// for a symbol seen to run without a counted call, that no call was
+// counted.
+func howMany(n uint64, atLeast bool, one, many string) string {
 	switch {
 	case n == 0:
-		return "(calls not counted: only code generated inside it, such as a closure, was seen)"
+		return "without a counted call (only code the compiler generated inside it, such as a closure, was seen)"
 	case atLeast:
-		return fmt.Sprintf("at least %d times", n)
+		return "at least " + fmt.Sprintf(many, n)
 	case n == 1:
-		return "once"
+		return one
 	}
-	return fmt.Sprintf("%d times", n)
+	return fmt.Sprintf(many, n)
 }
 
 // moduleLocation is where a finding without a callsite shows: the

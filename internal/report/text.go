@@ -333,18 +333,9 @@ func (t *textWriter) watchFacts(pad string, s *Symbol) {
 }
 
 // hitsText says how many hits a symbol or callsite has: "1 hit", "5
-// hits", "at least 5 hits" when atLeast; for a symbol seen to run without
-// a counted call, that no call was counted.
+// hits", "at least 5 hits" when atLeast.
 func hitsText(n uint64, atLeast bool) string {
-	switch {
-	case n == 0:
-		return "ran, no call counted (only code generated inside it, such as a closure, was seen)"
-	case atLeast:
-		return fmt.Sprintf("at least %d hits", n)
-	case n == 1:
-		return "1 hit"
-	}
-	return fmt.Sprintf("%d hits", n)
+	return howMany(n, atLeast, "1 hit", "%d hits")
 }
 
 func stamp(t time.Time) string {
