@@ -204,7 +204,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpCount, asm.R1, asm.DWord),
 
-		// In count mode, count per return address and report each new one
+		// In count mode, count per stack and report each new one
 		// (user space tells the first of a site from the others);
 		// otherwise report only the execution that made the count 1.
 		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("counted"),
@@ -222,7 +222,7 @@ func (o *objects) instructions() asm.Instructions {
 	)
 	// The lookup first keeps the hot path to one atomic add. Gating on
 	// the insert alone means two threads racing through a site's first
-	// execution cannot both report the same return address: the loser
+	// execution cannot both report the same stack: the loser
 	// counts in the winner's entry.
 	ins = append(ins, readReturn("callsite")...)
 	// The fast path: the return address alone is a key when user space
@@ -253,7 +253,7 @@ func (o *objects) instructions() asm.Instructions {
 	)
 	// Lost the race to insert: count in the entry that won. It is gone
 	// only if the map evicted it meanwhile; then this execution is not
-	// counted per return address.
+	// counted per stack.
 	ins = append(ins, lookupCallsite(callsites)...)
 	ins = append(ins,
 		asm.JEq.Imm(asm.R0, 0, "exit"),

@@ -97,7 +97,7 @@ func (e *engine) hit(r record) (Hit, bool) {
 		Group: a.group,
 		Site:  site,
 		Kind:  s.Kind,
-		// In count mode the kernel reports new return addresses; the first
+		// In count mode the kernel reports new stacks; the first
 		// report of a site in a process is its first hit.
 		Callsite: r.flags&flagFirst == 0 && a.reported[[2]int{r.pid, site}],
 		Time:     time.Unix(0, int64(r.ktime)+e.wallMinus),

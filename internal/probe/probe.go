@@ -151,8 +151,8 @@ const (
 	// Hits that arrive before the removal completes are counted.
 	OneShot Mode = iota
 	// Count keeps the probes and counts every execution. A Hit is reported
-	// for the first execution of each site and for each new return address
-	// of a site.
+	// for the first execution of each site and for each new stack of a
+	// site (see Hit.Key), except at Uncounted sites.
 	Count
 )
 

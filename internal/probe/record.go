@@ -11,7 +11,7 @@ import (
 //
 //	bits  0..23  site index in the group
 //	bits 24..25  site kind
-//	bit  26      count mode: report new return addresses
+//	bit  26      count mode: count and report per stack
 //	bits 32..63  arming ID
 const (
 	cookieSiteMask  = MaxSites - 1
