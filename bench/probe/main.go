@@ -2,8 +2,9 @@
 // machine, side by side:
 //
 //   - the cost per call of a cheap function, plain and probed in count mode
-//     at its PUSH RBP and at its entry, and after a one-shot probe removed
-//     itself;
+//     at its PUSH RBP (the kernel reading the stack to count per stack, and
+//     counting by return address once told to, see Engine.KeyByReturn) and
+//     at its entry, and after a one-shot probe removed itself;
 //
 //   - the time to arm and disarm 1,000 sites, as one group and as 1,000
 //     groups, with uprobe_multi links, and the same for a few classic
@@ -28,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/reach-sca/reach/bench/internal/harness"
@@ -86,8 +88,10 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 		return err
 	}
 	defer e.Close()
+	var lastReturn atomic.Uint64 // of the last hit
 	go func() {
-		for range e.Hits() {
+		for hit := range e.Hits() {
+			lastReturn.Store(hit.Return)
 		}
 	}()
 	h, err := start(exe)
@@ -97,13 +101,27 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 	defer h.stop()
 
 	// Cost per call.
-	var plain, atPush, atEntry, afterOneShot []float64
+	var plain, atPush, atPushByReturn, atEntry, afterOneShot []float64
 	var id uint64
-	probed := func(site probe.Site) (float64, error) {
+	probed := func(site probe.Site, byReturn bool) (float64, error) {
 		id++
 		spec := probe.ProcessSpec{PID: h.pid(), Path: exe, Mode: probe.Count, Groups: []probe.Group{{ID: id, Sites: []probe.Site{site}}}}
 		if err := e.Arm(ctx, spec); err != nil {
 			return 0, err
+		}
+		if byReturn {
+			lastReturn.Store(0)
+			if _, err := h.bench(1); err != nil {
+				return 0, err
+			}
+			for deadline := time.Now().Add(time.Second); lastReturn.Load() == 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					return 0, errors.New("no hit of main.work within a second")
+				}
+			}
+			if err := e.KeyByReturn(ctx, h.pid(), id, 0, lastReturn.Load()); err != nil {
+				return 0, err
+			}
 		}
 		ns, err := h.bench(calls)
 		if err := e.Disarm(ctx, h.pid(), id); err != nil {
@@ -117,11 +135,15 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 			return err
 		}
 		plain = append(plain, ns)
-		if ns, err = probed(site(push)); err != nil {
+		if ns, err = probed(site(push), false); err != nil {
 			return err
 		}
 		atPush = append(atPush, ns)
-		if ns, err = probed(entry); err != nil {
+		if ns, err = probed(site(push), true); err != nil {
+			return err
+		}
+		atPushByReturn = append(atPushByReturn, ns)
+		if ns, err = probed(entry, false); err != nil {
 			return err
 		}
 		atEntry = append(atEntry, ns)
@@ -147,7 +169,8 @@ func run(ctx context.Context, calls, rounds, nsites, nclassic int) error {
 		name string
 		ns   []float64
 	}{
-		{"count mode at push-bp", atPush},
+		{"count mode at push-bp, by stack", atPush},
+		{"count mode at push-bp, by return", atPushByReturn},
 		{"count mode at entry", atEntry},
 		{"after a one-shot push-bp probe", afterOneShot},
 	} {

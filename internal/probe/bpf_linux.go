@@ -16,14 +16,11 @@ import (
 //	           of more than MaxCallsites keys are evicted with their counts.
 //	events:    ring buffer of records (see record.go)
 //	lost:      array of one u64, records the ring buffer had no room for
-//	stack:     per-CPU array of one [stackDepth]u64, where count mode
-//	           reads the user stack to hash it into the stack key
 type objects struct {
 	counters  *ebpf.Map
 	callsites *ebpf.Map
 	events    *ebpf.Map
 	lost      *ebpf.Map
-	stack     *ebpf.Map
 }
 
 const (
@@ -64,17 +61,11 @@ func newObjects(opts Options) (_ *objects, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create lost-record map: %w", err)
 	}
-	o.stack, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name: "reach_stack", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8 * stackDepth, MaxEntries: 1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create stack scratch map: %w", err)
-	}
 	return o, nil
 }
 
 func (o *objects) close() {
-	for _, m := range []*ebpf.Map{o.counters, o.callsites, o.events, o.lost, o.stack} {
+	for _, m := range []*ebpf.Map{o.counters, o.callsites, o.events, o.lost} {
 		if m != nil {
 			m.Close()
 		}
@@ -113,12 +104,12 @@ const (
 	fpOne         = -24 // u64 value 1 for counter inserts
 	fpCallsiteKey = -48 // cookie at -48, stack key at -40, tgid at -32, pad at -28
 	fpKey         = -40
-	fpSeen        = -56 // u64 value 1 for callsite inserts
-	fpCount       = -64 // the count after this hit
-	fpFlags       = -72 // u32 record flags
-	fpLostKey     = -76 // u32 0
-	fpZero        = -80 // u32 0, the stack map's key
-	fpRet         = -88 // the return address
+	fpSeen        = -56  // u64 value 1 for callsite inserts
+	fpCount       = -64  // the count after this hit
+	fpFlags       = -72  // u32 record flags
+	fpLostKey     = -76  // u32 0
+	fpRet         = -88  // the return address
+	fpFrame       = -104 // a stack frame: the caller's frame pointer, the return address
 )
 
 // stackKeyBit is set in every stack key (as an int64 immediate).
@@ -153,7 +144,7 @@ const (
 // function.
 //
 // R6 holds the context, R7 the cookie, R8 pid_tgid, R9 the record (and
-// the stack scratch before).
+// the frame pointer of the stack walk before).
 func (o *objects) instructions() asm.Instructions {
 	counters, callsites := o.counters.FD(), o.callsites.FD()
 	ins := asm.Instructions{
@@ -239,7 +230,7 @@ func (o *objects) instructions() asm.Instructions {
 		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
 		asm.Ja.Label("exit"),
 	)
-	ins = append(ins, o.stackKey("by_stack")...)
+	ins = append(ins, stackKey("by_stack")...)
 	ins = append(ins, lookupCallsite(callsites)...)
 	ins = append(ins,
 		asm.JEq.Imm(asm.R0, 0, "cs_insert"),
@@ -328,42 +319,50 @@ func fetchAdd(dst, src asm.Register) asm.Instruction {
 	return ins
 }
 
-// stackKey reads the user stack into the per-CPU scratch and stores at
-// fpKey a hash of the return address at fpRet and of the stack's frames
-// (none when the stack cannot be read). The loop over the frames is
-// unrolled: each step stops at the stack's end.
-func (o *objects) stackKey(label string) asm.Instructions {
+// stackKey stores at fpKey a hash of the return address at fpRet and of
+// the return addresses of the user stack's innermost stackDepth frames,
+// walked by frame pointers from BP as the kernel's own stack walk does
+// (each frame: the caller's frame pointer, then the return address). The
+// walk stops at a null or non-increasing frame pointer or an unreadable
+// frame, and is unrolled. Reading two words per frame costs a fraction of
+// bpf_get_stack, which was most of a counted call's time.
+func stackKey(label string) asm.Instructions {
 	ins := asm.Instructions{
-		asm.StoreImm(asm.RFP, fpZero, 0, asm.Word).WithSymbol(label),
-		asm.LoadMapPtr(asm.R1, o.stack.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpZero),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "exit"), // cannot happen: index 0 of a per-CPU array
-		asm.Mov.Reg(asm.R9, asm.R0),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.R9),
-		asm.Mov.Imm(asm.R3, 8*stackDepth),
-		asm.Mov.Imm(asm.R4, bpfFUserStack),
-		asm.FnGetStack.Call(),
-		asm.Mov.Reg(asm.R2, asm.R0), // bytes read, or -errno
-		asm.JSGE.Imm(asm.R2, 0, "sk_len"),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.RSh.Imm(asm.R2, 3).WithSymbol("sk_len"), // frames
-		asm.LoadImm(asm.R3, stackMul, asm.DWord),
-		asm.LoadMem(asm.R1, asm.RFP, fpRet, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpRet, asm.DWord).WithSymbol(label),
+		asm.LoadImm(asm.R2, stackMul, asm.DWord),
 	}
-	ins = append(ins, mixKey(asm.R1, asm.R3, asm.R4)...)
-	for i := range stackDepth {
+	ins = append(ins, mixKey(asm.R1, asm.R2, asm.R3)...)
+	ins = append(ins,
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R9, asm.R6, regsBP, asm.DWord),
+	)
+	// R9 is the frame pointer; the hash is at fpKey: the helper calls
+	// clobber R1 to R5.
+	for range stackDepth {
 		ins = append(ins,
-			asm.JLE.Imm(asm.R2, int32(i), "sk_done"),
-			asm.LoadMem(asm.R4, asm.R9, int16(8*i), asm.DWord),
-			asm.Xor.Reg(asm.R1, asm.R4),
+			asm.JEq.Imm(asm.R9, 0, "sk_done"),
+			asm.Mov.Reg(asm.R1, asm.RFP),
+			asm.Add.Imm(asm.R1, fpFrame),
+			asm.Mov.Imm(asm.R2, 16),
+			asm.Mov.Reg(asm.R3, asm.R9),
+			asm.FnProbeReadUser.Call(),
+			asm.JNE.Imm(asm.R0, 0, "sk_done"),
+			asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+			asm.LoadMem(asm.R2, asm.RFP, fpFrame+8, asm.DWord),
+			asm.Xor.Reg(asm.R1, asm.R2),
+			asm.LoadImm(asm.R2, stackMul, asm.DWord),
 		)
-		ins = append(ins, mixKey(asm.R1, asm.R3, asm.R4)...)
+		ins = append(ins, mixKey(asm.R1, asm.R2, asm.R3)...)
+		ins = append(ins,
+			asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R1, asm.RFP, fpFrame, asm.DWord),
+			asm.JLE.Reg(asm.R1, asm.R9, "sk_done"),
+			asm.Mov.Reg(asm.R9, asm.R1),
+		)
 	}
 	return append(ins,
-		asm.LoadImm(asm.R2, stackKeyBit, asm.DWord).WithSymbol("sk_done"),
+		asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord).WithSymbol("sk_done"),
+		asm.LoadImm(asm.R2, stackKeyBit, asm.DWord),
 		asm.Or.Reg(asm.R1, asm.R2),
 		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
 	)

@@ -222,13 +222,14 @@ func TestCount(t *testing.T) {
 			h.do("call2 %d", n)
 
 			// Group 1: a first hit from caller, a new callsite in caller2.
-			// Group 2: one first hit from work; its only caller.
+			// Group 2: a first hit from work, its only caller, and a new
+			// stack when work is called from caller2.
 			var hits []Hit
-			for range 3 {
+			for range 4 {
 				hits = append(hits, waitHit(t, e))
 			}
 			noHit(t, e, 200*time.Millisecond)
-			var first1, call1, first2 int
+			var first1, call1, first2, call2 int
 			for _, hit := range hits {
 				ret := hit.Return - hit.Bias
 				switch {
@@ -245,10 +246,14 @@ func TestCount(t *testing.T) {
 					if hit.Count != g*n+1 {
 						t.Errorf("callsite hit count %d, want %d", hit.Count, g*n+1)
 					}
-				case hit.Group == 2 && !hit.Callsite:
-					first2++
+				case hit.Group == 2:
+					if hit.Callsite {
+						call2++
+					} else {
+						first2++
+					}
 					if ret <= work.lo || ret > work.hi {
-						t.Errorf("first hit of helper returns to %#x, not into main.work", ret)
+						t.Errorf("hit of helper returns to %#x, not into main.work", ret)
 					}
 				default:
 					t.Errorf("unexpected hit %+v", hit)
@@ -257,8 +262,8 @@ func TestCount(t *testing.T) {
 					t.Errorf("hit pid %d, want %d", hit.PID, h.pid())
 				}
 			}
-			if first1 != 1 || call1 != 1 || first2 != 1 {
-				t.Errorf("hits: %d first and %d callsite for work, %d first for helper; want 1 each", first1, call1, first2)
+			if first1 != 1 || call1 != 1 || first2 != 1 || call2 != 1 {
+				t.Errorf("hits: %d first and %d callsite for work, %d and %d for helper; want 1 each", first1, call1, first2, call2)
 			}
 			want := uint64(g*n + n)
 			if got := total(t, e, h.pid(), 1); got != want {
