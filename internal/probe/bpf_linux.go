@@ -321,10 +321,11 @@ func fetchAdd(dst, src asm.Register) asm.Instruction {
 
 // stackKey stores at fpKey a hash of the return address at fpRet and of
 // the return addresses of the user stack's innermost stackDepth frames,
-// walked by frame pointers from BP as the kernel's own stack walk does
-// (each frame: the caller's frame pointer, then the return address). The
-// walk stops at a null or non-increasing frame pointer or an unreadable
-// frame, and is unrolled. Reading two words per frame costs a fraction of
+// walked by frame pointers from BP as the kernel's own stack walk
+// (bpf_get_stack, whose frames user space picks the callsite from) does:
+// each frame holds the caller's frame pointer, then the return address.
+// The walk stops at a null frame pointer or an unreadable frame, and is
+// unrolled. Reading two words per frame costs a fraction of
 // bpf_get_stack, which was most of a counted call's time.
 func stackKey(label string) asm.Instructions {
 	ins := asm.Instructions{
@@ -355,9 +356,7 @@ func stackKey(label string) asm.Instructions {
 		ins = append(ins, mixKey(asm.R1, asm.R2, asm.R3)...)
 		ins = append(ins,
 			asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord),
-			asm.LoadMem(asm.R1, asm.RFP, fpFrame, asm.DWord),
-			asm.JLE.Reg(asm.R1, asm.R9, "sk_done"),
-			asm.Mov.Reg(asm.R9, asm.R1),
+			asm.LoadMem(asm.R9, asm.RFP, fpFrame, asm.DWord),
 		)
 	}
 	return append(ins,
