@@ -171,3 +171,54 @@ func TestCountInlineSite(t *testing.T) {
 		})
 	}
 }
+
+// TestCountClosures: Closures runs a function literal three times, a
+// deferred call and a goroutine on each call; with the local toolchain
+// (which names them func1, func2 and deferwrap1) and inlining either way,
+// count mode counts its calls, not its closures, all from the one
+// callsite; one-shot mode never counts more than the calls. The closures'
+// sites are watched (Uncounted), so they still show the symbol ran.
+func TestCountClosures(t *testing.T) {
+	testprog.RequireRoot(t)
+	file, lines := callLines(t)
+	const calls = 40
+	want := report.Callsite{Function: "main.closures", File: file, Line: lines["closures"], Hits: calls}
+	for _, v := range []testprog.Variant{testprog.Plain, testprog.Inlined, testprog.StrippedPIE} {
+		for _, mode := range []probe.Mode{probe.Count, probe.OneShot} {
+			t.Run(v.Name+"/"+mode.String(), func(t *testing.T) {
+				path := buildApp(t, v)
+				s := newSession(t, fixtureDB(t), Options{Mode: mode})
+				r := runApp(t, s, path, "closures", strconv.Itoa(calls))
+				sym := symbol(t, r, path, "GO-2099-0001", "Closures")
+				if sym.Status != report.Reached || sym.HitsLowerBound {
+					t.Fatalf("Closures: %s, lower bound %v; want reached, exact", sym.Status, sym.HitsLowerBound)
+				}
+				switch mode {
+				case probe.Count:
+					if sym.Hits != calls || len(sym.Callsites) != 1 || *sym.Callsites[0] != want {
+						t.Errorf("Closures: %d hits from %v, want %d from %+v", sym.Hits, deref(sym.Callsites), calls, want)
+					}
+				case probe.OneShot:
+					if sym.Hits > calls {
+						t.Errorf("one-shot: %d hits of %d calls", sym.Hits, calls)
+					}
+				}
+				uncounted := 0
+				s.mu.Lock()
+				for _, g := range s.groups {
+					if g.name == "Closures" {
+						for _, site := range g.sites {
+							if site.Uncounted {
+								uncounted++
+							}
+						}
+					}
+				}
+				s.mu.Unlock()
+				if uncounted < 2 {
+					t.Errorf("%d uncounted sites of Closures, want its closures' (the goroutine's and the deferred call's at least)", uncounted)
+				}
+			})
+		}
+	}
+}

@@ -56,6 +56,9 @@ func main() {
 	case "loop3":
 		n, _ := strconv.Atoi(os.Args[2])
 		loop3(n)
+	case "closures":
+		n, _ := strconv.Atoi(os.Args[2])
+		closures(n)
 	case "loop2":
 		n1, _ := strconv.Atoi(os.Args[2])
 		n2, _ := strconv.Atoi(os.Args[3])
@@ -171,5 +174,13 @@ func loop3(n int) {
 	d := &vuln.Impl{K: 2}
 	for i := 0; i < n; i++ {
 		sink += d.Do(words[i%len(words)]) // call:doLoop
+	}
+}
+
+// closures calls vuln.Closures n times; each call runs its closures,
+// deferred call and goroutine.
+func closures(n int) {
+	for i := 0; i < n; i++ {
+		sink += vuln.Closures(3) // call:closures
 	}
 }

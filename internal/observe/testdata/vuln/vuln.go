@@ -2,7 +2,10 @@
 // fixture database says every version below v1.0.1 is vulnerable.
 package vuln
 
-import "strconv"
+import (
+	"strconv"
+	"sync"
+)
 
 var sink int
 
@@ -80,3 +83,24 @@ func Child(s string) int { return work(s) + 7 }
 //
 //go:noinline
 func Attach(s string) int { return work(s) + 8 }
+
+// Closures runs, on each call, code the compiler generates inside it: a
+// function literal called n times, a deferred call and a goroutine. Their
+// executions are not calls of Closures.
+//
+//go:noinline
+func Closures(n int) int {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	s := 0
+	add := func(x int) { s += work(strconv.Itoa(x)) }
+	for i := 0; i < n; i++ {
+		add(i)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sink += work("go")
+	}()
+	return s
+}
