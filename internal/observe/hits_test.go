@@ -6,6 +6,7 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/report"
 )
 
 func TestCallsite(t *testing.T) {
@@ -88,5 +89,48 @@ func TestSymbolPC(t *testing.T) {
 		if got := g.symbolPC(probe.Hit{Kind: probe.SiteInline, IP: tt.ip, Bias: bias}); got != tt.want {
 			t.Errorf("symbolPC(IP %#x) = %#x, want %#x", tt.ip, got, tt.want)
 		}
+	}
+}
+
+// TestUncountedInexact: executions of uncounted sites (a closure of the
+// symbol, say) add nothing to the symbol's hits, a hit there marks it
+// reached all the same, and a group whose count is a lower bound says so.
+func TestUncountedInexact(t *testing.T) {
+	for _, inexact := range []bool{false, true} {
+		t.Run(fmt.Sprint("inexact=", inexact), func(t *testing.T) {
+			sym := &report.Symbol{Package: "example.com/vuln", Name: "F", Status: report.Linked}
+			f := &report.Finding{OSV: "GO-2099-0001", Status: report.Linked, Symbols: []*report.Symbol{sym}}
+			b := &report.Binary{Path: "/app", Findings: []*report.Finding{f}}
+			r := &report.Report{Binaries: []*report.Binary{b}}
+			g := &group{
+				id: 1, pkg: sym.Package, name: sym.Name, inexact: inexact,
+				sites:  []probe.Site{{Offset: 1}, {Offset: 2, Uncounted: true}, {Offset: 3}},
+				target: report.Target{Binary: b, Finding: f, Symbol: sym},
+			}
+			s := &Session{
+				log: testLogger(t), rec: report.NewRecorder(r), opts: Options{Mode: probe.Count},
+				groups: map[uint64]*group{1: g}, procs: map[int]*process{}, callsites: map[callsiteKey]report.Frame{},
+			}
+			s.handleHit(probe.Hit{PID: 7, Group: 1, Site: 1, Lost: true})
+			if sym.Status != report.Reached || sym.Hits != 0 {
+				t.Errorf("after a hit at the uncounted site: %s, %d hits; want reached, 0", sym.Status, sym.Hits)
+			}
+			if err := s.applyCounts([]probe.SiteCount{{PID: 7, Group: 1, Site: 0, Hits: 5}, {PID: 7, Group: 1, Site: 1, Hits: 40}, {PID: 7, Group: 1, Site: 2, Hits: 2}}); err != nil {
+				t.Fatal(err)
+			}
+			if sym.Hits != 7 || sym.HitsLowerBound != inexact {
+				t.Errorf("%d hits, lower bound %v; want 7 (the counted sites'), %v", sym.Hits, sym.HitsLowerBound, inexact)
+			}
+		})
+	}
+}
+
+// TestDedupSites: sites at one offset are one; it is uncounted when any of
+// them is, so that what is not a call is never counted.
+func TestDedupSites(t *testing.T) {
+	got := dedupSites([]probe.Site{{Offset: 3}, {Offset: 1, Uncounted: true}, {Offset: 3, Uncounted: true}, {Offset: 1}, {Offset: 2}})
+	want := []probe.Site{{Offset: 1, Uncounted: true}, {Offset: 2}, {Offset: 3, Uncounted: true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("dedupSites = %v, want %v", got, want)
 	}
 }
