@@ -63,6 +63,9 @@ const maxTaskOffset = 1 << 16
 // readOffset reads a cache file of the line "KEY OFFSET" and returns the
 // offset when the key is key.
 func readOffset(file, key string) (uint32, bool) {
+	if err := safefile.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return 0, false // another user's cache could lie
+	}
 	f, err := safefile.Open(file) // no wait on a FIFO planted there
 	if err != nil {
 		return 0, false
@@ -85,7 +88,7 @@ func readOffset(file, key string) (uint32, bool) {
 
 // writeOffset writes the cache file whole or not at all.
 func writeOffset(file, key string, off uint32) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
 	return safefile.ReplaceFile(file, 0o644, func(w io.Writer) error {

@@ -1,10 +1,13 @@
 package probe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 func TestTaskTgidOffsetCache(t *testing.T) {
@@ -62,5 +65,28 @@ func TestTaskTgidOffsetCache(t *testing.T) {
 	// An unusable cache directory is no error: the cache is best effort.
 	if got, err := taskTgidOffset(filepath.Join(file, "not-a-dir")); err != nil || got != want {
 		t.Errorf("taskTgidOffset with an unusable cache directory = %d, %v; want %d", got, err, want)
+	}
+
+	// Another user's cache (sudo kept their XDG_CACHE_HOME) is neither
+	// believed nor written: its planted offset is ignored, and its link
+	// to a directory of root's is not written through.
+	other := testprog.SharedDir(t, testprog.OtherUID, 0o755)
+	victimDir := t.TempDir()
+	if err := testprog.AsOther(t, func() error {
+		if err := os.WriteFile(filepath.Join(other, "task-tgid-offset"), []byte(fmt.Sprintf("%s %d\n", key, planted)), 0o644); err != nil {
+			return err
+		}
+		return os.Symlink(victimDir, filepath.Join(other, "link"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := taskTgidOffset(other); err != nil || got != want {
+		t.Errorf("taskTgidOffset with another user's cache = %d, %v; want the BTF's %d, not the planted %d", got, err, want, planted)
+	}
+	if got, err := taskTgidOffset(filepath.Join(other, "link")); err != nil || got != want {
+		t.Errorf("taskTgidOffset through another user's link = %d, %v; want %d", got, err, want)
+	}
+	if ents, _ := os.ReadDir(victimDir); len(ents) != 0 {
+		t.Errorf("cache written through another user's link: %v", ents)
 	}
 }

@@ -445,3 +445,102 @@ func Owner(fi os.FileInfo) (uint32, bool) {
 	}
 	return st.Uid, true
 }
+
+// MkdirAll creates the directory path and its missing parents with mode
+// perm (less the umask), as os.MkdirAll does, for a directory reach keeps
+// files in from one run to the next (its caches), which it will read back
+// and write into. It refuses, with ErrUntrusted and before creating
+// anything, a path another user could change: once symbolic links are
+// resolved, every directory on it must be owned by root or the effective
+// user and writable by no one else, unless sticky (as /tmp is). A cache
+// under another user's home (XDG_CACHE_HOME or HOME kept by sudo) could
+// otherwise hold links that make root replace files elsewhere, or
+// contents that lie.
+func MkdirAll(path string, perm os.FileMode) error {
+	if err := checkDirs(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(path, perm); err != nil {
+		return err
+	}
+	return checkDirs(path)
+}
+
+// checkDirs checks the directories on path that exist, as MkdirAll
+// describes: it walks path from the root as the kernel resolves it, and
+// checks each directory before it looks inside, and each symbolic link
+// (which must be root's or the effective user's) before it follows it.
+func checkDirs(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	uid := uint32(os.Geteuid())
+	cur := "/"
+	if err := checkDir(cur, uid); err != nil {
+		return err
+	}
+	rest := strings.Split(abs, "/")
+	links := 0
+	for len(rest) > 0 {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur) // checked on the way down
+			continue
+		}
+		next := filepath.Join(cur, c)
+		var st unix.Stat_t
+		err := unix.Lstat(next, &st)
+		if errors.Is(err, unix.ENOENT) {
+			return nil // the rest is created in cur, which no one else can change
+		}
+		if err != nil {
+			return &fs.PathError{Op: "stat", Path: next, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			if err := checkDir(next, uid); err != nil {
+				return err
+			}
+			cur = next
+			continue
+		}
+		if st.Uid != 0 && st.Uid != uid {
+			return fmt.Errorf("%w: %s is a symbolic link owned by user %d", ErrUntrusted, next, st.Uid)
+		}
+		if links++; links > maxLinks {
+			return &fs.PathError{Op: "stat", Path: path, Err: syscall.ELOOP}
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return err
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return nil
+}
+
+// checkDir checks that dir is a directory that only root or uid can
+// change, or a sticky one (in which others cannot replace what root or
+// uid put there).
+func checkDir(dir string, uid uint32) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%w: %s is %s, not a directory", ErrUntrusted, dir, kind(st.Mode))
+	case st.Uid != 0 && st.Uid != uid:
+		return fmt.Errorf("%w: %s is owned by user %d", ErrUntrusted, dir, st.Uid)
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		return fmt.Errorf("%w: %s is writable by others (mode %#o)", ErrUntrusted, dir, st.Mode&0o7777)
+	}
+	return nil
+}

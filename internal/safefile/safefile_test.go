@@ -506,3 +506,71 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestMkdirAll checks that a cache directory is created only where no other
+// user can change it: not under another user's directory (their home,
+// kept by sudo as XDG_CACHE_HOME), not through a link they planted, not in
+// a directory others can write that is not sticky; and that it is created
+// where root or this user owns every directory, /tmp's sticky ones
+// included.
+func TestMkdirAll(t *testing.T) {
+	testprog.RequireRoot(t)
+	victimDir := t.TempDir() // root's: a link to it makes root write there
+	other := otherDir(t)
+	if err := asOther(t, func() error {
+		if err := os.MkdirAll(filepath.Join(other, ".cache", "reach"), 0o755); err != nil {
+			return err
+		}
+		return os.Symlink(victimDir, filepath.Join(other, ".cache", "reach", "kernel"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	open := testprog.SharedDir(t, 0, 0o777) // root's, but anyone may rename in it
+	if err := os.Symlink(victimDir, filepath.Join(open, "link")); err != nil {
+		t.Fatal(err)
+	}
+	sticky := stickyDir(t)
+	if err := asOther(t, func() error { return os.Symlink(victimDir, filepath.Join(sticky, "otherlink")) }); err != nil {
+		t.Fatal(err)
+	}
+	mine := t.TempDir()
+	if err := os.Symlink(t.TempDir(), filepath.Join(mine, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		ok         bool
+	}{
+		{"other user's home", filepath.Join(other, ".cache", "reach", "vulndb", "x"), false},
+		{"link planted by the other user", filepath.Join(other, ".cache", "reach", "kernel"), false},
+		{"other user's directory, missing below", filepath.Join(other, "new", "cache"), false},
+		{"writable by all, not sticky", filepath.Join(open, "cache"), false},
+		{"root's link in a directory all can write", filepath.Join(open, "link", "cache"), false},
+		{"other user's link in a sticky directory", filepath.Join(sticky, "otherlink", "cache"), false},
+		{"root's directory", filepath.Join(t.TempDir(), "a", "b"), true},
+		{"root's link in root's directory", filepath.Join(mine, "link", "cache"), true},
+		{"in a sticky directory", filepath.Join(sticky, "cache", "reach"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := MkdirAll(tc.path, 0o755)
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi, err := os.Stat(tc.path); err != nil || !fi.IsDir() {
+					t.Fatalf("not created: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUntrusted) {
+				t.Fatalf("MkdirAll(%s) = %v, want ErrUntrusted", tc.path, err)
+			}
+			if _, err := os.Lstat(tc.path); err == nil && !strings.HasSuffix(tc.path, "kernel") {
+				t.Errorf("%s created despite the error", tc.path)
+			}
+			if ents, _ := os.ReadDir(victimDir); len(ents) != 0 {
+				t.Errorf("created in the link's target: %v", ents)
+			}
+		})
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 func newHTTPClient(t *testing.T, url, cacheDir string, opts Options) *Client {
@@ -324,11 +326,11 @@ func TestHTTPUnwritableCache(t *testing.T) {
 		t.Fatalf("ByModules = %q, %v", ids(got), err)
 	}
 	w := c.Warnings()
-	if len(w) != 2 || !strings.HasPrefix(w[0], "cannot write the database cache in "+filepath.Join(file, "cache")) ||
+	if len(w) != 2 || !strings.HasPrefix(w[0], "cannot use the database cache in "+filepath.Join(file, "cache")) ||
 		!strings.HasPrefix(w[1], "skipping malformed entry GO-2099-0003") {
 		t.Errorf("warnings = %q", w)
 	}
-	for _, want := range []string{"level=WARN", "component=vulndb", "cannot write the database cache", "skipping malformed entry GO-2099-0003"} {
+	for _, want := range []string{"level=WARN", "component=vulndb", "cannot use the database cache", "skipping malformed entry GO-2099-0003"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
@@ -356,5 +358,48 @@ func TestDefaultCacheDir(t *testing.T) {
 	}
 	if a, b := sanitizeSource("https://a.example/x"), sanitizeSource("https://a.example_x"); a == b {
 		t.Errorf("distinct sources share the cache %s", a)
+	}
+}
+
+// TestCacheOfAnotherUser plays a user whose home root's cache ends up in
+// (sudo keeps XDG_CACHE_HOME or HOME): they planted the cache directory
+// with its index directory a link to a directory of root's. reach neither
+// replaces root's modules.json there nor reads the user's cache: it warns
+// and answers from the source.
+func TestCacheOfAnotherUser(t *testing.T) {
+	victimDir := t.TempDir()
+	victim := filepath.Join(victimDir, "modules.json")
+	secret := []byte("root's own modules.json\n")
+	if err := os.WriteFile(victim, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := testprog.SharedDir(t, testprog.OtherUID, 0o755)
+	t.Setenv("XDG_CACHE_HOME", home)
+	srv := newV1Server(t, readFixture(t, fixtureDir))
+	dir := filepath.Join(home, "reach", "vulndb", sanitizeSource(srv.URL))
+	if err := testprog.AsOther(t, func() error {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.Symlink(victimDir, filepath.Join(dir, "index"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ByModules(context.Background(), []string{"example.com/a", "example.com/b"})
+	if err != nil || len(got) == 0 {
+		t.Fatalf("ByModules = %q, %v", ids(got), err)
+	}
+	if w := c.Warnings(); len(w) == 0 || !strings.Contains(w[0], "cannot use the database cache in "+dir) || !strings.Contains(w[0], "owned by user") {
+		t.Errorf("warnings = %q, want the cache refused", w)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != string(secret) {
+		t.Errorf("root's %s replaced: %q, %v", victim, data, err)
+	}
+	if ents, _ := os.ReadDir(victimDir); len(ents) != 1 {
+		t.Errorf("files written through the link: %v", ents)
 	}
 }

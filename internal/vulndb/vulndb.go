@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/osv"
+	"github.com/reach-sca/reach/internal/safefile"
 )
 
 // DefaultURL is the official Go vulnerability database.
@@ -244,7 +245,18 @@ func New(source string, opts Options) (*Client, error) {
 				}
 			}
 			if dir != "" {
-				c.cache = &cache{dir: dir, limits: c.limits}
+				// A cache another user can change could lie about the
+				// database, or hold links that make reach replace files
+				// elsewhere: not used.
+				if err := safefile.MkdirAll(dir, 0o755); err != nil {
+					msg := fmt.Sprintf("cannot use the database cache in %s (results are not affected): %v", dir, err)
+					if errors.Is(err, safefile.ErrUntrusted) {
+						msg += "; set XDG_CACHE_HOME to a directory only you can write"
+					}
+					c.warn(msg)
+				} else {
+					c.cache = &cache{dir: dir, limits: c.limits}
+				}
 			}
 		}
 		return c, nil
