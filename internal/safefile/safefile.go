@@ -373,8 +373,9 @@ func writeTo(f *os.File, write func(io.Writer) error) error {
 //   - in a sticky directory others can write (such as /tmp), a file owned
 //     by neither the effective user nor the directory's owner, as the
 //     kernel's protected_regular does (ErrUntrusted);
-//   - in a directory others can write, a file with more than one link,
-//     which could be another file's hard link (ErrUntrusted).
+//   - in a directory another user can write (its owner too), a file with
+//     more than one link, which could be another file's hard link
+//     (ErrUntrusted).
 func OpenAppend(name string, perm os.FileMode) (*os.File, error) {
 	d, err := openDir(name)
 	if err != nil {
@@ -430,8 +431,8 @@ func checkAppend(d *dir, st *unix.Stat_t) error {
 	if d.stickyShared() && st.Uid != uid && st.Uid != d.st.Uid {
 		return fmt.Errorf("%w: owned by user %d in a sticky directory others can write; remove it or choose another name", ErrUntrusted, st.Uid)
 	}
-	if d.othersWrite() && st.Nlink > 1 {
-		return fmt.Errorf("%w: it has %d links, in a directory others can write; remove it or choose another name", ErrUntrusted, st.Nlink)
+	if !d.trusted() && st.Nlink > 1 {
+		return fmt.Errorf("%w: it has %d links, in a directory another user can write; remove it or choose another name", ErrUntrusted, st.Nlink)
 	}
 	return nil
 }

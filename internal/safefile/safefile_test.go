@@ -443,6 +443,21 @@ func TestOpenAppend(t *testing.T) {
 			t.Fatalf("err = %v, want %v", err, ErrUntrusted)
 		}
 	})
+	t.Run("hard link in another user's directory", func(t *testing.T) {
+		// Not writable by others, but by its owner, who could link a
+		// root file there where protected_hardlinks is off (root plays
+		// that part here).
+		p := filepath.Join(otherDir(t), "hardlink")
+		if err := os.Link(victim, p); err != nil {
+			t.Skip("no hard link across these directories:", err)
+		}
+		if f, err := OpenAppend(p, 0o644); !errors.Is(err, ErrUntrusted) {
+			if err == nil {
+				f.Close()
+			}
+			t.Fatalf("err = %v, want %v", err, ErrUntrusted)
+		}
+	})
 	checkUnchanged(t, victim, content, 0o600)
 	if _, err := os.Lstat(dangling); err == nil {
 		t.Fatal("a file was created where the dangling link pointed")
