@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -127,9 +126,9 @@ func (s *session) finish() (*report.Report, error) {
 
 // eventStream writes hits as NDJSON. It is safe for concurrent use.
 type eventStream struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	f   *os.File // nil for standard error
+	mu sync.Mutex
+	w  io.Writer
+	f  *os.File // nil for standard error
 }
 
 // openStream opens the -stream output: standard error for "-", a named
@@ -138,22 +137,24 @@ type eventStream struct {
 // user's file in a sticky directory).
 func openStream(e *env, name string) (*eventStream, error) {
 	if name == "-" {
-		return &eventStream{enc: json.NewEncoder(e.stderr)}, nil
+		return &eventStream{w: e.stderr}, nil
 	}
 	if w := e.stdStream(name); w != nil {
-		return &eventStream{enc: json.NewEncoder(w)}, nil
+		return &eventStream{w: w}, nil
 	}
 	f, err := safefile.OpenAppend(name, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("-stream: %w; give a regular file, or - for standard error", err)
 	}
-	return &eventStream{enc: json.NewEncoder(f), f: f}, nil
+	return &eventStream{w: f, f: f}, nil
 }
 
 func (s *eventStream) write(ev observe.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.enc.Encode(ev) // a failed stream write must not stop observation
+	// Escaped as the reports are: the stream is often a terminal. A
+	// failed write must not stop observation.
+	report.EncodeJSONLine(s.w, ev)
 }
 
 func (s *eventStream) close() {

@@ -28,9 +28,20 @@ func WriteJSON(w io.Writer, r *Report) error {
 // character that could act on a terminal escaped as \uXXXX (see
 // Printable): the reports and reach db show use it.
 func EncodeJSON(w io.Writer, v any) error {
+	return encodeJSON(w, v, "  ")
+}
+
+// EncodeJSONLine is EncodeJSON on a single line, for a stream of JSON
+// lines (reach run -stream): a program's file names and a binary's
+// function names may hold escape sequences too.
+func EncodeJSONLine(w io.Writer, v any) error {
+	return encodeJSON(w, v, "")
+}
+
+func encodeJSON(w io.Writer, v any, indent string) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", indent)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return err
