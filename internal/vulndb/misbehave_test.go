@@ -505,6 +505,8 @@ func TestRedirects(t *testing.T) {
 		tls  bool
 		to   func(r *http.Request) string
 		want string // "" for success
+		// refused starts the URL the error names, other.URL when "".
+		refused string
 	}{
 		{
 			name: "same host, other path",
@@ -519,6 +521,14 @@ func TestRedirects(t *testing.T) {
 			name: "https to http", tls: true,
 			to:   func(r *http.Request) string { return other.URL + r.URL.Path },
 			want: "reach follows redirects only within https://127.0.0.1",
+		},
+		{
+			// Same host and port, only the scheme differs: a host check
+			// alone would follow it (to vuln.go.dev, plain http).
+			name: "https to http on the same host", tls: true,
+			to:      func(r *http.Request) string { return "http://" + r.Host + "/v1" + r.URL.Path },
+			want:    "reach follows redirects only within https://127.0.0.1",
+			refused: "http://127.0.0.1:",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -553,8 +563,12 @@ func TestRedirects(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "redirect to "+other.URL) {
-				t.Errorf("error = %v, want a refused redirect to %s", err, other.URL)
+			refused := tc.refused
+			if refused == "" {
+				refused = other.URL
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "redirect to "+refused) {
+				t.Errorf("error = %v, want a refused redirect to %s", err, refused)
 			}
 			if n := len(other.allHits()) - before; n > 0 {
 				t.Errorf("%d requests reached the other host", n)
