@@ -33,7 +33,31 @@ func checkPrivileges() error {
 	if err != nil {
 		return err
 	}
-	return missingCaps(eff)
+	if err := missingCaps(eff); err != nil {
+		return err
+	}
+	if err := readKernelVersion(); err != nil {
+		return fmt.Errorf("read the kernel's version: %w", err)
+	}
+	return nil
+}
+
+// readKernelVersion has cilium/ebpf read the kernel's version, which it
+// keeps for the life of the process (the first error too) and needs to
+// load any kprobe-type program, uprobes included. It reads the version
+// from the vDSO through /proc/self/mem, which a process started with file
+// capabilities cannot open as an ordinary user: such a process is not
+// dumpable, so its /proc/self is root's. The process is made dumpable
+// for that one read: other processes of the user still cannot trace it or
+// read its memory, as that also demands every capability it holds.
+func readKernelVersion() error {
+	if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err == nil && d != 1 {
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err == nil {
+			defer unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+		}
+	}
+	_, err := features.LinuxVersionCode()
+	return err
 }
 
 func parseCapEff(status []byte) (uint64, error) {
