@@ -71,6 +71,10 @@ func openRead(name string, flags int) (*os.File, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(st.Mode))}
 	}
+	if err := realUserMayRead(fd); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
 	// Reads of a regular file never wait; blocking mode keeps the runtime
 	// from trying its poller on it.
 	if err := unix.SetNonblock(fd, false); err != nil {
@@ -78,6 +82,26 @@ func openRead(name string, flags int) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	return os.NewFile(uintptr(fd), name), nil
+}
+
+// realUserMayRead checks, for an ordinary user, that they may read the
+// open file fd themselves. reach given file capabilities (CAP_DAC_READ_SEARCH
+// among them) opens what its user names with more than that user's rights:
+// a targets file, a database or a binary would read, and quote, a file
+// such as /etc/shadow for them. faccessat2 without AT_EACCESS judges by
+// the real user, without capabilities. Root (real user 0) may read all.
+func realUserMayRead(fd int) error {
+	if os.Getuid() == 0 {
+		return nil
+	}
+	err := unix.Faccessat2(fd, "", unix.R_OK, unix.AT_EMPTY_PATH)
+	switch err {
+	case nil, unix.ENOSYS, unix.EINVAL:
+		return nil // before Linux 5.8, which the probes need anyway
+	case unix.EACCES, unix.EPERM:
+		return fmt.Errorf("%w: user %d, who runs reach, may not read it", fs.ErrPermission, os.Getuid())
+	}
+	return err
 }
 
 // kind names the type of a file mode for messages.
