@@ -238,7 +238,9 @@ func randomHex() string {
 //   - a device (such as /dev/null or a terminal), a FIFO or a socket:
 //     written to, never replaced; in a sticky directory others can write
 //     (such as /tmp), only when the effective user or the directory's
-//     owner owns it (ErrUntrusted otherwise);
+//     owner owns it, and in another directory root or the effective user
+//     cannot alone change, only when one of them owns it (ErrUntrusted
+//     otherwise);
 //   - a symbolic link in a directory that only root or the effective user
 //     can write (such as /dev/stdout): followed, and what it leads to is
 //     written as above (a regular file is replaced in its own directory,
@@ -313,6 +315,11 @@ func writeFile(name string, perm os.FileMode, write func(io.Writer) error, links
 		// As the kernel's protected_fifos: another user's FIFO in /tmp
 		// could read the report, or never read it and stall reach.
 		return &fs.PathError{Op: "write", Path: name, Err: fmt.Errorf("%w: %s owned by user %d in a sticky directory others can write; remove it or choose another name", ErrUntrusted, kind(st.Mode), st.Uid)}
+	} else if !d.trusted() && st.Uid != uid && st.Uid != 0 {
+		// The same in another user's directory (a checkout): a reader
+		// that never reads stalls reach for good, in a write no signal
+		// interrupts.
+		return &fs.PathError{Op: "write", Path: name, Err: fmt.Errorf("%w: %s owned by user %d in a directory another user can write; remove it or choose another name", ErrUntrusted, kind(st.Mode), st.Uid)}
 	}
 	f, err := openSpecial(d, base, name, unix.O_NOFOLLOW)
 	if err != nil {

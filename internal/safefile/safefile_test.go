@@ -263,29 +263,13 @@ func TestWriteFileSpecial(t *testing.T) {
 		}
 	})
 
-	t.Run("other user's FIFO in a sticky directory", func(t *testing.T) {
-		fifo := filepath.Join(stickyDir(t), "r.json")
-		if err := asOther(t, func() error { return unix.Mkfifo(fifo, 0o666) }); err != nil {
-			t.Fatal(err)
-		}
-		// The other user reads it: were reach to write, it would not wait.
-		go func() {
-			asOther(t, func() error {
-				f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
-				if err == nil {
-					f.Close()
-				}
-				return err
-			})
-		}()
-		if err := WriteFile(fifo, 0o644, writeString("report\n")); !errors.Is(err, ErrUntrusted) {
-			t.Fatalf("err = %v, want %v", err, ErrUntrusted)
-		}
-		// Let the reader go.
-		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
-			f.Close()
-		}
-	})
+	// In their own directory too: a reader that never reads would stall
+	// reach for good, deaf to signals, in a write to the FIFO.
+	for name, dir := range map[string]func(*testing.T) string{"a sticky directory": stickyDir, "their own directory": otherDir} {
+		t.Run("other user's FIFO in "+name, func(t *testing.T) {
+			otherFIFO(t, filepath.Join(dir(t), "r.json"))
+		})
+	}
 
 	t.Run("own link to a regular file", func(t *testing.T) {
 		target := filepath.Join(dir, "target.json")
@@ -587,5 +571,31 @@ func TestMkdirAll(t *testing.T) {
 				t.Errorf("created in the link's target: %v", ents)
 			}
 		})
+	}
+}
+
+// otherFIFO has the other user make a FIFO at fifo and hold it open for
+// reading, and checks that WriteFile refuses it.
+func otherFIFO(t *testing.T, fifo string) {
+	t.Helper()
+	if err := asOther(t, func() error { return unix.Mkfifo(fifo, 0o666) }); err != nil {
+		t.Fatal(err)
+	}
+	// The other user reads it: were reach to write, it would not wait.
+	go func() {
+		asOther(t, func() error {
+			f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		})
+	}()
+	if err := WriteFile(fifo, 0o644, writeString("report\n")); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("err = %v, want %v", err, ErrUntrusted)
+	}
+	// Let the reader go.
+	if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+		f.Close()
 	}
 }
