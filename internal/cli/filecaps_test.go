@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,19 +28,9 @@ const (
 func capReach(t *testing.T, caps ...int) (bin, prog string) {
 	t.Helper()
 	dir := testprog.SharedDir(t, 0, 0o755)
-	copyTo := func(src, name string) string {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	bin = copyTo(reachBin(t), "reach")
-	prog = copyTo(testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain), "lifecycle")
+	bin, prog = filepath.Join(dir, "reach"), filepath.Join(dir, "lifecycle")
+	copyFile(t, reachBin(t), bin, 0o755)
+	copyFile(t, testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain), prog, 0o755)
 	var permitted uint64
 	for _, c := range caps {
 		permitted |= 1 << c
@@ -101,9 +90,7 @@ func TestFileCapabilitiesReadOnlyWhatTheUserMay(t *testing.T) {
 	bin, prog := capReach(t, capBPF, capPerfmon, capDACReadSearch)
 	secret := secretFile(t)
 	private := filepath.Join(t.TempDir(), "lifecycle") // root's, mode 0700
-	if b, err := os.ReadFile(prog); err != nil || os.WriteFile(private, b, 0o700) != nil {
-		t.Fatal("copy the fixture:", err)
-	}
+	copyFile(t, prog, private, 0o700)
 	for _, args := range [][]string{
 		{"run", "-db", db, "-targets", secret, "--", prog, "count", "1"},
 		{"scan", "-db", db, private},
