@@ -41,7 +41,7 @@ func capReach(t *testing.T, caps ...int) (bin, prog string) {
 		binary.Write(&data, binary.LittleEndian, v)
 	}
 	if err := unix.Setxattr(bin, "security.capability", data.Bytes(), 0); err != nil {
-		t.Skip("no file capabilities on this file system:", err)
+		testprog.Skip(t, fmt.Sprintf("no file capabilities on this file system: %v", err))
 	}
 	return bin, prog
 }

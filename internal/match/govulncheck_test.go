@@ -26,7 +26,7 @@ func govulncheckLevels(t *testing.T, path, db string) map[string]string {
 		home, _ := os.UserHomeDir()
 		exe = filepath.Join(home, "go", "bin", "govulncheck")
 		if _, err := os.Stat(exe); err != nil {
-			t.Skip("govulncheck not installed: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0 to compare with it")
+			testprog.Skip(t, "govulncheck not installed: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0 to compare with it")
 		}
 	}
 	abs, err := filepath.Abs(db)

@@ -3,6 +3,7 @@ package safefile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -421,7 +422,7 @@ func TestOpenAppend(t *testing.T) {
 		os.WriteFile(own, nil, 0o600)
 		p := filepath.Join(tmp, "hardlink")
 		if err := os.Link(own, p); err != nil {
-			t.Skip("no hard link across these directories:", err)
+			testprog.Skip(t, fmt.Sprintf("no hard link across these directories: %v", err))
 		}
 		if _, err := OpenAppend(p, 0o644); !errors.Is(err, ErrUntrusted) {
 			t.Fatalf("err = %v, want %v", err, ErrUntrusted)
@@ -433,7 +434,7 @@ func TestOpenAppend(t *testing.T) {
 		// that part here).
 		p := filepath.Join(otherDir(t), "hardlink")
 		if err := os.Link(victim, p); err != nil {
-			t.Skip("no hard link across these directories:", err)
+			testprog.Skip(t, fmt.Sprintf("no hard link across these directories: %v", err))
 		}
 		if f, err := OpenAppend(p, 0o644); !errors.Is(err, ErrUntrusted) {
 			if err == nil {

@@ -256,11 +256,7 @@ func RealDB(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("REACH_TEST_VULNDB")
 	if dir == "" {
-		const msg = "REACH_TEST_VULNDB is unset: point it at a copy of the Go vulnerability database in the v1 layout (such as ../shared/vulndb)"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg + "; CI must run this test")
-		}
-		tb.Skip(msg)
+		Skip(tb, "REACH_TEST_VULNDB is unset: point it at a copy of the Go vulnerability database in the v1 layout (such as ../shared/vulndb)")
 	}
 	return dir
 }
@@ -272,11 +268,17 @@ func RequireRoot(tb testing.TB) {
 	if os.Geteuid() == 0 {
 		return
 	}
-	const msg = "this test needs root (or CAP_BPF with CAP_PERFMON) for eBPF probes"
+	Skip(tb, "this test needs root (or CAP_BPF with CAP_PERFMON) for eBPF probes")
+}
+
+// Skip skips the test for reason, except under CI=true, where a skip would
+// hide the test: there it fails it.
+func Skip(tb testing.TB, reason string) {
+	tb.Helper()
 	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg + ", and CI=true forbids skipping it")
+		tb.Fatal(reason + "; CI=true forbids skipping this test")
 	}
-	tb.Skip(msg)
+	tb.Skip(reason)
 }
 
 // OtherUID is the unprivileged user that tests of attacks run as: a
