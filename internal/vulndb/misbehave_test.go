@@ -39,7 +39,7 @@ func TestMisbehavingServer(t *testing.T) {
 	}{
 		{
 			name: "stalled before headers", path: "/index/db.json.gz", handler: stall,
-			wantErr: ErrTimeout, want: []string{"no complete answer within 200ms"},
+			wantErr: ErrTimeout, want: []string{"no complete answer within 1s"},
 		},
 		{
 			name: "stalled in the body", path: "/index/modules.json.gz",
@@ -127,7 +127,7 @@ func TestMisbehavingServer(t *testing.T) {
 				return true
 			})
 			c := newHTTPClient(t, srv.URL, t.TempDir(), Options{
-				RequestTimeout: 200 * time.Millisecond,
+				RequestTimeout: time.Second, // generous: -race on a loaded 2-core machine
 				MaxIndexBytes:  2048,
 			})
 			query := tc.query
@@ -140,7 +140,7 @@ func TestMisbehavingServer(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ByModules = %q, want an error", ids(got))
 			}
-			if elapsed > 3*time.Second {
+			if elapsed > 5*time.Second {
 				t.Errorf("failing took %v, want well under the 10s stall", elapsed)
 			}
 			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
@@ -177,7 +177,7 @@ func TestMisbehavingServerWithCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newV1Server(t, readFixture(t, fixtureDir))
 			cacheDir := t.TempDir()
-			opts := Options{RequestTimeout: 200 * time.Millisecond}
+			opts := Options{RequestTimeout: time.Second} // generous: -race on a loaded 2-core machine
 			ctx := context.Background()
 			if _, err := newHTTPClient(t, srv.URL, cacheDir, opts).ByModules(ctx, []string{"example.com/a"}); err != nil {
 				t.Fatal(err)
@@ -191,7 +191,7 @@ func TestMisbehavingServerWithCache(t *testing.T) {
 			if err != nil || len(got) != 2 {
 				t.Fatalf("ByModules = %q, %v; want the 2 cached entries", ids(got), err)
 			}
-			if w := c.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "using cached database from 0s ago: ") {
+			if w := c.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "using cached database from ") {
 				t.Errorf("warnings = %q", w)
 			}
 			// The cache still holds the good index for the next run.
