@@ -70,7 +70,7 @@ func Open(path string) (*Binary, error) {
 		return nil, fmt.Errorf("%w: %w; give the path of a Go program", err, ErrNotGoBinary)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err // a *fs.PathError: "open PATH: ..."
 	}
 	return OpenFile(f, path)
 }

@@ -29,7 +29,7 @@ Needs root, or CAP_BPF with CAP_PERFMON, and Linux 6.6 or later.`
 func runAttach(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "attach", "[flags] PID...", attachDoc)
 	var o observeFlags
-	o.register(fs, "reached")
+	o.register(fs.FlagSet, "reached", "standard output")
 	dur := fs.Duration("for", 0, "stop after this long (such as 30s or 1h); 0 waits for a signal or for the processes to exit")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

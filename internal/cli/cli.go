@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/reach-sca/reach/internal/report"
 )
 
 // Version is reach's version, set at link time with
@@ -55,7 +57,7 @@ func commands() []command {
 // name).
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.log = newPlainLogger(stderr)
 	if len(args) == 0 {
 		usage(stderr)
 		return usageError("no command given")
@@ -83,36 +85,104 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "reach tells which known vulnerabilities a Go program actually executes.\n\nUsage:\n\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  reach %s %s\n      %s\n", c.name, c.args, c.short)
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace("reach "+c.name+" "+c.args), c.short)
 	}
-	fmt.Fprintf(w, "\nRun 'reach COMMAND -h' for a command's flags. Exit codes: 0 nothing found at or\nabove the threshold, 3 found, 1 error, 2 usage.\n")
+	fmt.Fprintf(w, "\nRun 'reach COMMAND -h' for a command's flags. Exit codes: 0 nothing found at or\nabove the threshold, 3 found, 1 error, 2 usage, 126 and 127 (run) the program\ncould not be started.\n")
 }
 
 func runVersion(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "version", "", "Version prints reach's version.")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("version: unexpected argument %q", fs.Arg(0))
+	}
 	fmt.Fprintf(e.stdout, "reach %s\n", version())
 	return nil
 }
 
-// newFlagSet returns a flag set whose errors become usage errors and whose
-// help goes to stderr.
-func newFlagSet(e *env, name, args, doc string) *flag.FlagSet {
+// flagSet is a command's flags with what its help says.
+type flagSet struct {
+	*flag.FlagSet
+	e          *env
+	args, doc  string
+	stopAtArgs bool // no flags after the first argument (run: they are PROG's)
+}
+
+// newFlagSet returns the flag set of command name, whose usage line shows
+// args and whose help (-h, on standard output) shows doc.
+func newFlagSet(e *env, name, args, doc string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: reach %s %s\n\n%s\n\nFlags:\n", name, args, strings.TrimSpace(doc))
+	// Parse reports errors through its return value alone: parseFlags
+	// turns them into one usage error.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, e: e, args: args, doc: doc}
+}
+
+func (fs *flagSet) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", strings.TrimSpace("reach "+fs.Name()+" "+fs.args), strings.TrimSpace(fs.doc))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
-	return fs
 }
 
 // parseFlags parses args, turning flag errors into usage errors (exit 2)
-// and -h into a clean exit.
-func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+// and -h into help on standard output and a clean exit. Flags may come
+// before, between and after the arguments, as users type them (reach scan
+// BIN -format json), except where stopAtArgs is set; "--" ends them.
+func parseFlags(fs *flagSet, args []string) (help bool, err error) {
+	if !fs.stopAtArgs {
+		args = flagsFirst(fs.FlagSet, args)
+	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
+			fs.printHelp(fs.e.stdout)
 			return true, nil
 		}
-		return false, usageError("%s: %v", fs.Name(), err)
+		return false, &report.UsageError{Err: fmt.Errorf("%s: %w", fs.Name(), err)}
 	}
 	return false, nil
+}
+
+// flagsFirst reorders args so that the flags come first, then "--", then
+// the other arguments in their order. A flag's value is the next argument
+// unless the flag is boolean or written -name=value; everything after "--"
+// is an argument, and so is "-".
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil || isBoolFlag(f) || i+1 == len(args) {
+			continue
+		}
+		i++
+		flags = append(flags, args[i])
+	}
+	return append(append(flags, "--"), rest...)
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

@@ -18,14 +18,14 @@ const dbDoc = `
 Db inspects the vulnerability database:
 
   reach db info                    source, last modification, entry count, cache
-  reach db show ID...              the OSV entries, as JSON
+  reach db show ID...              the OSV entries, as JSON (by ID or alias: CVE-..., GHSA-...)
   reach db lookup MODULE@VERSION...  the entries that affect that module version
                                    (use stdlib@go1.21.0 for the standard library)`
 
 func runDB(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "db", "[flags] info | show ID... | lookup MODULE@VERSION...", dbDoc)
 	var dbf dbFlags
-	dbf.register(fs)
+	dbf.register(fs.FlagSet)
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -63,7 +63,8 @@ type dbFlags struct {
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.source, "db", vulndb.DefaultSource(), "vulnerability database: an https:// URL, a file:// URL or a directory (default from GOVULNDB, else https://vuln.go.dev)")
+	// No default in the flag itself: help would print it a second time.
+	fs.StringVar(&d.source, "db", "", "vulnerability database: an https:// URL, a file:// URL or a directory (default: $GOVULNDB, else https://vuln.go.dev)")
 	fs.DurationVar(&d.timeout, "db-timeout", vulndb.DefaultLoadTimeout, "give up reading the database (its index and the entries needed) after this long")
 	fs.BoolVar(&d.insecure, "insecure", false, "accept a plain http:// database on another host (anyone on the way can read and change it)")
 }
@@ -73,15 +74,16 @@ func (d *dbFlags) open(e *env) (*vulndb.Client, error) {
 	if d.timeout <= 0 {
 		return nil, usageError("-db-timeout %v: must be positive", d.timeout)
 	}
-	db, err := vulndb.New(d.source, vulndb.Options{
-		Logger:      e.log.With("component", "vulndb"),
+	source := d.source
+	if source == "" {
+		source = vulndb.DefaultSource()
+	}
+	// vulndb's errors name the database already.
+	return vulndb.New(source, vulndb.Options{
+		Logger:      e.log,
 		LoadTimeout: d.timeout,
 		Insecure:    d.insecure,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("vulnerability database %s: %w", d.source, err)
-	}
-	return db, nil
 }
 
 func dbInfo(ctx context.Context, e *env, db *vulndb.Client) error {
@@ -100,20 +102,31 @@ func dbInfo(ctx context.Context, e *env, db *vulndb.Client) error {
 	if info.Offline {
 		fmt.Fprintf(e.stdout, "offline:   the source could not be reached; this is the cache\n")
 	}
-	printWarnings(e, db)
 	return nil
 }
 
 func dbShow(ctx context.Context, e *env, db *vulndb.Client, ids []string) error {
 	var errs []error
 	for _, id := range ids {
-		entry, err := db.ByID(ctx, id)
+		// An alias (CVE-..., GHSA-...) shows every entry that has it, as
+		// -targets selects them.
+		found, err := db.Lookup(ctx, id)
 		if err != nil {
-			errs = append(errs, err)
+			return err
+		}
+		if len(found) == 0 {
+			errs = append(errs, fmt.Errorf("entry %s: %w in %s: no entry has this ID or alias", report.Printable(id), vulndb.ErrNotFound, db.Source()))
 			continue
 		}
-		if err := report.EncodeJSON(e.stdout, entry); err != nil {
-			return err
+		for _, id := range found {
+			entry, err := db.ByID(ctx, id)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := report.EncodeJSON(e.stdout, entry); err != nil {
+				return err
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -160,15 +173,7 @@ func dbLookup(ctx context.Context, e *env, db *vulndb.Client, args []string) err
 			fmt.Fprintf(e.stdout, "%s: no known vulnerabilities\n", report.Printable(arg))
 		}
 	}
-	printWarnings(e, db)
 	return nil
-}
-
-// printWarnings writes what the database client had to work around.
-func printWarnings(e *env, db *vulndb.Client) {
-	for _, w := range db.Warnings() {
-		fmt.Fprintf(e.stderr, "warning: %s\n", report.Printable(w))
-	}
 }
 
 // lookupVersion turns a user's version into the form semver.Affects takes:

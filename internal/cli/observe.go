@@ -25,10 +25,10 @@ type observeFlags struct {
 	maxSites int
 }
 
-func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn string) {
-	o.outputFlags.register(defaultFailOn, fs)
-	fs.BoolVar(&o.count, "count", false, "keep the probes after a symbol's first hit and count every call (about 1 µs per call where the kernel emulates the probed instruction: a PUSH RBP, about half the inlined copies; 4 µs or more where it single-steps it: a function's first instruction, other inlined copies)")
-	fs.StringVar(&o.targets, "targets", "", "watch only the targets listed in `FILE` (one per line: an OSV ID or alias such as GO-2021-0113, a symbol such as golang.org/x/text/language.Parse, a package, or *), re-read when it changes; the symbols left out are reported not_watched")
+func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string) {
+	o.outputFlags.register(fs, defaultFailOn, reportTo)
+	fs.BoolVar(&o.count, "count", false, "count every call of a vulnerable function instead of stopping at its first: the program slows down by about 1 to 4 µs per call of a watched function for as long as it runs, so a function called a million times costs 1 to 4 seconds more; without -count each probe goes away after its first hit and the program runs at full speed afterwards")
+	fs.StringVar(&o.targets, "targets", "", "watch only the targets listed in `FILE`, one per line: an OSV ID (GO-2021-0113) or an alias (CVE-2021-38561, GHSA-...), a symbol (golang.org/x/text/language.Parse), a package (golang.org/x/text/language), or * for all; # starts a comment. The file is re-read when it changes; the symbols left out are reported not_watched")
 	fs.StringVar(&o.stream, "stream", "", "write each hit as a line of JSON to `FILE` as it happens (- for standard error)")
 	fs.IntVar(&o.maxSites, "max-sites", observe.DefaultMaxSites, "refuse to arm more than this many probe sites in one process")
 }
@@ -106,7 +106,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string, pro
 		if err := s.WatchTargets(context.WithoutCancel(ctx), o.targets, 0); err != nil {
 			s.Close()
 			stream.close()
-			return nil, fmt.Errorf("targets file: %w", err)
+			return nil, fmt.Errorf("-targets: %w", err)
 		}
 	}
 	return &session{Session: s, stream: stream}, nil

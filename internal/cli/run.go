@@ -22,14 +22,18 @@ in PROG and in each child process it starts. Standard input, output and error
 pass through untouched; SIGINT and SIGTERM are passed on to PROG. reach exits
 with PROG's exit status, or 128+N when signal N ended it; with -fail-on, a
 program that exits 0 with findings at or above the threshold makes reach exit
-3. The report goes to -o FILE, or to standard error.
+3. A program that cannot be started makes reach exit as env does: 127 when
+it is not found, 126 when it cannot be executed (permissions, a directory,
+another machine's binary), with no report. The report goes to -o FILE, or to
+standard error.
 
 Needs root, or CAP_BPF with CAP_PERFMON, and Linux 6.6 or later.`
 
 func runRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "run", "[flags] -- PROG [ARGS...]", runDoc)
 	var o observeFlags
-	o.register(fs, "never")
+	fs.stopAtArgs = true // reach run -v -- PROG -v: the second is PROG's
+	o.register(fs.FlagSet, "never", "standard error")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -43,6 +47,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	e.setVerbose(o.v)
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
+		if serr := startFailure(argv[0], err); serr != nil {
+			return serr
+		}
 		return fmt.Errorf("run %s: %w", argv[0], err)
 	}
 
@@ -68,6 +75,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	fwd := forwardSignals(sigs, cancel)
 	code, runErr := s.Run(runCtx, cmd, fwd)
+	if serr := startFailure(argv[0], runErr); serr != nil {
+		s.finish() // nothing ran: no report
+		return serr
+	}
 	r, finErr := s.finish()
 	if r != nil {
 		if err := writeObserved(e, &o.outputFlags, e.stderr, r); err != nil {

@@ -39,11 +39,13 @@ type outputFlags struct {
 	v      bool
 }
 
-func (o *outputFlags) register(fsDefaultFailOn string, fs *flag.FlagSet) {
+// register defines the flags on fs: -fail-on defaults to defaultFailOn,
+// and the report goes to reportTo ("standard output") without -o.
+func (o *outputFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string) {
 	o.db.register(fs)
 	fs.StringVar(&o.format, "format", "text", "report format: "+formatList())
-	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of standard output")
-	fs.StringVar(&o.failOn, "fail-on", fsDefaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, not_watched (run and attach: in the binary, not watched all the time), linked, imported or never")
+	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of "+reportTo)
+	fs.StringVar(&o.failOn, "fail-on", defaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, not_watched (run and attach: in the binary, not watched all the time), linked, imported or never")
 	fs.BoolVar(&o.v, "v", false, "log progress to standard error")
 }
 
@@ -66,7 +68,7 @@ func formatList() string {
 func runScan(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "scan", "[flags] BINARY...", scanDoc)
 	var o outputFlags
-	o.register("linked", fs)
+	o.register(fs.FlagSet, "linked", "standard output")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}

@@ -451,7 +451,7 @@ func readTargetsFile(path string, owner int) ([]byte, stamp, int, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, stamp{}, -1, fmt.Errorf("read targets file: %w", err)
+		return nil, stamp{}, -1, err // a *fs.PathError naming path
 	}
 	if err := trustTargetsFile(path, fi, owner); err != nil {
 		return nil, stamp{}, -1, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"time"
 )
 
@@ -60,6 +61,11 @@ func (s *httpSource) get(ctx context.Context, endpoint string) (_ []byte, err er
 	max := s.limits.of(endpoint)
 	defer func() {
 		if err != nil {
+			// The client's *url.Error would say the URL a second time.
+			var ue *neturl.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			err = fmt.Errorf("GET %s: %w", url, err)
 		}
 	}()
