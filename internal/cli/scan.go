@@ -89,31 +89,34 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bins, openErrs := openBinaries(fs.Args())
+	bins, unscanned, openErrs := openBinaries(ctx, e, fs.Args())
 	defer closeBinaries(bins)
-	if len(bins) == 0 {
-		return errors.Join(openErrs...)
-	}
 	// The modules come from the opened binaries, not from their build
 	// information alone: a test binary's come from its source file paths.
+	t := time.Now()
 	entries, err := db.ByModules(ctx, match.ModulePaths(bins...))
 	if err != nil {
 		return err
 	}
+	e.log.InfoContext(ctx, "read the database entries of the binaries' modules", "db", db.Source(), "entries", len(entries), "took", time.Since(t).Round(time.Millisecond))
+	t = time.Now()
 	results, err := matchBinaries(ctx, entries, bins, &match.Options{SkipSites: true})
 	if err != nil {
 		return err
 	}
+	e.log.InfoContext(ctx, "matched", "binaries", len(bins), "took", time.Since(t).Round(time.Millisecond))
 	r, _, err := newReport(ctx, "scan", db, results)
 	if err != nil {
 		return err
 	}
 	r.Started = started
 	r.Finished = time.Now()
+	r.Unscanned = unscanned
 	if err := writeReport(e, &o, r); err != nil {
 		return err
 	}
 	if len(openErrs) > 0 {
+		// Each was printed with the report; the exit status says it.
 		return errors.Join(openErrs...)
 	}
 	return checkThreshold(r, o.failOn)
@@ -126,8 +129,9 @@ func (e *env) setVerbose(v bool) {
 }
 
 // openBinaries opens every binary in parallel. It returns the ones it could
-// open, in argument order, and an error for each one it could not.
-func openBinaries(paths []string) ([]*binfo.Binary, []error) {
+// open, in argument order, and the report's entry and an error for each one
+// it could not. With -v it logs each binary as it is read.
+func openBinaries(ctx context.Context, e *env, paths []string) ([]*binfo.Binary, []report.Unscanned, []error) {
 	bins := make([]*binfo.Binary, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
@@ -135,20 +139,27 @@ func openBinaries(paths []string) ([]*binfo.Binary, []error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t := time.Now()
 			bins[i], errs[i] = binfo.Open(p)
+			if errs[i] == nil {
+				b := bins[i]
+				e.log.InfoContext(ctx, "read binary", "path", p, "go", b.GoVersion, "modules", len(b.Deps), "functions", len(b.Funcs), "took", time.Since(t).Round(time.Millisecond))
+			}
 		}()
 	}
 	wg.Wait()
 	var ok []*binfo.Binary
+	var unscanned []report.Unscanned
 	var bad []error
-	for i := range paths {
+	for i, p := range paths {
 		if errs[i] != nil {
+			unscanned = append(unscanned, report.Unscanned{Path: p, Error: errs[i].Error()})
 			bad = append(bad, errs[i])
 			continue
 		}
 		ok = append(ok, bins[i])
 	}
-	return ok, bad
+	return ok, unscanned, bad
 }
 
 func closeBinaries(bins []*binfo.Binary) {
@@ -239,6 +250,10 @@ func checkThreshold(r *report.Report, failOn string) error {
 	st, err := report.ParseStatus(failOn)
 	if err != nil {
 		return usageError("-fail-on: %v", err)
+	}
+	if r.NothingObserved() {
+		// A gate must not pass on an observation of nothing.
+		return fmt.Errorf("no Go program was observed, so -fail-on %s cannot tell whether the program is safe: run a Go program (reach run -- ./app), or pass -fail-on never", failOn)
 	}
 	return r.Check(st)
 }

@@ -9,6 +9,7 @@ import (
 func (r *Report) Clone() *Report {
 	c := *r
 	c.Notes = slices.Clone(r.Notes)
+	c.Unscanned = slices.Clone(r.Unscanned)
 	c.Targets = nil
 	for _, sel := range r.Targets {
 		sel.Selectors = slices.Clone(sel.Selectors)

@@ -73,6 +73,21 @@ type Report struct {
 	Targets  []Selection `json:"targets,omitempty"`
 	Binaries []*Binary   `json:"binaries"`
 	Notes    []string    `json:"notes,omitempty"` // warnings a reader must see, such as a stale cache
+	// Unscanned lists the inputs reach was given and could not read as Go
+	// binaries (scan): nothing is known about them.
+	Unscanned []Unscanned `json:"unscanned,omitempty"`
+}
+
+// Unscanned is an input that could not be scanned, and why.
+type Unscanned struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// NothingObserved reports whether r is a run or attach report that
+// observed no Go program: it says nothing about vulnerabilities.
+func (r *Report) NothingObserved() bool {
+	return (r.Mode == "run" || r.Mode == "attach") && len(r.Binaries) == 0
 }
 
 // Selection is a set of targets reach watched from a time on.

@@ -170,9 +170,19 @@ func (o SARIFOptions) build(r *Report) *sarifLog {
 		Invocations: []sarifInvocation{{ExecutionSuccessful: true}},
 		Results:     []sarifResult{},
 	}
+	inv := &run.Invocations[0]
 	for _, n := range r.Notes {
-		run.Invocations[0].ToolExecutionNotifications = append(run.Invocations[0].ToolExecutionNotifications,
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications,
 			sarifNotification{Level: "warning", Message: sarifMessage{Text: n}})
+	}
+	for _, u := range r.Unscanned {
+		inv.ExecutionSuccessful = false
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications,
+			sarifNotification{Level: "error", Message: sarifMessage{Text: "not scanned: " + u.Error}})
+	}
+	if r.NothingObserved() {
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications,
+			sarifNotification{Level: "warning", Message: sarifMessage{Text: "no Go program was observed: this report says nothing about vulnerabilities"}})
 	}
 	if root := o.SourceRoot; root != "" {
 		u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Clean(root)) + "/"}

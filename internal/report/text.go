@@ -61,7 +61,11 @@ func (t *textWriter) report(r *Report) {
 	if mode == "" {
 		mode = "scan"
 	}
-	t.line("reach %s: %s", mode, summaryLine(c))
+	summary := summaryLine(c)
+	if n := len(r.Unscanned); n > 0 {
+		summary += fmt.Sprintf(" (%d %s not scanned)", n, plural(n, "input", "inputs"))
+	}
+	t.line("reach %s: %s", mode, summary)
 	db := r.DB.Source
 	if db == "" {
 		db = "(unknown)"
@@ -77,6 +81,14 @@ func (t *textWriter) report(r *Report) {
 	for _, n := range r.Notes {
 		t.line("")
 		t.prose("", "Note: "+n)
+	}
+	if len(r.Unscanned) > 0 {
+		t.line("")
+		t.line("Not scanned (nothing is known about these):")
+		for _, u := range r.Unscanned {
+			t.line("  %s", u.Path)
+			t.prose("    ", u.Error)
+		}
 	}
 	if len(r.Binaries) > 0 {
 		t.line("")
@@ -99,7 +111,11 @@ func (t *textWriter) report(r *Report) {
 			t.group(g)
 		}
 	}
-	if c.Reached+c.NotWatched+c.Linked+c.Imported == 0 {
+	switch {
+	case r.NothingObserved():
+		t.line("")
+		t.prose("", "No Go program was observed: the programs that ran were not Go programs (or exited before reach could watch them), so this report says nothing about vulnerabilities.")
+	case c.Reached+c.NotWatched+c.Linked+c.Imported == 0 && len(r.Binaries) > 0:
 		t.line("")
 		t.line("No vulnerabilities found.")
 	}
