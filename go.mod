@@ -13,6 +13,7 @@ require (
 require (
 	github.com/in-toto/attestation v1.2.0 // indirect
 	github.com/package-url/packageurl-go v0.1.7 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

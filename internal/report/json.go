@@ -18,6 +18,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if c.Binaries == nil {
 		c.Binaries = []*Binary{}
 	}
+	c.Upgrades = r.UpgradeAdvice()
 	if err := EncodeJSON(w, &c); err != nil {
 		return fmt.Errorf("write json report: %w", err)
 	}

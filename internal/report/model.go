@@ -76,6 +76,10 @@ type Report struct {
 	// Unscanned lists the inputs reach was given and could not read as Go
 	// binaries (scan): nothing is known about them.
 	Unscanned []Unscanned `json:"unscanned,omitempty"`
+	// Upgrades is, in the JSON report, the advice per module
+	// (Report.UpgradeAdvice), written by WriteJSON; it is recomputed, not
+	// read, when a report is read back.
+	Upgrades []Upgrade `json:"upgrades,omitempty"`
 }
 
 // Unscanned is an input that could not be scanned, and why.

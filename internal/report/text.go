@@ -111,6 +111,7 @@ func (t *textWriter) report(r *Report) {
 			t.group(g)
 		}
 	}
+	t.upgrades(r)
 	switch {
 	case r.NothingObserved():
 		t.line("")
