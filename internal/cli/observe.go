@@ -169,9 +169,9 @@ func writeObserved(e *env, o *outputFlags, w io.Writer, r *report.Report) error 
 	if o.out != "" {
 		return writeReport(e, o, r)
 	}
-	render, err := report.Renderer(o.format)
+	render, err := o.renderer(r)
 	if err != nil {
-		return usageError("-format: %v", err)
+		return err
 	}
 	return render(w, r)
 }

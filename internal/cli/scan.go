@@ -32,11 +32,12 @@ from their source file paths; the report marks them inferred.`
 
 // outputFlags are the flags every reporting command shares.
 type outputFlags struct {
-	db     dbFlags
-	format string
-	out    string
-	failOn string
-	v      bool
+	db      dbFlags
+	format  string
+	out     string
+	failOn  string
+	srcRoot string
+	v       bool
 }
 
 // register defines the flags on fs: -fail-on defaults to defaultFailOn,
@@ -46,6 +47,7 @@ func (o *outputFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string)
 	fs.StringVar(&o.format, "format", "text", "report format: "+formatList())
 	fs.StringVar(&o.out, "o", "", "write the report to `FILE` instead of "+reportTo)
 	fs.StringVar(&o.failOn, "fail-on", defaultFailOn, "exit 3 when a finding has this status or a more severe one: reached, not_watched (run and attach: in the binary, not watched all the time), linked, imported or never")
+	fs.StringVar(&o.srcRoot, "srcroot", "", "SARIF: the repository's `DIR`; files under it and its go.mod are given relative to it (%SRCROOT%), as GitHub code scanning needs (default: the directory of the main module's go.mod, when reach finds it at or above the working directory or the callsites' files)")
 	fs.BoolVar(&o.v, "v", false, "log progress to standard error")
 }
 
@@ -213,9 +215,9 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 // file is written whole or not at all; a device, a FIFO or a terminal is
 // written to, never replaced (see safefile.WriteFile).
 func writeReport(e *env, o *outputFlags, r *report.Report) error {
-	render, err := report.Renderer(o.format)
+	render, err := o.renderer(r)
 	if err != nil {
-		return usageError("-format: %v", err)
+		return err
 	}
 	if o.out == "" {
 		return render(e.stdout, r)

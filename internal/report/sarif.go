@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"golang.org/x/mod/modfile"
 )
 
 // SARIF 2.1.0, as GitHub code scanning reads it. The types cover what reach
@@ -93,7 +95,10 @@ type sarifResult struct {
 type sarifResultProps struct {
 	Status Status `json:"reachStatus"`
 	Binary string `json:"binary"`
-	Hits   uint64 `json:"hits,omitempty"`
+	// Binaries lists every binary of a result merged from several (the
+	// same finding at the same place); Binary is the first.
+	Binaries []string `json:"binaries,omitempty"`
+	Hits     uint64   `json:"hits,omitempty"`
 }
 
 type sarifLocation struct {
@@ -133,6 +138,11 @@ type SARIFOptions struct {
 	// were built from. Callsite files under it get URIs relative to it, as
 	// GitHub needs to show them in the code.
 	SourceRoot string
+	// GoMod is the content of the main module's go.mod (in SourceRoot).
+	// Findings without a callsite point at the line that requires their
+	// module (the go or toolchain line for Go's); without it, at the
+	// binary.
+	GoMod []byte
 }
 
 // WriteSARIF writes r as SARIF 2.1.0 with default options.
@@ -146,7 +156,9 @@ func WriteSARIF(w io.Writer, r *Report) error {
 // its status: reached is "error", linked "warning", imported "note". A
 // reached symbol gives one result per callsite, located at the callsite's
 // file and line; everything else gives one result per finding located at
-// go.mod (or, for a binary without a main module, the binary). Files
+// go.mod's line requiring the module (or, without GoMod or for a binary of
+// another main module, the binary). One finding at one place is one
+// result, however many binaries or symbols it came from. Files
 // recorded with -trimpath as "module/path/file.go" become relative to the
 // repository root, as do absolute files under SourceRoot; other absolute
 // files stay file:// URIs. The result of the callsite a symbol's first hit
@@ -211,11 +223,13 @@ func (o SARIFOptions) build(r *Report) *sarifLog {
 		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRuleFor(firsts[id], fixes[id]))
 	}
 
+	gomod := o.parseGoMod()
 	for _, b := range r.Binaries {
 		for _, f := range b.Findings {
-			run.Results = append(run.Results, o.results(b, f, ruleIndex[f.OSV])...)
+			run.Results = append(run.Results, o.results(gomod, b, f, ruleIndex[f.OSV])...)
 		}
 	}
+	run.Results = mergeResults(run.Results)
 	return &sarifLog{Version: sarifVersion, Schema: sarifSchemaURI, Runs: []sarifRun{run}}
 }
 
@@ -308,7 +322,7 @@ func sarifLevel(s Status) string {
 	return "note"
 }
 
-func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
+func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule int) []sarifResult {
 	advice := upperFirst(f.Advice(b)) + "."
 	if sc := scopeSentence(f); sc != "" {
 		advice = sc + " " + advice
@@ -393,7 +407,7 @@ func (o SARIFOptions) results(b *Binary, f *Finding, rule int) []sarifResult {
 		}
 		msg += " " + advice
 	}
-	out = append(out, newResult(st, msg, o.moduleLocation(b), restHits, "module"))
+	out = append(out, newResult(st, msg, o.moduleLocation(gomod, b, f), restHits, "module"))
 	return out
 }
 
@@ -458,13 +472,96 @@ func howMany(n uint64, atLeast bool, one, many string) string {
 	return fmt.Sprintf(many, n)
 }
 
-// moduleLocation is where a finding without a callsite shows: the
-// repository's go.mod, or the binary when it has no main module.
-func (o SARIFOptions) moduleLocation(b *Binary) sarifPhysical {
-	if b.MainModule == "" {
-		return sarifPhysical{ArtifactLocation: o.fileLocation(b.Path)}
+// parseGoMod parses GoMod, or returns nil.
+func (o SARIFOptions) parseGoMod() *modfile.File {
+	if o.GoMod == nil {
+		return nil
 	}
-	return sarifPhysical{ArtifactLocation: sarifArtifactLoc{URI: "go.mod", URIBaseID: srcRoot}}
+	f, err := modfile.ParseLax("go.mod", o.GoMod, nil)
+	if err != nil || f.Module == nil {
+		return nil
+	}
+	return f
+}
+
+// moduleLocation is where a finding without a callsite shows: the line of
+// the repository's go.mod that requires its module (for Go, the toolchain
+// or go line; for a module it does not require, the module line), or the
+// binary's first line when there is no go.mod of the binary's main module.
+// GitHub places a result only with a line.
+func (o SARIFOptions) moduleLocation(gomod *modfile.File, b *Binary, f *Finding) sarifPhysical {
+	if gomod == nil || b.MainModule == "" ||
+		(b.MainModule != gomod.Module.Mod.Path && !strings.HasPrefix(b.MainModule, gomod.Module.Mod.Path+"/")) {
+		return sarifPhysical{ArtifactLocation: o.fileLocation(b.Path), Region: &sarifRegion{StartLine: 1}}
+	}
+	line := gomod.Module.Syntax.Start.Line
+	switch {
+	case IsGo(f.Module):
+		if gomod.Toolchain != nil {
+			line = gomod.Toolchain.Syntax.Start.Line
+		} else if gomod.Go != nil {
+			line = gomod.Go.Syntax.Start.Line
+		}
+	default:
+		for _, req := range gomod.Require {
+			if req.Mod.Path == f.Module {
+				line = req.Syntax.Start.Line
+				break
+			}
+		}
+	}
+	return sarifPhysical{ArtifactLocation: sarifArtifactLoc{URI: "go.mod", URIBaseID: srcRoot}, Region: &sarifRegion{StartLine: line}}
+}
+
+// mergeResults makes one result of the results of one rule at one place
+// (the same finding in several binaries, or several symbols called on one
+// line): its level and status are the most severe, its hits their sum, its
+// message each distinct message, and it keeps the first one's fingerprint
+// and code flows.
+func mergeResults(results []sarifResult) []sarifResult {
+	type key struct {
+		rule, uri, base string
+		line            int
+	}
+	at := map[key]int{}
+	out := []sarifResult{}
+	for _, res := range results {
+		loc := res.Locations[0].PhysicalLocation
+		k := key{rule: res.RuleID, uri: loc.ArtifactLocation.URI, base: loc.ArtifactLocation.URIBaseID}
+		if loc.Region != nil {
+			k.line = loc.Region.StartLine
+		}
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, res)
+			continue
+		}
+		m := &out[i]
+		if res.Properties.Status.Rank() > m.Properties.Status.Rank() {
+			m.Properties.Status = res.Properties.Status
+			m.Level = res.Level
+		}
+		m.Properties.Hits += res.Properties.Hits
+		if !strings.Contains(m.Message.Text, res.Message.Text) {
+			m.Message.Text += "\n\n" + res.Message.Text
+		}
+		if len(m.Properties.Binaries) == 0 {
+			m.Properties.Binaries = []string{m.Properties.Binary}
+		}
+		if !slices.Contains(m.Properties.Binaries, res.Properties.Binary) {
+			m.Properties.Binaries = append(m.Properties.Binaries, res.Properties.Binary)
+		}
+		if m.CodeFlows == nil {
+			m.CodeFlows = res.CodeFlows
+		}
+	}
+	for i := range out {
+		if len(out[i].Properties.Binaries) == 1 {
+			out[i].Properties.Binaries = nil
+		}
+	}
+	return out
 }
 
 func (o SARIFOptions) callsiteLocation(b *Binary, c *Callsite) sarifPhysical {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func TestSchemaValidatorCatches(t *testing.T) {
 func TestSARIFGitHub(t *testing.T) {
 	r := fixtureReport()
 	var buf strings.Builder
-	if err := (SARIFOptions{SourceRoot: "/home/dev/app"}).Write(&buf, r); err != nil {
+	if err := (SARIFOptions{SourceRoot: "/home/dev/app", GoMod: []byte(fixtureGoMod)}).Write(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	var log sarifLog
@@ -133,22 +134,42 @@ func TestSARIFGitHub(t *testing.T) {
 		}
 		fps[fp] = true
 		loc := res.Locations[0].PhysicalLocation
-		if loc.Region != nil {
-			callsites = append(callsites, loc.ArtifactLocation.URIBaseID+" "+loc.ArtifactLocation.URI)
+		if loc.Region == nil || loc.Region.StartLine < 1 {
+			t.Errorf("result %d: no line: GitHub cannot place it", i)
+			continue
 		}
+		callsites = append(callsites, fmt.Sprintf("%s %s:%d %s", loc.ArtifactLocation.URIBaseID, loc.ArtifactLocation.URI, loc.Region.StartLine, res.RuleID))
 		if strings.HasPrefix(loc.ArtifactLocation.URI, "/") {
 			t.Errorf("result %d: absolute path %q is not a URI", i, loc.ArtifactLocation.URI)
 		}
 	}
-	// 2 reached callsites; the rest at go.mod: GO-2020-0036 imported,
-	// GO-2021-0061 not watched, GO-2021-0113's linked MatchStrings,
+	// 2 reached callsites; the rest at go.mod's line of their module:
+	// GO-2020-0036 imported, GO-2021-0061 not watched, GO-2021-0113's
+	// linked MatchStrings (one result with worker's GO-2021-0113 linked),
 	// GO-2022-0969 reached without a callsite, GO-2023-1571 linked, and in
-	// worker GO-2021-0113 linked and GO-2099-0001 imported.
-	if want := map[string]int{"error": 3, "warning": 4, "note": 2}; !equalMaps(levels, want) {
+	// worker GO-2099-0001 imported (a module go.mod does not require: the
+	// module line).
+	if want := map[string]int{"error": 3, "warning": 3, "note": 2}; !equalMaps(levels, want) {
 		t.Errorf("levels = %v, want %v", levels, want)
 	}
-	if want := []string{"%SRCROOT% api/lang.go", "%SRCROOT% main.go"}; strings.Join(callsites, ",") != strings.Join(want, ",") {
-		t.Errorf("callsite locations = %q, want %q", callsites, want)
+	want := []string{
+		"%SRCROOT% go.mod:7 GO-2020-0036", // gopkg.in/yaml.v2's require line
+		"%SRCROOT% api/lang.go:41 GO-2021-0113",
+		"%SRCROOT% main.go:22 GO-2021-0113",
+		"%SRCROOT% go.mod:6 GO-2021-0113", // golang.org/x/text's
+		"%SRCROOT% go.mod:3 GO-2022-0969", // the go line
+		"%SRCROOT% go.mod:7 GO-2021-0061",
+		"%SRCROOT% go.mod:3 GO-2023-1571",
+		"%SRCROOT% go.mod:1 GO-2099-0001", // not required: the module line
+	}
+	if strings.Join(callsites, "\n") != strings.Join(want, "\n") {
+		t.Errorf("locations:\n%s\nwant:\n%s", strings.Join(callsites, "\n"), strings.Join(want, "\n"))
+	}
+	for _, res := range run.Results {
+		if res.RuleID == "GO-2021-0113" && res.Locations[0].PhysicalLocation.ArtifactLocation.URI == "go.mod" &&
+			strings.Join(res.Properties.Binaries, " ") != "/srv/bin/app /srv/bin/worker" {
+			t.Errorf("GO-2021-0113 at go.mod: binaries %q, want both", res.Properties.Binaries)
+		}
 	}
 	// The first hit came through negotiate: its result, and only it, shows
 	// the stack, outermost first.
@@ -214,6 +235,32 @@ func TestSARIFFingerprintStable(t *testing.T) {
 	b.Binaries[0].Findings[1].Symbols[1].Callsites[0].Line += 3
 	if x, y := fps(a), fps(b); strings.Join(x, ",") != strings.Join(y, ",") {
 		t.Errorf("fingerprints changed:\n%v\n%v", x, y)
+	}
+}
+
+const fixtureGoMod = `module example.com/app
+
+go 1.19
+
+require (
+	golang.org/x/text v0.3.5
+	gopkg.in/yaml.v2 v2.2.3
+)
+`
+
+// TestSARIFNoGoMod: without the main module's go.mod, a finding without a
+// callsite points at the binary's first line.
+func TestSARIFNoGoMod(t *testing.T) {
+	for _, gomod := range []string{"", "module example.com/other\n"} {
+		for _, res := range (SARIFOptions{GoMod: []byte(gomod)}).build(fixtureReport()).Runs[0].Results {
+			loc := res.Locations[0].PhysicalLocation
+			if loc.ArtifactLocation.URI == "go.mod" {
+				t.Errorf("go.mod %q: %s points at go.mod", gomod, res.RuleID)
+			}
+			if loc.Region == nil || loc.Region.StartLine < 1 {
+				t.Errorf("go.mod %q: %s at %s has no line", gomod, res.RuleID, loc.ArtifactLocation.URI)
+			}
+		}
 	}
 }
 
