@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
@@ -14,9 +15,17 @@ import (
 
 func TestMain(m *testing.M) {
 	probe.RunKeeperIfRequested() // the probe engine's keeper is this binary
-	code := m.Run()
+	// This binary is also the scripts' reach (see TestScript).
+	testscript.Main(cleanupM{m}, map[string]func(){"reach": reachMain})
+}
+
+// cleanupM runs the tests, then removes testprog's builds.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
 	testprog.Cleanup()
-	os.Exit(code)
+	return code
 }
 
 // realDB returns the real vulnerability database the tests read, from

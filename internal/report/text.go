@@ -339,6 +339,7 @@ func (t *textWriter) symbol(s *Symbol) {
 		t.line("%sfrom %s (%s)", pad, c.Function, hitsText(c.Hits, s.HitsLowerBound))
 		t.line("%s  at %s:%d", pad, c.File, c.Line)
 	}
+	t.unplacedHits(pad, s)
 	if len(s.Unwatched) > 0 {
 		t.watchFacts(pad, s)
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,29 @@ func TestUpgradeAdvice(t *testing.T) {
 	}
 	if got := r.UpgradeAdvice(); !reflect.DeepEqual(got, want) {
 		t.Errorf("UpgradeAdvice:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestUnplacedHits: a one-shot symbol counts the calls made before its
+// probes went away, its callsite only the first hit's: the text says where
+// the others went instead of showing 8 hits over a callsite's 1.
+func TestUnplacedHits(t *testing.T) {
+	r := &Report{Mode: "run", Binaries: []*Binary{{Path: "app", Findings: []*Finding{{
+		OSV: "GO-1", Module: "m", Version: "v1.0.0", Status: Reached,
+		Symbols: []*Symbol{{Package: "m/p", Name: "F", Status: Reached, Hits: 8,
+			Callsites: []*Callsite{{Function: "main.main", File: "main.go", Line: 3, Hits: 1}}}},
+	}}}}}
+	var b strings.Builder
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "7 more calls with no recorded callsite") {
+		t.Errorf("text does not account for 7 of the 8 hits:\n%s", b.String())
+	}
+	r.Binaries[0].Findings[0].Symbols[0].Callsites[0].Hits = 8
+	b.Reset()
+	WriteText(&b, r)
+	if strings.Contains(b.String(), "more call") {
+		t.Errorf("every hit has its callsite, yet:\n%s", b.String())
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/semver"
 )
 
@@ -107,7 +106,7 @@ func (t *textWriter) upgrades(r *Report) {
 	for _, u := range ups {
 		name := u.Module
 		if u.Module == GoModule {
-			name = "Go (" + osv.ModuleStdlib + ")"
+			name = "Go"
 		}
 		from := strings.Join(u.Versions, ", ")
 		if u.Fixed == "" {
@@ -124,4 +123,23 @@ func (t *textWriter) upgrades(r *Report) {
 			t.prose("    ", "No fixed version yet for "+strings.Join(u.NoFix, ", ")+": avoid the vulnerable symbols or replace the module.")
 		}
 	}
+}
+
+// unplacedHits says how many of a reached symbol's hits have no callsite:
+// in one-shot mode the calls made before the probes went away are
+// counted, but only the first hit's callsite is recorded.
+func (t *textWriter) unplacedHits(pad string, s *Symbol) {
+	var placed uint64
+	for _, c := range s.Callsites {
+		placed += c.Hits
+	}
+	if len(s.Callsites) == 0 || placed >= s.Hits {
+		return
+	}
+	n := s.Hits - placed
+	calls := "1 more call"
+	if n != 1 {
+		calls = fmt.Sprintf("%d more calls", n)
+	}
+	t.prose(pad, calls+" with no recorded callsite (seen before the probes were removed; only the first hit's callsite is recorded: -count records every call's)")
 }
