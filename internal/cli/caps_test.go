@@ -26,6 +26,9 @@ func TestRunWithFileCapabilities(t *testing.T) {
 	db := realDB(t)
 	setcap, err := exec.LookPath("setcap")
 	if err != nil {
+		setcap, err = exec.LookPath("/usr/sbin/setcap")
+	}
+	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("setcap is not installed (Debian: libcap2-bin), and CI=true forbids skipping this test")
 		}
