@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,8 +39,9 @@ func TestRunWithFileCapabilities(t *testing.T) {
 	// Root's directory, readable by all, holds the binaries; the user's
 	// own holds the report and the cache.
 	shared := testprog.SharedDir(t, 0, 0o755)
-	reachCopy := copyExecutable(t, reachBin(t), filepath.Join(shared, "reach"))
-	prog := copyExecutable(t, testprog.Build(t, dir, testprog.Plain), filepath.Join(shared, "textyaml"))
+	reachCopy, prog := filepath.Join(shared, "reach"), filepath.Join(shared, "textyaml")
+	copyFile(t, reachBin(t), reachCopy, 0o755)
+	copyFile(t, testprog.Build(t, dir, testprog.Plain), prog, 0o755)
 	if out, err := exec.Command(setcap, "cap_bpf,cap_perfmon+ep", reachCopy).CombinedOutput(); err != nil {
 		t.Fatalf("setcap: %v\n%s", err, out)
 	}
@@ -71,26 +70,4 @@ func TestRunWithFileCapabilities(t *testing.T) {
 	if strings.Contains(stderr.String(), "/proc/self/mem") {
 		t.Errorf("standard error mentions /proc/self/mem:\n%s", stderr.String())
 	}
-}
-
-// copyExecutable copies the file from to to, mode 0755, and returns to.
-func copyExecutable(t *testing.T, from, to string) string {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	o, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.Copy(o, in)
-	if cerr := o.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(errors.Join(errors.New("copy "+from), err))
-	}
-	return to
 }
