@@ -25,7 +25,11 @@ const (
 // checkPrivileges reports the capabilities the engine needs and the process
 // lacks: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN.
 func checkPrivileges() error {
-	b, err := os.ReadFile("/proc/self/status")
+	// The calling thread's capabilities, not the main thread's: a test
+	// helper that drops a locked thread's privileges (testprog.AsOther)
+	// may leave the main thread wedged as another user, while the others
+	// keep theirs.
+	b, err := os.ReadFile("/proc/thread-self/status")
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
@@ -69,11 +73,11 @@ func parseCapEff(status []byte) (uint64, error) {
 		}
 		eff, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse CapEff %q in /proc/self/status: %w", v, err)
+			return 0, fmt.Errorf("parse CapEff %q in /proc/thread-self/status: %w", v, err)
 		}
 		return eff, nil
 	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
+	return 0, errors.New("no CapEff line in /proc/thread-self/status")
 }
 
 func missingCaps(eff uint64) error {
