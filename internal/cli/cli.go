@@ -173,8 +173,12 @@ func flagsFirst(fs *flag.FlagSet, args []string) []string {
 			continue
 		}
 		f := fs.Lookup(name)
-		if f == nil || isBoolFlag(f) || i+1 == len(args) {
+		if f == nil || isBoolFlag(f) {
 			continue
+		}
+		if i+1 == len(args) {
+			// No value: let Parse say so, rather than take "--" for it.
+			return flags
 		}
 		i++
 		flags = append(flags, args[i])
