@@ -338,6 +338,20 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 			Properties:          sarifResultProps{Status: st, Binary: b.Path, Hits: hits},
 		}
 	}
+	// The callsites of the finding's reached symbols, by function and line.
+	type siteKey struct {
+		fn, uri string
+		line    int
+	}
+	type site struct {
+		fn, file, sym string // sym: the first symbol, for the fingerprint
+		loc           sarifPhysical
+		calls         []string
+		hits          uint64
+		flows         []sarifCodeFlow
+	}
+	sites := map[siteKey]*site{}
+	var order []*site
 	var out []sarifResult
 	var rest []string // symbols without a callsite result
 	var restHits uint64
@@ -349,15 +363,28 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 		}
 		from := stackCallsite(s)
 		for _, c := range s.Callsites {
-			msg := fmt.Sprintf("%s calls %s, vulnerable to %s: it ran %s from here in %s (%s). %s",
-				c.Function, symbolName(s), f.OSV, times(c.Hits, s.HitsLowerBound), b.Path, moduleAt(f), advice)
 			loc := o.callsiteLocation(b, c)
-			res := newResult(Reached, msg, loc, c.Hits, symbolName(s), c.Function, c.File)
-			if c == from {
-				res.CodeFlows = o.stackFlow(b, s)
+			k := siteKey{c.Function, loc.ArtifactLocation.URI, c.Line}
+			st := sites[k]
+			if st == nil {
+				st = &site{fn: c.Function, file: c.File, sym: symbolName(s), loc: loc}
+				sites[k] = st
+				order = append(order, st)
 			}
-			out = append(out, res)
+			st.calls = append(st.calls, fmt.Sprintf("%s (%s)", symbolName(s), times(c.Hits, s.HitsLowerBound)))
+			st.hits += c.Hits
+			if c == from && st.flows == nil {
+				st.flows = o.stackFlow(b, s)
+			}
 		}
+	}
+	// One result per callsite line, naming every symbol called from it.
+	for _, st := range order {
+		msg := fmt.Sprintf("%s calls %s, vulnerable to %s, from here in %s (%s). %s",
+			st.fn, strings.Join(st.calls, ", "), f.OSV, b.Path, moduleAt(f), advice)
+		res := newResult(Reached, msg, st.loc, st.hits, st.sym, st.fn, st.file)
+		res.CodeFlows = st.flows
+		out = append(out, res)
 	}
 	if len(out) > 0 && len(rest) == 0 {
 		return out

@@ -275,3 +275,36 @@ func equalMaps(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// TestSARIFOneResultPerLine: symbols of one finding called from one line
+// (yaml.Unmarshal and the parser functions it inlines, all seen at the
+// application's call) make one result naming them all, not one each.
+func TestSARIFOneResultPerLine(t *testing.T) {
+	cs := func(hits uint64) []*Callsite {
+		return []*Callsite{{Function: "main.main", File: "/src/app/main.go", Line: 30, Hits: hits}}
+	}
+	r := &Report{Binaries: []*Binary{{Path: "/bin/app", MainModule: "example.com/app", Findings: []*Finding{{
+		OSV: "GO-2020-0036", Module: "gopkg.in/yaml.v2", Version: "v2.2.2", FixedVersion: "v2.2.8", Status: Reached,
+		Symbols: []*Symbol{
+			{Package: "gopkg.in/yaml.v2", Name: "Unmarshal", Status: Reached, Hits: 1, Callsites: cs(1)},
+			{Package: "gopkg.in/yaml.v2", Name: "yaml_parser_fetch_value", Status: Reached, Hits: 1, Callsites: cs(1)},
+			{Package: "gopkg.in/yaml.v2", Name: "yaml_parser_remove_simple_key", Status: Reached, Hits: 2, Callsites: cs(2)},
+		},
+	}}}}}
+	res := (SARIFOptions{SourceRoot: "/src/app"}).build(r).Runs[0].Results
+	if len(res) != 1 {
+		t.Fatalf("%d results, want 1 for one finding on one line", len(res))
+	}
+	msg := res[0].Message.Text
+	for _, want := range []string{"gopkg.in/yaml.v2.Unmarshal (once)", "gopkg.in/yaml.v2.yaml_parser_fetch_value (once)", "gopkg.in/yaml.v2.yaml_parser_remove_simple_key (2 times)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q: %s", want, msg)
+		}
+	}
+	if res[0].Properties.Hits != 4 {
+		t.Errorf("hits %d, want 4", res[0].Properties.Hits)
+	}
+	if loc := res[0].Locations[0].PhysicalLocation; loc.ArtifactLocation.URI != "main.go" || loc.ArtifactLocation.URIBaseID != "%SRCROOT%" || loc.Region.StartLine != 30 {
+		t.Errorf("location %+v %+v, want %%SRCROOT%% main.go:30", loc.ArtifactLocation, loc.Region)
+	}
+}
