@@ -80,9 +80,6 @@ func (o *objects) loadProgram(multi bool) (*ebpf.Program, error) {
 		Type:         ebpf.Kprobe,
 		Instructions: o.instructions(),
 		License:      "Dual MIT/GPL",
-		// Set, so that the library does not read it through
-		// /proc/self/mem (see kernelVersionCode).
-		KernelVersion: kernelVersionCode(),
 	}
 	if multi {
 		spec.AttachType = ebpf.AttachTraceUprobeMulti

@@ -101,53 +101,10 @@ func checkKernel() error {
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
 		return kernelErr("BPF ring buffers (Linux 5.8)", err)
 	}
-	if err := haveAttachCookie(); err != nil {
+	if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie); err != nil {
 		return kernelErr("BPF cookies for uprobes (Linux 5.15)", err)
 	}
 	return nil
-}
-
-// haveAttachCookie loads a kprobe program that calls
-// bpf_get_attach_cookie. It does what features.HaveProgramHelper does, but
-// with the program's kernel version set: the library would otherwise read
-// it from the vDSO through /proc/self/mem, which a process given its
-// capabilities by setcap cannot open (it is not dumpable, so its /proc
-// files belong to root).
-func haveAttachCookie() error {
-	prog, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
-		Type: ebpf.Kprobe,
-		Instructions: asm.Instructions{
-			// R1 holds the context on entry, as the helper wants.
-			asm.FnGetAttachCookie.Call(),
-			asm.LoadImm(asm.R0, 0, asm.DWord),
-			asm.Return(),
-		},
-		License:       "GPL",
-		KernelVersion: kernelVersionCode(),
-	}, ebpf.ProgramOptions{LogDisabled: true})
-	if err != nil {
-		// The verifier refuses an unknown helper with EINVAL.
-		if errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("%w: %v", ebpf.ErrNotSupported, err)
-		}
-		return err
-	}
-	return prog.Close()
-}
-
-// kernelVersionCode returns the running kernel's LINUX_VERSION_CODE for a
-// kprobe program's spec, from uname. Kernels since 5.0 ignore it, but
-// cilium/ebpf fills in a zero one by reading the vDSO from /proc/self/mem
-// (see haveAttachCookie); any non-zero value that is not its magic
-// 0xFFFFFFFE avoids that.
-func kernelVersionCode() uint32 {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err == nil {
-		if major, minor, ok := kernelVersion(unix.ByteSliceToString(u.Release[:])); ok && major < 256 && minor < 256 {
-			return uint32(major)<<16 | uint32(minor)<<8
-		}
-	}
-	return 5 << 16 // a kernel that ignores the field
 }
 
 func kernelErr(what string, err error) error {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 )
 
 func TestMissingCaps(t *testing.T) {
@@ -86,27 +85,5 @@ func TestAddAtomicEncoding(t *testing.T) {
 	b := buf.Bytes()
 	if len(b) != 8 || b[0] != 0xdb || b[4] != 0 {
 		t.Errorf("atomic add encodes as % x, want opcode db and immediate 0", b)
-	}
-}
-
-// TestKernelVersionCode: the code given to kprobe programs is the running
-// kernel's major and minor, never 0 or cilium/ebpf's magic value, either of
-// which would make the library read /proc/self/mem (see
-// TestRunWithFileCapabilities in internal/cli for the set-up that needs it).
-func TestKernelVersionCode(t *testing.T) {
-	got := kernelVersionCode()
-	if got == 0 || got == 0xFFFFFFFE {
-		t.Fatalf("kernelVersionCode() = %#x", got)
-	}
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	major, minor, ok := kernelVersion(unix.ByteSliceToString(u.Release[:]))
-	if !ok {
-		t.Skipf("release %q is not major.minor", u.Release)
-	}
-	if want := uint32(major)<<16 | uint32(minor)<<8; got != want {
-		t.Errorf("kernelVersionCode() = %#x, want %#x", got, want)
 	}
 }
