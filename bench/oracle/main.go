@@ -30,6 +30,7 @@ func main() {
 	only := flag.String("case", "", "run only the cases whose name matches this regular expression")
 	ci := flag.Bool("ci", false, "run only the cases the package's test runs")
 	verbose := flag.Bool("v", false, "log progress to standard error")
+	keep := flag.Bool("keep", false, "keep the work directory (binaries, reports, counters) and print its path")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -37,7 +38,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer setup.Close()
+	if *keep {
+		log.Printf("work directory: %s", setup.Tmp)
+	} else {
+		defer setup.Close()
+	}
 	re, err := regexp.Compile(*only)
 	if err != nil {
 		log.Fatalf("-case: %v", err)
@@ -73,6 +78,9 @@ func main() {
 		failed = failed || !r.OK()
 	}
 	if failed {
+		if !*keep {
+			setup.Close()
+		}
 		os.Exit(1)
 	}
 }

@@ -150,6 +150,10 @@ func mapBlocks(blocks map[blockKey]uint64, pkgs []*Package) (*Coverage, error) {
 		calls := make(map[string]uint64, len(funcs))
 		for _, fn := range funcs {
 			n, ok := blocks[blockKey{p.ImportPath + "/" + fn.file, fn.line, fn.col}]
+			if !ok && fn.empty {
+				// An empty body's block starts just after its brace.
+				n, ok = blocks[blockKey{p.ImportPath + "/" + fn.file, fn.line, fn.col + 1}]
+			}
 			if !ok {
 				// A function without a block of its own: cmd/cover skips
 				// nothing it can count, so this source is not what was
@@ -168,6 +172,7 @@ type funcDecl struct {
 	name      string
 	file      string // base name
 	line, col int    // of the body's opening brace
+	empty     bool   // the body has no statement
 }
 
 // declaredFuncs parses the Go files of p and returns its declared
@@ -184,7 +189,8 @@ func declaredFuncs(p *Package) ([]funcDecl, error) {
 		}
 		for _, d := range f.Decls {
 			fd, ok := d.(*ast.FuncDecl)
-			if !ok || fd.Body == nil {
+			if !ok || fd.Body == nil || fd.Name.Name == "_" {
+				// cmd/cover leaves functions named _ alone: they never run.
 				continue
 			}
 			sym := fd.Name.Name
@@ -196,7 +202,7 @@ func declaredFuncs(p *Package) ([]funcDecl, error) {
 				sym = "init#" + strconv.Itoa(inits)
 			}
 			pos := fset.Position(fd.Body.Lbrace)
-			out = append(out, funcDecl{name: sym, file: name, line: pos.Line, col: pos.Column})
+			out = append(out, funcDecl{name: sym, file: name, line: pos.Line, col: pos.Column, empty: len(fd.Body.List) == 0})
 		}
 	}
 	return out, nil

@@ -79,7 +79,10 @@ type Observation struct {
 	// count as a lower bound.
 	Hits       map[Key]uint64
 	LowerBound map[Key]bool
-	Modules    int // modules the report lists for the binary
+	// Stacks holds the functions of the stack of each reached key's first
+	// hit, innermost first.
+	Stacks  map[Key][]string
+	Modules int // modules the report lists for the binary
 }
 
 // LowerBoundFields are the JSON fields of a report symbol that, when true,
@@ -113,7 +116,7 @@ func readObservation(path, bin string) (*Observation, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("reach's report %s: %w", path, err)
 	}
-	obs := &Observation{Status: make(map[Key]string), Hits: make(map[Key]uint64), LowerBound: make(map[Key]bool)}
+	obs := &Observation{Status: make(map[Key]string), Hits: make(map[Key]uint64), LowerBound: make(map[Key]bool), Stacks: make(map[Key][]string)}
 	for _, b := range r.Binaries {
 		if b.Path != bin {
 			continue
@@ -128,7 +131,8 @@ func readObservation(path, bin string) (*Observation, error) {
 				var pkg, name, status string
 				var hits uint64
 				var lower bool
-				for field, dst := range map[string]any{"package": &pkg, "name": &name, "status": &status, "hits": &hits} {
+				var stack []struct{ Function string }
+				for field, dst := range map[string]any{"package": &pkg, "name": &name, "status": &status, "hits": &hits, "stack": &stack} {
 					if raw, ok := s[field]; ok {
 						if err := json.Unmarshal(raw, dst); err != nil {
 							return nil, fmt.Errorf("reach's report %s: %s %s: %w", path, f.OSV, field, err)
@@ -145,6 +149,11 @@ func readObservation(path, bin string) (*Observation, error) {
 					k = Key{Module: f.Module}
 				}
 				obs.set(k, status, hits, lower)
+				if len(stack) > 0 && len(obs.Stacks[k]) == 0 {
+					for _, fr := range stack {
+						obs.Stacks[k] = append(obs.Stacks[k], fr.Function)
+					}
+				}
 			}
 		}
 	}

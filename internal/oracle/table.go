@@ -53,13 +53,16 @@ func WriteDetails(w io.Writer, results []*Result) {
 			if run.Count {
 				mode = "-count"
 			}
-			if run.OK() {
+			if run.OK() && len(run.CoverageOwn) == 0 {
 				fmt.Fprintf(w, "  %s %s: agrees (%d reached, report lists %d modules)\n", run.Binary, mode, run.Agree, run.Modules)
 				continue
 			}
 			fmt.Fprintf(w, "  %s %s: report lists %d modules\n", run.Binary, mode, run.Modules)
 			for _, m := range run.Missed {
 				fmt.Fprintf(w, "    missed: %s\n", m)
+			}
+			for _, m := range run.CoverageOwn {
+				fmt.Fprintf(w, "    reached by the coverage runtime only (left out): %s\n", m)
 			}
 			for _, m := range run.False {
 				fmt.Fprintf(w, "    false reached: %s\n", m)
