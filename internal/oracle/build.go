@@ -89,7 +89,11 @@ func prepare(ctx context.Context, work string, c Case) (*workspace, error) {
 			return nil, err
 		}
 	case c.Dir != "":
-		w.dir = c.Dir
+		dir, err := filepath.Abs(c.Dir)
+		if err != nil {
+			return nil, err
+		}
+		w.dir = dir
 	default:
 		return nil, fmt.Errorf("case %s: neither a module nor a directory", c.Name)
 	}
@@ -126,7 +130,7 @@ func prepare(ctx context.Context, work string, c Case) (*workspace, error) {
 		pkg := p
 		pkg.ImportPath = path
 		w.pkgs = append(w.pkgs, &pkg)
-		if path == c.Package || (c.Dir != "" && p.Module != nil && p.Module.Main && pkg.Dir == c.Dir) {
+		if path == c.Package || (c.Dir != "" && p.Module != nil && p.Module.Main && pkg.Dir == w.dir) {
 			w.mainPkg = &pkg
 		}
 	}
@@ -145,7 +149,7 @@ func prepare(ctx context.Context, work string, c Case) (*workspace, error) {
 func (w *workspace) build(ctx context.Context, out string, coverPkgs []string) error {
 	var args []string
 	if w.c.Test {
-		args = []string{"test", "-c"}
+		args = []string{"test", "-c", "-vet=off"}
 	} else {
 		args = []string{"build"}
 	}

@@ -21,13 +21,20 @@
 //     its bare run's.
 //
 // The coverage binary's counters come from the very run reach watched, so
-// its comparisons hold for any program. The plain binary is the one users
-// run, with the compiler's inlining untouched by coverage counters (which
-// make functions costlier to inline: Result.Inlined shows by how much); it
-// is compared with the bare coverage run, which is valid where the program
-// is deterministic. Symbols whose coverage differs between the three
+// its comparisons hold for any program. But the counters change what the
+// compiler inlines (Result.Inlined counts the inlined copies of the
+// vulnerable packages' functions in each binary, and they differ), so the plain binary, the one users run, is checked too,
+// against the bare coverage run: valid where the program is
+// deterministic. Symbols whose coverage differs between the three
 // coverage runs are reported as unstable and left out of those
 // cross-run comparisons.
+//
+// Two things coverage cannot see are set apart rather than counted as
+// disagreements: code in packages that cannot be built with coverage (the
+// runtime, internal packages: Result.Uncovered), and calls the coverage
+// runtime makes after it has written its counters (os.ReadDir of the
+// counter directory, for one: Run.CoverageOwn, recognised by the stack of
+// reach's first hit).
 package oracle
 
 import (
