@@ -178,6 +178,11 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 	if len(coverPkgs) == 0 {
 		return nil, fmt.Errorf("case %s: no vulnerable package that coverage can count (%d vulnerable keys)", c.Name, len(vuln.Keys))
 	}
+	if !c.Test && !slices.Contains(coverPkgs, w.mainPkg.ImportPath) {
+		// A program writes its counters at exit only when its main
+		// package is covered too.
+		coverPkgs = append(coverPkgs, w.mainPkg.ImportPath)
+	}
 
 	dir := filepath.Join(cfg.Work, c.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -233,6 +238,11 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 		if cover {
 			if out.cov, err = ReadCoverage(ctx, w.env, spec.covDir, w.pkgs); err != nil {
 				return nil, err
+			}
+			for _, p := range coverPkgs {
+				if !out.cov.Covered[p] {
+					return nil, fmt.Errorf("case %s, run %s: no coverage counters for package %s in %s", c.Name, name, p, spec.covDir)
+				}
 			}
 		}
 		return out, nil

@@ -85,10 +85,10 @@ type Observation struct {
 	Modules int // modules the report lists for the binary
 }
 
-// LowerBoundFields are the JSON fields of a report symbol that, when true,
-// mark its hit count as a lower bound ("at least N"). Reports from before
-// counts could be inexact have none of them.
-var LowerBoundFields = []string{"hits_lower_bound", "hits_inexact", "inexact", "lower_bound"}
+// lowerBoundField is the JSON field of a report symbol that, when true,
+// marks its hit count as a lower bound ("at least N"). Reports from before
+// counts could be inexact do not have it.
+const lowerBoundField = "hits_lower_bound"
 
 // reportJSON is the part of reach's JSON report (schema reach/v1) the
 // oracle reads. It is decoded here rather than through package report so
@@ -139,13 +139,13 @@ func readObservation(path, bin string) (*Observation, error) {
 						}
 					}
 				}
-				for _, field := range LowerBoundFields {
-					if raw, ok := s[field]; ok && string(raw) == "true" {
-						lower = true
-					}
+				if raw, ok := s[lowerBoundField]; ok && string(raw) == "true" {
+					lower = true
 				}
 				k := Key{Package: pkg, Name: name}
-				if pkg == "" {
+				if pkg == "" || string(s["scope"]) == `"module"` {
+					// A whole module: its one symbol, when the report
+					// has one, names the module as its package.
 					k = Key{Module: f.Module}
 				}
 				obs.set(k, status, hits, lower)
