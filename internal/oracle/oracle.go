@@ -16,7 +16,8 @@
 //     packages but init);
 //   - in -count mode, each symbol's hits with coverage's count of calls,
 //     unless the report marks the count as a lower bound (then hits must
-//     not exceed the calls);
+//     not exceed the calls); in one-shot mode, hits must not exceed the
+//     calls;
 //   - the program's results (exit code, each test's PASS/FAIL/SKIP) with
 //     its bare run's.
 //
@@ -95,7 +96,8 @@ type Run struct {
 	// disagreement, left out of Reached.
 	CoverageOwn []Mismatch
 	// Count mode: symbols whose hits equal the calls, are marked as a
-	// lower bound and do not exceed them, or are wrong.
+	// lower bound and do not exceed them, or are wrong. One-shot mode:
+	// symbols with more hits than calls are wrong.
 	Exact, LowerBound int
 	WrongCounts       []Mismatch
 	// Modules is how many modules reach's report lists for the binary.
@@ -359,10 +361,16 @@ func compare(run *Run, vuln *Vulnerable, coverable map[string]bool, cov *Coverag
 		switch {
 		case covered && reached:
 			run.Agree++
-			if !run.Count || k.Name == "" {
+			if k.Name == "" {
 				continue
 			}
 			switch {
+			case !run.Count:
+				// One-shot: the calls seen before the probes went, at
+				// most all of them.
+				if m.Hits > calls {
+					run.WrongCounts = append(run.WrongCounts, m)
+				}
 			case m.Hits == calls:
 				run.Exact++
 			case m.Lower && m.Hits <= calls:

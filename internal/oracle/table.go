@@ -16,7 +16,7 @@ func WriteTable(w io.Writer, results []*Result) {
 	for _, r := range results {
 		for _, run := range r.Runs {
 			mode := "one-shot"
-			counts := "-"
+			counts := fmt.Sprintf("-/-/%d", len(run.WrongCounts))
 			if run.Count {
 				mode = "-count"
 				counts = fmt.Sprintf("%d/%d/%d", run.Exact, run.LowerBound, len(run.WrongCounts))
