@@ -4,7 +4,7 @@
 // against coverage's call counts, and the tests' results with and without
 // reach. It prints a table and every disagreement.
 //
-//	go run ./bench/oracle [-db DIR] [-case REGEXP] [-ci] [-v]
+//	go run ./bench/oracle [-db DIR] [-case REGEXP] [-ci] [-reach BINARY] [-keep] [-v]
 //
 // It needs root (eBPF) and the module proxy (the projects are fetched at
 // fixed versions); the builds are cached by the go command.
@@ -31,6 +31,7 @@ func main() {
 	ci := flag.Bool("ci", false, "run only the cases the package's test runs")
 	verbose := flag.Bool("v", false, "log progress to standard error")
 	keep := flag.Bool("keep", false, "keep the work directory (binaries, reports, counters) and print its path")
+	reach := flag.String("reach", "", "the reach binary to check (default: build ./cmd/reach)")
 	flag.Parse()
 
 	ctx := context.Background()
@@ -54,6 +55,9 @@ func main() {
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
+	}
+	if *reach != "" {
+		setup.Reach = *reach
 	}
 	cfg := oracle.Config{Reach: setup.Reach, DB: setup.DB, Work: setup.Tmp,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
