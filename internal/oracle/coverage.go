@@ -40,8 +40,7 @@ type Coverage struct {
 // Ran says whether any function of package pkg other than its init
 // functions ran: a whole-package entry's code ran. Coverage cannot tell
 // a call made during initialization from a later one, so a function that
-// only init calls counts as run here, while reach rightly leaves it out:
-// the cases have none such.
+// only init calls counts as run here, while reach rightly leaves it out.
 func (c *Coverage) Ran(pkg string) bool {
 	for name, n := range c.Calls[pkg] {
 		if n > 0 && !strings.HasPrefix(name, "init#") {
