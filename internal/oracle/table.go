@@ -53,6 +53,9 @@ func WriteDetails(w io.Writer, results []*Result) {
 			if run.Count {
 				mode = "-count"
 			}
+			if !run.SameRun {
+				mode += " (coverage of the bare coverage run: differences can be the program's own)"
+			}
 			if run.OK() && len(run.CoverageOwn) == 0 {
 				fmt.Fprintf(w, "  %s %s: agrees (%d reached, report lists %d modules)\n", run.Binary, mode, run.Agree, run.Modules)
 				continue
