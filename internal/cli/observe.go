@@ -23,6 +23,7 @@ type observeFlags struct {
 	targets  string
 	stream   string
 	maxSites int
+	goTools  bool // run only
 }
 
 func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string) {
@@ -67,6 +68,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string, pro
 		Targets:  observe.AllTargets(),
 		Follow:   mode == "run",
 		Programs: programs,
+		GoTools:  o.goTools,
 	}
 	if dir, err := os.UserCacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "reach", "kernel")

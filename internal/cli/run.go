@@ -34,6 +34,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	var o observeFlags
 	fs.stopAtArgs = true // reach run -v -- PROG -v: the second is PROG's
 	o.register(fs.FlagSet, "never", "standard error")
+	fs.BoolVar(&o.goTools, "go-tools", false, "observe the Go toolchain's own programs too (the go command, compile, link, vet...), which are not observed by default")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}

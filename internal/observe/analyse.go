@@ -163,24 +163,28 @@ func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, p
 	if b != nil {
 		return b, b.err
 	}
-	// The kernel's first probe registration after a quiet spell waits for
-	// a grace period: let it pass while the analysis runs.
-	if s.engine != nil { // nil while New prepares
-		s.engine.Warm(ctx, probePath)
-	}
 	b = &binary{path: path}
-	opened = true
-	bin, err := binfo.OpenFile(f, path)
-	if err != nil {
-		b.err = err
+	if tool, ok := goTool(f); ok && !s.opts.GoTools {
+		b.err = &goToolError{pkg: tool}
 	} else {
-		b.bin = bin
-		if err := s.matchBinary(ctx, b); err != nil {
-			if ctx.Err() != nil {
-				bin.Close()
-				return nil, err // do not cache a cancelled analysis
-			}
+		// The kernel's first probe registration after a quiet spell
+		// waits for a grace period: let it pass while the analysis runs.
+		if s.engine != nil { // nil while New prepares
+			s.engine.Warm(ctx, probePath)
+		}
+		opened = true
+		bin, err := binfo.OpenFile(f, path)
+		if err != nil {
 			b.err = err
+		} else {
+			b.bin = bin
+			if err := s.matchBinary(ctx, b); err != nil {
+				if ctx.Err() != nil {
+					bin.Close()
+					return nil, err // do not cache a cancelled analysis
+				}
+				b.err = err
+			}
 		}
 	}
 	s.mu.Lock()

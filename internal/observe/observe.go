@@ -80,6 +80,10 @@ type Options struct {
 	// reported when a process runs the file (the analysis, failed or not,
 	// is kept for the file as any other).
 	Programs []string
+	// GoTools observes the programs of the Go toolchain (the go command,
+	// compile, link, vet...: see ErrGoTool) like any other; by default
+	// they run unobserved, and the report says which ran.
+	GoTools bool
 	// OnHit, when set, is called with every hit the session records, in
 	// order, from the session's one hit-handling goroutine. It must not
 	// block for long: hits wait while it runs.
@@ -129,6 +133,9 @@ type Session struct {
 	observedAny bool
 	known       map[string]bool
 	warned      map[string]bool
+	// goTools counts, by file name, the processes that ran a program of
+	// the Go toolchain unobserved; under mu.
+	goTools map[string]int
 }
 
 // New returns a session that reads OSV entries from db. It fails with
@@ -174,6 +181,7 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		callsites: map[callsiteKey]report.Frame{},
 		known:     map[string]bool{},
 		warned:    map[string]bool{},
+		goTools:   map[string]int{},
 	}
 	s.mu.Lock()
 	s.recordSelection(opts.Targets)
@@ -239,6 +247,9 @@ func (s *Session) Note(msg string) { s.rec.Note(msg) }
 func (s *Session) Report(ctx context.Context) (*report.Report, error) {
 	err := s.Sync(ctx)
 	notes := s.unmatchedNotes(ctx)
+	if n := s.goToolsNote(); n != "" {
+		notes = append(notes, n)
+	}
 	r := s.rec.Snapshot()
 	r.Notes = append(r.Notes, notes...)
 	r.Finished = time.Now()

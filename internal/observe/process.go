@@ -124,9 +124,10 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 		s.mu.Unlock()
 		return fmt.Errorf("process %d (%s): exited while reach armed it: %w", pid, b.path, ErrExited)
 	}
-	if atExec {
-		s.rec.Note(fmt.Sprintf("process %d (%s): observed from its start (probes armed at exec, at %s)", pid, b.path, began.Format(time.RFC3339Nano)))
-	} else {
+	// A process armed at exec was observed from its start, as run's
+	// report says of all: a note for each would bury the ones that matter
+	// under a test suite's hundreds of processes.
+	if !atExec {
 		s.rec.Note(fmt.Sprintf("process %d (%s): observed from %s; calls before then are not reported", pid, b.path, began.Format(time.RFC3339Nano)))
 	}
 	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want))

@@ -146,6 +146,9 @@ func (s *Session) handleExecs(w *probe.ExecWatcher) {
 			err := s.add(context.Background(), e.PID, true)
 			switch {
 			case err == nil:
+			case errors.Is(err, ErrGoTool):
+				s.skippedTool(err)
+				s.log.Debug("not observed", "pid", e.PID, "err", err)
 			case errors.Is(err, binfo.ErrNotGoBinary), errors.Is(err, ErrClosed):
 				s.log.Debug("not observed", "pid", e.PID, "err", err)
 			case errors.Is(err, ErrExited):

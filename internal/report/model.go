@@ -127,7 +127,12 @@ type DB struct {
 
 // Binary is one analysed or observed Go binary.
 type Binary struct {
-	Path       string `json:"path"`
+	Path string `json:"path"`
+	// TestOf is, for a test binary (go test, go test -c), the import path
+	// of the package it tests, read from its build information (main
+	// package "PKG.test"): the name to show, as go test runs test binaries
+	// from a temporary directory that is gone once it finished.
+	TestOf     string `json:"test_of,omitempty"`
 	BuildID    string `json:"build_id,omitempty"`
 	GoVersion  string `json:"go_version"`
 	MainModule string `json:"main_module"`
@@ -145,6 +150,15 @@ type Binary struct {
 	PIDs        []int      `json:"pids,omitempty"`
 	Modules     []Module   `json:"modules"`
 	Findings    []*Finding `json:"findings"`
+}
+
+// Name is how a report names b to a reader: "PKG (test)" for a test
+// binary, else its path.
+func (b *Binary) Name() string {
+	if b.TestOf != "" {
+		return b.TestOf + " (test)"
+	}
+	return b.Path
 }
 
 // Module is one module of the binary, with the version actually built

@@ -94,7 +94,10 @@ func (t *textWriter) report(r *Report) {
 		t.line("")
 		t.line("Binaries:")
 		for _, b := range r.Binaries {
-			t.line("  %s", b.Path)
+			t.line("  %s", b.Name())
+			if b.TestOf != "" {
+				t.line("    %s", b.Path)
+			}
 			t.line("    %s", binaryFacts(b))
 		}
 	}
@@ -279,7 +282,7 @@ func (t *textWriter) group(g *osvGroup) {
 		if m := bf.b.Module(bf.f.Module); m != nil && m.Inferred {
 			at += " (version inferred from source file paths)"
 		}
-		t.line("  In %s: %s", bf.b.Path, at)
+		t.line("  In %s: %s", bf.b.Name(), at)
 		t.prose("    ", upperFirst(bf.f.Advice(bf.b))+".")
 		if bf.f.WholeModule {
 			t.prose("    ", scopeSentence(bf.f))

@@ -75,6 +75,7 @@ func newBinary(bi *binfo.Binary) *report.Binary {
 		MainModule:   bi.Main.Path,
 		MainVersion:  bi.Main.Version,
 		MainInferred: bi.Main.Inferred,
+		TestOf:       testOf(bi),
 		Stripped:     bi.Stripped,
 		PIE:          bi.PIE,
 		Modules:      make([]report.Module, 0, len(bi.Deps)),
@@ -171,4 +172,15 @@ func summary(sum, details string) string {
 		d = d[:i+1]
 	}
 	return d
+}
+
+// testOf returns the package that bi tests when it is a test binary: the
+// go command names a test binary's main package "PKG.test" in its build
+// information; "" for other binaries.
+func testOf(bi *binfo.Binary) string {
+	pkg, ok := strings.CutSuffix(bi.MainPackage, ".test")
+	if !ok || pkg == "" {
+		return ""
+	}
+	return pkg
 }
