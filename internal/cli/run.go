@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -34,12 +36,16 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	var o observeFlags
 	fs.stopAtArgs = true // reach run -v -- PROG -v: the second is PROG's
 	o.register(fs.FlagSet, "never", "standard error")
+	merge := fs.Bool("merge", false, "merge the report into the JSON report in -o FILE (one document for many runs, such as go test -exec 'reach run -merge -format json -o FILE --' ./...); needs -o and -format json")
 	fs.BoolVar(&o.goTools, "go-tools", false, "observe the Go toolchain's own programs too (the go command, compile, link, vet...), which are not observed by default")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if *merge && (o.out == "" || o.format != "json") {
+		return usageError("-merge: give -o FILE and -format json: reach merges into the JSON report in FILE")
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
@@ -66,6 +72,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if n := goTestCacheNote(argv, os.Getenv("GOFLAGS")); n != "" {
+		s.Note(n)
+	}
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	// *os.File streams (the usual case) are handed to the program as they
@@ -82,7 +91,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	r, finErr := s.finish()
 	if r != nil {
-		if err := writeObserved(e, &o.outputFlags, e.stderr, r); err != nil {
+		write := func() error { return writeObserved(e, &o.outputFlags, e.stderr, r) }
+		if *merge {
+			write = func() error { _, err := mergeReport(o.out, r); return err }
+		}
+		if err := write(); err != nil {
 			return errors.Join(runErr, err)
 		}
 	}
@@ -128,4 +141,23 @@ func forwardSignals(in <-chan os.Signal, stop context.CancelFunc) <-chan os.Sign
 func terminalForeground() bool {
 	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// goTestCacheNote returns a note for the report when argv runs go test in
+// a way that may reuse cached test results: go test then prints
+// "(cached)" for a package and runs no test binary, so reach sees none.
+// goflags is $GOFLAGS, which may set -count too.
+func goTestCacheNote(argv []string, goflags string) string {
+	if len(argv) < 2 || filepath.Base(argv[0]) != "go" || argv[1] != "test" {
+		return ""
+	}
+	for _, a := range append(argv[2:], strings.Fields(goflags)...) {
+		if a == "--" || a == "-args" || a == "--args" {
+			break // the test binaries' arguments follow
+		}
+		if a == "-count" || a == "--count" || strings.HasPrefix(a, "-count=") || strings.HasPrefix(a, "--count=") {
+			return ""
+		}
+	}
+	return "go test may have reused cached test results: a package that go test reports as (cached) ran no test binary, and is not in this report; go test -count=1 runs every package's tests"
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
@@ -173,6 +174,8 @@ func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, p
 			s.engine.Warm(ctx, probePath)
 		}
 		opened = true
+		start := time.Now()
+		defer func() { s.log.Debug("analysed", "binary", path, "took", time.Since(start)) }()
 		bin, err := binfo.OpenFile(f, path)
 		if err != nil {
 			b.err = err

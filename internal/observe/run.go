@@ -138,10 +138,12 @@ func (s *Session) handleExecs(w *probe.ExecWatcher) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			start := time.Now()
 			defer func() {
 				if err := w.Continue(e.PID); err != nil {
 					s.log.Warn("continue a process stopped at exec", "pid", e.PID, "err", err)
 				}
+				s.log.Debug("continued a process stopped at exec", "pid", e.PID, "stopped", time.Since(start))
 			}()
 			err := s.add(context.Background(), e.PID, true)
 			switch {
