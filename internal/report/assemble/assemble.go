@@ -10,8 +10,12 @@ package assemble
 import (
 	"errors"
 	"fmt"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
@@ -174,13 +178,49 @@ func summary(sum, details string) string {
 	return d
 }
 
-// testOf returns the package that bi tests when it is a test binary: the
-// go command names a test binary's main package "PKG.test" in its build
-// information; "" for other binaries.
+// testOf returns the package that bi tests when it is a test binary, and
+// "" for other binaries. The go command names a test binary's main package
+// "PKG.test" in its build information; before Go 1.24 a test binary has
+// no main package there, and its file, as go test builds it, is named
+// after the last element of PKG ("yaml.v2.test"): PKG is then the package
+// of that name, or its external test package PKG_test, whose test
+// functions (Test, Benchmark, Example, Fuzz) the binary holds.
 func testOf(bi *binfo.Binary) string {
-	pkg, ok := strings.CutSuffix(bi.MainPackage, ".test")
-	if !ok || pkg == "" {
+	if pkg, ok := strings.CutSuffix(bi.MainPackage, ".test"); ok && pkg != "" {
+		return pkg
+	}
+	if bi.MainPackage != "" {
 		return ""
 	}
-	return pkg
+	base, ok := strings.CutSuffix(path.Base(filepath.ToSlash(bi.Path)), ".test")
+	if !ok || base == "" {
+		return ""
+	}
+	for _, f := range bi.Funcs {
+		pkg, sym := binfo.SplitFuncName(f.Name)
+		pkg = strings.TrimSuffix(pkg, "_test")
+		if path.Base(pkg) != base || !isTestFunc(sym) {
+			continue
+		}
+		return pkg
+	}
+	return ""
+}
+
+// isTestFunc reports whether sym names a function go test runs: TestXxx,
+// BenchmarkXxx, ExampleXxx or FuzzXxx (Xxx not starting with a lower-case
+// letter).
+func isTestFunc(sym string) bool {
+	for _, prefix := range []string{"Test", "Benchmark", "Example", "Fuzz"} {
+		rest, ok := strings.CutPrefix(sym, prefix)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return true
+		}
+		r, _ := utf8.DecodeRuneInString(rest)
+		return !unicode.IsLower(r) && !strings.ContainsAny(rest, ".[")
+	}
+	return false
 }
