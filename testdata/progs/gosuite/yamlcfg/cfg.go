@@ -3,7 +3,9 @@ package yamlcfg
 
 import "gopkg.in/yaml.v2"
 
-type Config struct{ Lang string `yaml:"lang"` }
+type Config struct {
+	Lang string `yaml:"lang"`
+}
 
 func Load(b []byte) (Config, error) {
 	var c Config
