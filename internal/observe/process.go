@@ -55,7 +55,9 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	b, err := s.analyse(ctx, pid)
+	tAnalyse := time.Since(t0)
 	if err != nil {
 		if errors.Is(err, ErrExited) {
 			return err
@@ -106,7 +108,9 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	p.limits = limits
 	s.mu.Unlock()
 	s.noteCut(p, want)
+	t1 := time.Now()
 	armErr := s.armGroups(ctx, p, want)
+	tArm := time.Since(t1)
 	st, err := procStart(pid)
 	if err != nil && !errors.Is(err, ErrExited) {
 		// Not a sign that the process is gone: running out of file
@@ -130,7 +134,7 @@ func (s *Session) add(ctx context.Context, pid int, atExec bool) error {
 	if !atExec {
 		s.rec.Note(fmt.Sprintf("process %d (%s): observed from %s; calls before then are not reported", pid, b.path, began.Format(time.RFC3339Nano)))
 	}
-	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want))
+	s.log.Debug("observing", "pid", pid, "binary", b.path, "groups", len(want), "analyse", tAnalyse, "arm", tArm)
 	s.warnUnmatched() // the targets may name nothing in this program
 	return armErr
 }

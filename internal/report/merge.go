@@ -108,7 +108,6 @@ func mergeBinary(dst, src *Binary) {
 			mergeSymbol(d.Symbols[j], s)
 		}
 	}
-	slices.SortStableFunc(dst.Findings, func(x, y *Finding) int { return cmp.Compare(x.OSV, y.OSV) })
 }
 
 func mergeSymbol(dst, src *Symbol) {
