@@ -7,12 +7,17 @@
 // (GO-2021-0113) in its test, so that reach arms probes in those test
 // binaries and sees a hit. It warms the build cache, then runs, in
 // alternating rounds, plain `go test -count=1 -p P ./...` and the same
-// under `reach run` on both modules, and prints the medians of the wall
-// times, their ratios, and the time reach adds per test binary after the
-// first: ((reach-plain on N) - (reach-plain on 1)) / (N-1), so that what
-// reach pays once (loading its eBPF programs, reading the database index)
-// is not spread over the binaries. It checks that each report lists the
-// test binaries, named by package, and none of the go command's tools.
+// under `reach run -v` on both modules, and prints the medians of the wall
+// and CPU times (of the whole process tree: go, its tools, the test
+// binaries and reach), their ratios, and what reach adds per test binary
+// after the first: ((reach-plain on N) - (reach-plain on 1)) / (N-1), so
+// that what reach pays once (loading its eBPF programs, reading the
+// database index) is not spread over the binaries. On a shared machine
+// the wall times are noisy; the CPU times much less so. From reach's debug
+// log it also prints how long the processes stayed stopped at exec: test
+// binaries (analysed and armed) and the go command's own programs (let go
+// at once). It checks that each report lists the test binaries, named by
+// package, and none of the go command's tools.
 //
 //	go run ./bench/gotest [-packages N] [-rounds R] [-p P] [-db DIR]
 //
@@ -21,6 +26,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -28,7 +34,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reach-sca/reach/bench/internal/harness"
@@ -92,17 +100,22 @@ func run(ctx context.Context, n, rounds, par int, db string) error {
 			return err
 		}
 	}
-	walls := map[string][]time.Duration{}
+	walls, cpus := map[string][]time.Duration{}, map[string][]time.Duration{}
+	var stops stopTimes
 	for r := range rounds {
 		for _, s := range []*suite{large, small} {
 			for _, observed := range []bool{false, true} {
 				name := fmt.Sprintf("%d/%v", s.packages, observed)
 				out := filepath.Join(setup.Tmp, fmt.Sprintf("report-%d-%d.json", s.packages, r))
-				d, err := goTest(ctx, setup, s, par, observed, out, env)
+				m, err := goTest(ctx, setup, s, par, observed, out, env)
 				if err != nil {
 					return err
 				}
-				walls[name] = append(walls[name], d)
+				walls[name] = append(walls[name], m.wall)
+				cpus[name] = append(cpus[name], m.cpu)
+				if s == large {
+					stops.add(m.log)
+				}
 				if observed {
 					if err := check(out, s); err != nil {
 						return err
@@ -111,39 +124,98 @@ func run(ctx context.Context, n, rounds, par int, db string) error {
 			}
 		}
 	}
-	med := func(s *suite, observed bool) time.Duration {
-		return harness.Median(walls[fmt.Sprintf("%d/%v", s.packages, observed)])
-	}
 	fmt.Printf("go test -count=1 -p %d ./..., medians of %d rounds\n", par, rounds)
-	fmt.Printf("%-12s %12s %12s %8s %14s\n", "suite", "plain", "reach run", "ratio", "added")
-	for _, s := range []*suite{large, small} {
-		p, o := med(s, false), med(s, true)
-		fmt.Printf("%-12s %10.0fms %10.0fms %7.3fx %12.0fms\n", fmt.Sprintf("%d packages", s.packages),
-			harness.Ms(p), harness.Ms(o), float64(o)/float64(p), harness.Ms(o-p))
+	var perWall, perCPU float64
+	for _, k := range []struct {
+		what string
+		m    map[string][]time.Duration
+		per  *float64
+	}{{"wall", walls, &perWall}, {"CPU", cpus, &perCPU}} {
+		med := func(s *suite, observed bool) time.Duration {
+			return harness.Median(k.m[fmt.Sprintf("%d/%v", s.packages, observed)])
+		}
+		fmt.Printf("%-16s %12s %12s %8s %14s\n", k.what+" time", "plain", "reach run", "ratio", "added")
+		for _, s := range []*suite{large, small} {
+			p, o := med(s, false), med(s, true)
+			fmt.Printf("%-16s %10.0fms %10.0fms %7.3fx %12.0fms\n", fmt.Sprintf("  %d packages", s.packages),
+				harness.Ms(p), harness.Ms(o), float64(o)/float64(p), harness.Ms(o-p))
+		}
+		*k.per = harness.Ms(((med(large, true) - med(large, false)) - (med(small, true) - med(small, false))) / time.Duration(n-1))
 	}
-	per := ((med(large, true) - med(large, false)) - (med(small, true) - med(small, false))) / time.Duration(n-1)
-	fmt.Printf("added per test binary after the first: %.1f ms (goal ≤ %d ms: %s)\n",
-		harness.Ms(per), goalMs, harness.Goal(harness.Ms(per) <= goalMs))
+	fmt.Printf("added per test binary after the first: %.1f ms wall, %.1f ms CPU (goal ≤ %d ms: %s)\n",
+		perWall, perCPU, goalMs, harness.Goal(perWall <= goalMs))
+	fmt.Printf("stopped at exec (%d rounds of %d packages): test binaries median %.1f ms, max %.1f ms (%d); go's own programs median %.2f ms (%d)\n",
+		rounds, n, harness.Ms(harness.Median(stops.observed)), harness.Ms(slices.Max(append(stops.observed, 0))), len(stops.observed),
+		harness.Ms(harness.Median(stops.other)), len(stops.other))
 	return nil
 }
 
-// goTest runs go test on s, under reach run when observed (its JSON report
-// to out), and returns the wall time.
-func goTest(ctx context.Context, setup *harness.Setup, s *suite, par int, observed bool, out string, env []string) (time.Duration, error) {
+// measure is one go test run's measures.
+type measure struct {
+	wall, cpu time.Duration
+	log       []byte // reach's standard error, with -v
+}
+
+// stopTimes are the times processes stayed stopped at exec, from reach's
+// debug log: observed (analysed, armed) or not (the go command's own).
+type stopTimes struct{ observed, other []time.Duration }
+
+// add reads the debug log of one reach run -v.
+func (st *stopTimes) add(log []byte) {
+	observed := map[string]bool{}
+	stopped := map[string]time.Duration{}
+	for line := range strings.Lines(string(log)) {
+		pid := logField(line, "pid")
+		switch {
+		case strings.Contains(line, "msg=observing "):
+			observed[pid] = true
+		case strings.Contains(line, `msg="continued a process stopped at exec"`):
+			if d, err := time.ParseDuration(logField(line, "stopped")); err == nil {
+				stopped[pid] = d
+			}
+		}
+	}
+	for pid, d := range stopped {
+		if observed[pid] {
+			st.observed = append(st.observed, d)
+		} else {
+			st.other = append(st.other, d)
+		}
+	}
+}
+
+// logField returns the value of key=value in a log line.
+func logField(line, key string) string {
+	_, after, ok := strings.Cut(line, " "+key+"=")
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, " ")
+	return strings.TrimSpace(v)
+}
+
+// goTest runs go test on s, under reach run -v when observed (its JSON
+// report to out), and returns its measures.
+func goTest(ctx context.Context, setup *harness.Setup, s *suite, par int, observed bool, out string, env []string) (measure, error) {
 	args := []string{"go", "test", "-count=1", "-p", strconv.Itoa(par), "./..."}
 	if observed {
-		args = append([]string{setup.Reach, "run", "-db", setup.DB, "-format", "json", "-o", out, "--"}, args...)
+		args = append([]string{setup.Reach, "run", "-v", "-db", setup.DB, "-format", "json", "-o", out, "--"}, args...)
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	b, err := cmd.CombinedOutput()
-	d := time.Since(start)
+	err := cmd.Run()
+	wall := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%v in %s: %w\n%s", args, s.dir, err, b)
+		return measure{}, fmt.Errorf("%v in %s: %w\n%s%s", args, s.dir, err, stdout.Bytes(), stderr.Bytes())
 	}
-	return d, nil
+	// The process's usage includes that of the descendants it waited for:
+	// the whole tree.
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return measure{wall: wall, cpu: cpu, log: stderr.Bytes()}, nil
 }
 
 // check reads the report of a run of s: one binary per package, each

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
+	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/report/assemble"
@@ -156,15 +157,36 @@ func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, p
 		return nil, fmt.Errorf("cannot identify %s", path)
 	}
 
-	s.analyseMu.Lock()
-	defer s.analyseMu.Unlock()
+	// Wait for an analysis of the same file in progress; one that was
+	// cancelled is not kept, and this one tries again.
 	s.mu.Lock()
-	b := s.bins[id]
-	s.mu.Unlock()
-	if b != nil {
-		return b, b.err
+	for {
+		if b := s.bins[id]; b != nil {
+			s.mu.Unlock()
+			return b, b.err
+		}
+		busy := s.analysing[id]
+		if busy == nil {
+			break
+		}
+		s.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		s.mu.Lock()
 	}
-	b = &binary{path: path}
+	done := make(chan struct{})
+	s.analysing[id] = done
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.analysing, id)
+		s.mu.Unlock()
+		close(done)
+	}()
+	b := &binary{path: path}
 	if tool, ok := goTool(f); ok && !s.opts.GoTools {
 		b.err = &goToolError{pkg: tool}
 	} else {
@@ -261,7 +283,7 @@ var ErrNoProcess = fmt.Errorf("no such process (%w, or never existed)", ErrExite
 // binary and probe groups.
 func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 	bin := b.bin
-	entries, err := s.db.ByModules(ctx, match.ModulePaths(bin))
+	entries, err := s.entries(ctx, match.ModulePaths(bin))
 	if err != nil {
 		return fmt.Errorf("read vulnerability entries for %s: %w", bin.Path, err)
 	}
@@ -338,6 +360,27 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 		}
 	}
 	return nil
+}
+
+// entries returns the OSV entries of the modules paths, from the session's
+// cache when a binary with the same modules was analysed before, as the
+// test binaries of one module mostly are.
+func (s *Session) entries(ctx context.Context, paths []string) ([]*osv.Entry, error) {
+	key := strings.Join(paths, "\n")
+	s.mu.Lock()
+	cached, ok := s.byModules[key]
+	s.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	entries, err := s.db.ByModules(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.byModules[key] = entries
+	s.mu.Unlock()
+	return entries, nil
 }
 
 // dedupSites drops sites at the same offset (two targets can share a

@@ -105,13 +105,18 @@ type Session struct {
 	// handled counts the hits handled, to compare with probe.Engine.Flush.
 	handled atomic.Uint64
 
-	// analyseMu serializes analyses so that each binary is analysed once.
-	analyseMu sync.Mutex
 
 	mu       sync.Mutex
 	closed   bool
 	targets  TargetSet
 	bins     map[fileID]*binary
+	// analysing holds, for each file being analysed, a channel closed
+	// when its analysis is done: a file is analysed once, and different
+	// files at the same time (go test runs test binaries in parallel).
+	analysing map[fileID]chan struct{}
+	// byModules caches the database's entries by the module paths asked
+	// for, joined by newlines.
+	byModules map[string][]*osv.Entry
 	nextBin  uint32
 	groups   map[uint64]*group // every group of every analysed binary
 	procs    map[int]*process
@@ -175,6 +180,9 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		done:    make(chan struct{}),
 		targets: opts.Targets.clone(),
 		bins:    map[fileID]*binary{},
+
+		analysing: map[fileID]chan struct{}{},
+		byModules: map[string][]*osv.Entry{},
 		groups:  map[uint64]*group{},
 		procs:   map[int]*process{},
 
