@@ -105,11 +105,10 @@ type Session struct {
 	// handled counts the hits handled, to compare with probe.Engine.Flush.
 	handled atomic.Uint64
 
-
-	mu       sync.Mutex
-	closed   bool
-	targets  TargetSet
-	bins     map[fileID]*binary
+	mu      sync.Mutex
+	closed  bool
+	targets TargetSet
+	bins    map[fileID]*binary
 	// analysing holds, for each file being analysed, a channel closed
 	// when its analysis is done: a file is analysed once, and different
 	// files at the same time (go test runs test binaries in parallel).
@@ -117,12 +116,12 @@ type Session struct {
 	// byModules caches the database's entries by the module paths asked
 	// for, joined by newlines.
 	byModules map[string][]*osv.Entry
-	nextBin  uint32
-	groups   map[uint64]*group // every group of every analysed binary
-	procs    map[int]*process
-	watcher  *probe.ExecWatcher // started by the first Run
-	armingMu sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
-	spawnMu  sync.Mutex         // serializes Run's starts
+	nextBin   uint32
+	groups    map[uint64]*group // every group of every analysed binary
+	procs     map[int]*process
+	watcher   *probe.ExecWatcher // started by the first Run
+	armingMu  sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
+	spawnMu   sync.Mutex         // serializes Run's starts
 
 	// callsites maps each (group, process, site, stack key) the engine
 	// reported in count mode to the callsite of its first hit, to apply
@@ -183,8 +182,8 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 
 		analysing: map[fileID]chan struct{}{},
 		byModules: map[string][]*osv.Entry{},
-		groups:  map[uint64]*group{},
-		procs:   map[int]*process{},
+		groups:    map[uint64]*group{},
+		procs:     map[int]*process{},
 
 		callsites: map[callsiteKey]report.Frame{},
 		known:     map[string]bool{},
