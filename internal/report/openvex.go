@@ -236,7 +236,7 @@ func vexStatementOf(g *vexGroup) vexStatement {
 
 // vexNote says what reach saw of finding f in binary b, in a sentence or two.
 func vexNote(b *Binary, f *Finding) string {
-	where := b.Path
+	where := b.Name()
 	if b.BuildID != "" {
 		where += " (build ID " + b.BuildID + ")"
 	}

@@ -381,7 +381,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 	// One result per callsite line, naming every symbol called from it.
 	for _, st := range order {
 		msg := fmt.Sprintf("%s calls %s, vulnerable to %s, from here in %s (%s). %s",
-			st.fn, strings.Join(st.calls, ", "), f.OSV, b.Path, moduleAt(f), advice)
+			st.fn, strings.Join(st.calls, ", "), f.OSV, b.Name(), moduleAt(f), advice)
 		res := newResult(Reached, msg, st.loc, st.hits, st.sym, st.fn, st.file)
 		res.CodeFlows = st.flows
 		out = append(out, res)
@@ -398,7 +398,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 			what = "no code of the module is"
 		}
 		msg = fmt.Sprintf("%s in %s is affected by %s, but %s in the binary. %s",
-			moduleAt(f), b.Path, f.OSV, what, advice)
+			moduleAt(f), b.Name(), f.OSV, what, advice)
 	default:
 		// Reached symbols without a callsite, symbols not watched all the
 		// time, and linked ones.
@@ -428,7 +428,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 		if len(linked) > 0 {
 			parts = append(parts, "links "+strings.Join(linked, ", "))
 		}
-		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s.", b.Path, strings.Join(parts, " and "), moduleAt(f), f.OSV)
+		msg = fmt.Sprintf("%s %s of %s, vulnerable to %s.", b.Name(), strings.Join(parts, " and "), moduleAt(f), f.OSV)
 		if len(unwatched) > 0 {
 			msg += " reach did not watch " + plural(len(unwatched), "it", "them") + " all the time: whether " + plural(len(unwatched), "it", "they") + " ran is unknown."
 		}

@@ -106,6 +106,10 @@ const maxNotedPackages = 5
 // moduleNotes says which modules of bi were inferred from its source file
 // paths, and which packages have no version to check.
 func moduleNotes(bi *binfo.Binary) []string {
+	name := bi.Path
+	if pkg := testOf(bi); pkg != "" {
+		name = (&report.Binary{Path: bi.Path, TestOf: pkg}).Name()
+	}
 	var notes []string
 	var inferred []string
 	for _, d := range bi.Deps {
@@ -115,7 +119,7 @@ func moduleNotes(bi *binfo.Binary) []string {
 	}
 	if len(inferred) > 0 {
 		notes = append(notes, fmt.Sprintf("%s: its build information lists no dependencies (as in test binaries); the versions of %s were inferred from the paths of its source files (module@version directories): %s",
-			bi.Path, plural(len(inferred), "module"), strings.Join(inferred, ", ")))
+			name, plural(len(inferred), "module"), strings.Join(inferred, ", ")))
 	}
 	if n := len(bi.Unversioned); n > 0 {
 		pkgs := strings.Join(bi.Unversioned[:min(n, maxNotedPackages)], ", ")
@@ -123,7 +127,7 @@ func moduleNotes(bi *binfo.Binary) []string {
 			pkgs += fmt.Sprintf(" and %d more", n-maxNotedPackages)
 		}
 		notes = append(notes, fmt.Sprintf("%s: the vulnerabilities of %s were not checked: neither its build information nor their source file paths give their module versions (a vendored build without -trimpath, or modules replaced by local directories): %s; rebuild with -trimpath, or scan a binary built with go build, to check them",
-			bi.Path, plural(n, "package"), pkgs))
+			name, plural(n, "package"), pkgs))
 	}
 	return notes
 }
