@@ -123,7 +123,7 @@ func checkGoTestReport(t *testing.T, r *report.Report, dir string, covered map[s
 	}
 	slices.Sort(names)
 	if !slices.Equal(names, gosuitePkgs) {
-		t.Fatalf("binaries named %q, want gosuite's test binaries %q and nothing else", names, gosuitePkgs)
+		t.Fatalf("binaries named %q, want gosuite's test binaries %q and nothing else; notes %q", names, gosuitePkgs, r.Notes)
 	}
 	if direct && !notesMention(r, "not observed: the Go toolchain's own programs", "link (") {
 		t.Errorf("no note of the go command's programs left unobserved: %q", r.Notes)
