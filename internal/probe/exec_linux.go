@@ -1,12 +1,16 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -36,6 +40,7 @@ type ExecWatcher struct {
 	links    []link.Link
 	reader   *ringbuf.Reader
 	execs    chan Exec
+	stop     chan struct{} // closed by Close: ends the sweeper
 	wg       sync.WaitGroup
 	once     sync.Once
 }
@@ -62,6 +67,7 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 	w := &ExecWatcher{
 		log:   opts.Logger.With("component", "exec-watcher"),
 		execs: make(chan Exec, 256),
+		stop:  make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -104,8 +110,9 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 	if err != nil {
 		return nil, fmt.Errorf("open exec ring buffer reader: %w", err)
 	}
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go w.read()
+	go w.sweep()
 	w.log.DebugContext(ctx, "exec watcher ready", "task_tgid_offset", tgidOff)
 	return w, nil
 }
@@ -120,18 +127,12 @@ const (
 const sigStop = 19
 
 // forkProgram follows the child of a followed process: raw tracepoint
-// sched_process_fork(parent, child).
+// sched_process_fork(parent, child). The child of a process that is not
+// followed is made unfollowed: its PID may be that of a followed process
+// that exited (see exitProgram).
 func (w *ExecWatcher) forkProgram(tgidOff uint32) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.FnGetCurrentPidTgid.Call(),
-		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, fpTgid, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, w.followed.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpTgid),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "exit"),
 		// child->tgid
 		asm.LoadMem(asm.R3, asm.R6, 8, asm.DWord),
 		asm.Add.Imm(asm.R3, int32(tgidOff)),
@@ -140,7 +141,20 @@ func (w *ExecWatcher) forkProgram(tgidOff uint32) asm.Instructions {
 		asm.Mov.Imm(asm.R2, 4),
 		asm.FnProbeReadKernel.Call(),
 		asm.JNE.Imm(asm.R0, 0, "exit"),
-		asm.StoreImm(asm.RFP, fpValue, 1, asm.Word),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, fpTgid, asm.R0, asm.Word),
+		asm.LoadMapPtr(asm.R1, w.followed.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpTgid),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "follow"),
+		asm.LoadMapPtr(asm.R1, w.followed.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpChild),
+		asm.FnMapDeleteElem.Call(),
+		asm.Ja.Label("exit"),
+		asm.StoreImm(asm.RFP, fpValue, followedLive, asm.Word).WithSymbol("follow"),
 		asm.LoadMapPtr(asm.R1, w.followed.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpChild),
@@ -152,6 +166,17 @@ func (w *ExecWatcher) forkProgram(tgidOff uint32) asm.Instructions {
 		asm.Return(),
 	}
 }
+
+// Values of the followed map.
+const (
+	followedLive = 1
+	// followedLeaderExited marks a followed process whose main thread
+	// exited: the process is gone, or another of its threads is executing
+	// a program (the kernel ends the main thread first, and the thread
+	// that executes takes over its PID). The exec program follows it on;
+	// the sweeper forgets it once the process is gone.
+	followedLeaderExited = 2
+)
 
 // execProgram stops a followed process that executed a program and reports
 // it: raw tracepoint sched_process_exec, which runs in the process.
@@ -165,6 +190,8 @@ func (w *ExecWatcher) execProgram() asm.Instructions {
 		asm.Add.Imm(asm.R2, fpTgid),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
+		// Live again, whichever thread executed.
+		asm.StoreImm(asm.R0, 0, followedLive, asm.Word),
 		asm.Mov.Imm(asm.R1, sigStop),
 		asm.FnSendSignal.Call(),
 		asm.JNE.Imm(asm.R0, 0, "exit"), // not stopped: do not report
@@ -179,8 +206,14 @@ func (w *ExecWatcher) execProgram() asm.Instructions {
 	}
 }
 
-// exitProgram forgets a followed process when its main thread exits: raw
-// tracepoint sched_process_exit.
+// exitProgram marks a followed process whose main thread exits
+// (followedLeaderExited): raw tracepoint sched_process_exit. It does not
+// forget it: a thread other than the main one that executes a program
+// (a Go program's syscall.Exec, such as the go command switching to
+// another toolchain, runs on any thread) makes the kernel end the main
+// thread first; the exec program then follows the process on. The
+// sweeper forgets processes that are gone, and the fork program a PID
+// used again.
 func (w *ExecWatcher) exitProgram() asm.Instructions {
 	return asm.Instructions{
 		asm.FnGetCurrentPidTgid.Call(),
@@ -190,13 +223,81 @@ func (w *ExecWatcher) exitProgram() asm.Instructions {
 		asm.RSh.Imm(asm.R0, 32),
 		asm.JNE.Reg(asm.R0, asm.R1, "exit"),
 		asm.StoreMem(asm.RFP, fpTgid, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, fpValue, followedLeaderExited, asm.Word),
 		asm.LoadMapPtr(asm.R1, w.followed.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpTgid),
-		asm.FnMapDeleteElem.Call(),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, fpValue),
+		asm.Mov.Imm(asm.R4, bpfExist), // only a followed one
+		asm.FnMapUpdateElem.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),
 	}
+}
+
+// bpfExist is BPF_EXIST: update an element only if it exists.
+const bpfExist = 2
+
+// sweepInterval is how often the sweeper forgets followed processes that
+// are gone.
+const sweepInterval = time.Second
+
+// sweep forgets, every sweepInterval until Close, the followed processes
+// whose main thread exited (see exitProgram) and that are gone or zombies
+// now, so that the map holds the processes that live.
+func (w *ExecWatcher) sweep() {
+	defer w.wg.Done()
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-tick.C:
+		}
+		w.sweepOnce()
+	}
+}
+
+func (w *ExecWatcher) sweepOnce() {
+	var (
+		pid, value uint32
+		gone       []uint32
+	)
+	it := w.followed.Iterate()
+	for it.Next(&pid, &value) {
+		if value == followedLeaderExited && !alive(int(pid)) {
+			gone = append(gone, pid)
+		}
+	}
+	if err := it.Err(); err != nil {
+		w.log.Debug("iterate followed processes", "err", err)
+	}
+	for _, pid := range gone {
+		// The process may have executed a program meanwhile (its value
+		// is live again): check again, as late as possible.
+		var v uint32
+		if err := w.followed.Lookup(pid, &v); err != nil || v != followedLeaderExited || alive(int(pid)) {
+			continue
+		}
+		if err := w.followed.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			w.log.Debug("forget an exited process", "pid", pid, "err", err)
+		}
+	}
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
 func (w *ExecWatcher) read() {
@@ -260,6 +361,7 @@ func (w *ExecWatcher) Close() error {
 			l.Close()
 		}
 		w.links = nil
+		close(w.stop)
 		err = w.reader.Close()
 		// The reader may be blocked sending: drain until it is done, and
 		// let the processes drained go on.

@@ -3,11 +3,15 @@ package probe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/reach-sca/reach/internal/testprog"
 )
@@ -96,4 +100,110 @@ func procState(t *testing.T, pid int) string {
 	i := bytes.LastIndexByte(b, ')')
 	f := bytes.Fields(b[i+1:])
 	return string(f[0])
+}
+
+// execFromThread is a program that, run without arguments, executes
+// itself with the argument "again" from a thread other than its main one,
+// which prints "again" and exits.
+const execFromThread = `package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// init keeps the main goroutine on the main thread: other goroutines run
+// on other threads.
+func init() { runtime.LockOSThread() }
+
+func main() {
+	if len(os.Args) > 1 {
+		fmt.Println(os.Args[1])
+		return
+	}
+	errc := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if syscall.Gettid() == os.Getpid() {
+			errc <- fmt.Errorf("on the main thread")
+			return
+		}
+		errc <- syscall.Exec("/proc/self/exe", []string{os.Args[0], "again"}, os.Environ())
+	}()
+	fmt.Fprintln(os.Stderr, <-errc)
+	os.Exit(1)
+}
+`
+
+// TestExecWatcherExecFromThread checks that a followed Go program that
+// executes a program from a thread other than its main one (as the go
+// command does when it switches to another toolchain) is stopped and
+// reported at that exec too: the kernel ends the main thread before the
+// exec, and the process must stay followed. Once it is gone, the sweeper
+// forgets it.
+func TestExecWatcherExecFromThread(t *testing.T) {
+	testprog.RequireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte(execFromThread), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "execthread")
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "GOFLAGS=", "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	w, err := NewExecWatcher(context.Background(), ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := exec.Command(bin)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := w.Follow(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Start()
+	if err2 := w.Unfollow(os.Getpid()); err2 != nil {
+		t.Fatal(err2)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for n := 0; n < 2; n++ {
+		select {
+		case e := <-w.Execs():
+			if e.PID != cmd.Process.Pid {
+				t.Errorf("exec %d by process %d, want %d", n+1, e.PID, cmd.Process.Pid)
+			}
+			if err := w.Continue(e.PID); err != nil {
+				t.Fatal(err)
+			}
+		case err := <-done:
+			t.Fatalf("program exited (%v, %q) after %d execs reported, want 2: the exec from another thread was missed", err, stderr.String(), n)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d execs reported, want 2", n)
+		}
+	}
+	if err := <-done; err != nil || out.String() != "again\n" {
+		t.Fatalf("program: %v, output %q, stderr %q; want again", err, out.String(), stderr.String())
+	}
+	deadline := time.Now().Add(5 * sweepInterval)
+	for {
+		var v uint32
+		err := w.followed.Lookup(uint32(cmd.Process.Pid), &v)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still followed (value %d, %v) %v after it exited", cmd.Process.Pid, v, err, 5*sweepInterval)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
