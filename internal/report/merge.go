@@ -100,7 +100,9 @@ func mergeBinary(dst, src *Binary) {
 		d := dst.Findings[i]
 		d.Status = worse(d.Status, f.Status)
 		for _, s := range f.Symbols {
-			j := slices.IndexFunc(d.Symbols, func(ds *Symbol) bool { return ds.Package == s.Package && ds.Name == s.Name })
+			j := slices.IndexFunc(d.Symbols, func(ds *Symbol) bool {
+				return ds.Package == s.Package && ds.Name == s.Name && ds.Scope == s.Scope
+			})
 			if j < 0 {
 				d.Symbols = append(d.Symbols, s)
 				continue
@@ -113,6 +115,7 @@ func mergeBinary(dst, src *Binary) {
 func mergeSymbol(dst, src *Symbol) {
 	dst.Status = worse(dst.Status, src.Status)
 	dst.Hits += src.Hits
+	dst.HitsLowerBound = dst.HitsLowerBound || src.HitsLowerBound
 	if src.FirstSeen != nil && (dst.FirstSeen == nil || src.FirstSeen.Before(*dst.FirstSeen)) {
 		dst.FirstSeen = src.FirstSeen
 		if len(src.Stack) > 0 {

@@ -66,6 +66,7 @@ func TestMergeSame(t *testing.T) {
 	pa.Stack = []Frame{{Function: "main.other", File: "/home/dev/app/other.go", Line: 7}}
 	b.Binaries[0].Findings[1].Symbols[0].Status = Reached
 	b.Binaries[0].Findings[1].Symbols[0].Hits = 2
+	b.Binaries[0].Findings[1].Symbols[0].HitsLowerBound = true
 	b.Binaries[0].PIDs = []int{5000}
 	// The net/http finding: not watched in a, watched all the time in b.
 	b.Binaries[0].Findings[2].Symbols[0].Unwatched = nil
@@ -80,8 +81,8 @@ func TestMergeSame(t *testing.T) {
 	}
 	f := bin.Findings[1]
 	ms, parse := f.Symbols[0], f.Symbols[1]
-	if ms.Status != Reached || ms.Hits != 2 {
-		t.Errorf("MatchStrings %s with %d hits, want reached with b's 2", ms.Status, ms.Hits)
+	if ms.Status != Reached || ms.Hits != 2 || !ms.HitsLowerBound {
+		t.Errorf("MatchStrings %s with %d hits (lower bound %v), want reached with b's 2, a lower bound", ms.Status, ms.Hits, ms.HitsLowerBound)
 	}
 	if parse.Hits != 13 || !parse.FirstSeen.Equal(*ts(1)) || !parse.LastSeen.Equal(*ts(17)) {
 		t.Errorf("Parse: %d hits from %v to %v, want 13 from %v to %v", parse.Hits, parse.FirstSeen, parse.LastSeen, *ts(1), *ts(17))
