@@ -30,18 +30,7 @@ func TestExecWatcher(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", "/bin/true; /bin/echo hi")
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	if err := w.Follow(os.Getpid()); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Start()
-	if err2 := w.Unfollow(os.Getpid()); err2 != nil {
-		t.Fatal(err2)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := startFollowed(t, w, cmd)
 
 	var pids []int
 	for len(pids) < 3 {
@@ -164,18 +153,7 @@ func TestExecWatcherExecFromThread(t *testing.T) {
 	cmd := exec.Command(bin)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := w.Follow(os.Getpid()); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Start()
-	if err2 := w.Unfollow(os.Getpid()); err2 != nil {
-		t.Fatal(err2)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := startFollowed(t, w, cmd)
 	for n := 0; n < 2; n++ {
 		select {
 		case e := <-w.Execs():
@@ -206,4 +184,23 @@ func TestExecWatcherExecFromThread(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startFollowed starts cmd followed by w (this process is followed while
+// it starts), and returns a channel that gets cmd.Wait's result.
+func startFollowed(t *testing.T, w *ExecWatcher, cmd *exec.Cmd) <-chan error {
+	t.Helper()
+	if err := w.Follow(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Start()
+	if err2 := w.Unfollow(os.Getpid()); err2 != nil {
+		t.Fatal(err2)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done
 }
