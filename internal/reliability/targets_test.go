@@ -66,7 +66,7 @@ func TestTargetsFileRefused(t *testing.T) {
 		if code := exitCode(err); code != 1 {
 			t.Fatalf("exit code %d, want 1\nstderr:\n%s", code, stderr.String())
 		}
-		for _, w := range append(want, "targets file", file) {
+		for _, w := range append(want, "-targets", file) {
 			if !strings.Contains(stderr.String(), w) {
 				t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
 			}
