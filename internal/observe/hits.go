@@ -71,7 +71,10 @@ func (s *Session) handleHit(h probe.Hit) {
 		return
 	}
 	uncounted := h.Site < len(g.sites) && g.sites[h.Site].Uncounted
-	rh := report.Hit{Time: h.Time, PID: h.PID, Uncounted: uncounted, LowerBound: g.inexact}
+	// A whole module or package is watched one-shot in count mode too
+	// (scope.go): its one hit stands for at least one call into it.
+	lower := g.inexact || g.scoped() && s.opts.Mode == probe.Count
+	rh := report.Hit{Time: h.Time, PID: h.PID, Uncounted: uncounted, LowerBound: lower}
 	var frames []binfo.Frame
 	byReturn := false // the return address alone decides the callsite
 	if !h.Lost {

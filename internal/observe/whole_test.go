@@ -183,13 +183,20 @@ func TestWholeModuleAgainstCoverage(t *testing.T) {
 	}
 
 	// In count mode the whole-module groups stay one-shot: one hit, and
-	// initialization is still not a reach.
+	// initialization is still not a reach. That hit is a lower bound of
+	// the calls into the module, which count mode's hits otherwise count
+	// exactly: the report must say "at least".
 	path := testprog.Build(t, dir, testprog.Plain)
 	for _, m := range []string{"init", "hook"} {
 		t.Run("count/"+m, func(t *testing.T) {
 			s := newSession(t, wholeDB(t), Options{Report: report.Report{Mode: "run"}, Mode: probe.Count})
 			r := runApp(t, s, path, m)
 			checkWhole(t, r, path, wholeModuleID, report.ScopeModule, oracle[m].module)
+			for _, f := range binaryOf(t, r, path).Findings {
+				if f.OSV == wholeModuleID && f.Status == report.Reached && !f.Symbols[0].HitsLowerBound {
+					t.Errorf("%s: %d hit counted exactly (hits_lower_bound unset) in count mode, where the module's group is one-shot", f.OSV, f.Symbols[0].Hits)
+				}
+			}
 		})
 	}
 }
