@@ -26,6 +26,17 @@ func TestInferredRendering(t *testing.T) {
 	if strings.Contains(text, "gopkg.in/yaml.v2@v2.2.3 (version inferred") {
 		t.Errorf("text report says yaml.v2's version, from the build information, is inferred:\n%s", text)
 	}
+	// SARIF and OpenVEX, which have no module line, say it of each
+	// finding of the module, and of no other.
+	for _, format := range []string{"sarif", "openvex"} {
+		out := string(render(t, format, r))
+		if want := "The version of golang.org/x/text was inferred from the source file paths"; !strings.Contains(out, want) {
+			t.Errorf("%s report lacks %q:\n%s", format, want, out)
+		}
+		if strings.Contains(out, "The version of gopkg.in/yaml.v2 was inferred") {
+			t.Errorf("%s report says yaml.v2's version, from the build information, is inferred:\n%s", format, out)
+		}
+	}
 	js := render(t, "json", r)
 	for _, want := range []string{`"main_module_inferred": true`, `"inferred": true`} {
 		if !bytes.Contains(js, []byte(want)) {

@@ -277,6 +277,9 @@ func vexNote(b *Binary, f *Finding) string {
 	if sc := scopeSentence(f); sc != "" {
 		scope = " " + sc
 	}
+	if inf := inferredSentence(b, f); inf != "" {
+		scope += " " + inf
+	}
 	switch f.Status {
 	case Imported:
 		if f.WholeModule {

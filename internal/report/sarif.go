@@ -327,6 +327,9 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 	if sc := scopeSentence(f); sc != "" {
 		advice = sc + " " + advice
 	}
+	if inf := inferredSentence(b, f); inf != "" {
+		advice = inf + " " + advice
+	}
 	newResult := func(st Status, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
 		return sarifResult{
 			RuleID:              f.OSV,

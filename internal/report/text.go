@@ -305,6 +305,16 @@ func moduleAt(f *Finding) string {
 	return f.Module + "@" + f.Version
 }
 
+// inferredSentence says, for the formats without the text report's
+// module line, that f's module version in b was inferred; "" when the
+// build information lists it.
+func inferredSentence(b *Binary, f *Finding) string {
+	if m := b.Module(f.Module); m == nil || !m.Inferred {
+		return ""
+	}
+	return fmt.Sprintf("The version of %s was inferred from the source file paths of the binary: its build information does not list the module (as in test binaries).", f.Module)
+}
+
 func (t *textWriter) symbol(s *Symbol) {
 	name := symbolName(s)
 	switch {
