@@ -94,6 +94,8 @@ func TestRecordUncountedLowerBound(t *testing.T) {
 			{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}},
 			{Time: *ts(2), Count: 3, Callsite: &Frame{Function: "main.a", Line: 4}},
 		}, 3, 1, false, "3 hits", "ran 3 times"},
+		{"lower bound of one", []Hit{{Time: *ts(1), LowerBound: true, Stack: stack, Callsite: &Frame{Function: "main.a", Line: 4}}},
+			1, 1, true, "at least 1 hit\n", "ran at least once"},
 		{"lower bound", []Hit{{Time: *ts(1), Count: 2, LowerBound: true, Stack: stack, Callsite: &Frame{Function: "main.a", Line: 4}}},
 			2, 1, true, "at least 2 hits", "ran at least 2 times"},
 	}

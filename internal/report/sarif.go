@@ -494,10 +494,12 @@ func howMany(n uint64, atLeast bool, one, many string) string {
 	switch {
 	case n == 0:
 		return "without a counted call (only code the compiler generated inside it, such as a closure, was seen)"
-	case atLeast:
-		return "at least " + fmt.Sprintf(many, n)
+	case n == 1 && atLeast:
+		return "at least " + one
 	case n == 1:
 		return one
+	case atLeast:
+		return "at least " + fmt.Sprintf(many, n)
 	}
 	return fmt.Sprintf(many, n)
 }
