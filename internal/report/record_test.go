@@ -94,6 +94,8 @@ func TestRecordUncountedLowerBound(t *testing.T) {
 			{Time: *ts(1), Uncounted: true, Stack: stack, Callsite: &Frame{Function: "runtime.goexit"}},
 			{Time: *ts(2), Count: 3, Callsite: &Frame{Function: "main.a", Line: 4}},
 		}, 3, 1, false, "3 hits", "ran 3 times"},
+		{"uncounted, lower bound", []Hit{{Time: *ts(1), Uncounted: true, LowerBound: true, Stack: stack}},
+			0, 0, true, "without a counted call (its code ran only where calls are not counted: a closure inside it, or an inlined copy", "ran without a counted call"},
 		{"lower bound of one", []Hit{{Time: *ts(1), LowerBound: true, Stack: stack, Callsite: &Frame{Function: "main.a", Line: 4}}},
 			1, 1, true, "at least 1 hit\n", "ran at least once"},
 		{"lower bound", []Hit{{Time: *ts(1), Count: 2, LowerBound: true, Stack: stack, Callsite: &Frame{Function: "main.a", Line: 4}}},

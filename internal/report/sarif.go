@@ -492,6 +492,10 @@ func times(n uint64, atLeast bool) string {
 // counted.
 func howMany(n uint64, atLeast bool, one, many string) string {
 	switch {
+	case n == 0 && atLeast:
+		// The hit may be an inlined copy's, at an entry that its loop
+		// comes back to (binfo.Site.Inexact), not only a closure's.
+		return "without a counted call (its code ran only where calls are not counted: a closure inside it, or an inlined copy's entry that its loop comes back to)"
 	case n == 0:
 		return "without a counted call (only code the compiler generated inside it, such as a closure, was seen)"
 	case n == 1 && atLeast:
