@@ -45,6 +45,10 @@ func TestModes(t *testing.T) {
 				}
 				t.Logf("one-shot: %d of %d calls counted before the probe was removed", sym.Hits, calls)
 			}
+			// One-shot hits are not every call: the report must say so.
+			if got := slices.Contains(r.Notes, OneShotNote); got != (mode == probe.OneShot) {
+				t.Errorf("%s mode: notes %q; want the one-shot note: %v", mode, r.Notes, !got)
+			}
 			if st := symbol(t, r, path, "GO-2099-0001", "InitCall"); st.Hits != 1 {
 				t.Errorf("InitCall: %d hits, want 1", st.Hits)
 			}

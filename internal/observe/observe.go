@@ -171,6 +171,9 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		Binaries: []*report.Binary{},
 		Notes:    append([]string(nil), opts.Report.Notes...),
 	}
+	if opts.Mode == probe.OneShot {
+		r.Notes = append(r.Notes, OneShotNote)
+	}
 	s := &Session{
 		log:     log,
 		db:      db,
@@ -241,6 +244,10 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 	}
 	return s, nil
 }
+
+// OneShotNote is the report's note in one-shot mode, whose hits are not
+// every call.
+const OneShotNote = "one-shot mode: a symbol's probes are removed from a process at its first call, so its hits count only the calls seen until then, not every call; run with -count to count every call"
 
 // SetDB sets the report's database.
 func (s *Session) SetDB(db report.DB) { s.rec.SetDB(db) }
