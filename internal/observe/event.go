@@ -21,7 +21,9 @@ type Event struct {
 	Package string `json:"package"`
 	Symbol  string `json:"symbol"`
 	// Kind is "first" for a symbol's first hit in a process and "callsite"
-	// for a later hit from a new caller (count mode).
+	// for a later call from a callsite not streamed yet (count mode). The
+	// first hit may be no call (code the compiler generated inside the
+	// symbol ran): its Callsite is then nil.
 	Kind     string        `json:"kind"`
 	Callsite *report.Frame `json:"callsite,omitempty"`
 	// Lost is true when the kernel dropped the hit's details: only the
@@ -29,10 +31,12 @@ type Event struct {
 	Lost bool `json:"lost,omitempty"`
 }
 
-func newEvent(g *group, h probe.Hit, rh report.Hit) Event {
-	kind := "first"
-	if h.Callsite {
-		kind = "callsite"
+// newEvent is hit rh of g as an Event of kind (see Session.streamKind).
+// An uncounted hit has no callsite: it is no call of the symbol.
+func newEvent(g *group, h probe.Hit, rh report.Hit, kind string) Event {
+	cs := rh.Callsite
+	if rh.Uncounted {
+		cs = nil
 	}
 	return Event{
 		Time:     h.Time,
@@ -44,7 +48,7 @@ func newEvent(g *group, h probe.Hit, rh report.Hit) Event {
 		Package:  g.pkg,
 		Symbol:   g.name,
 		Kind:     kind,
-		Callsite: rh.Callsite,
+		Callsite: cs,
 		Lost:     h.Lost,
 	}
 }

@@ -121,8 +121,47 @@ func (s *Session) handleHit(h probe.Hit) {
 		}
 	}
 	if s.opts.OnHit != nil {
-		s.opts.OnHit(newEvent(g, h, rh))
+		if kind, ok := s.streamKind(g, h, rh); ok {
+			s.opts.OnHit(newEvent(g, h, rh, kind))
+		}
 	}
+}
+
+// streamKey is a group's callsite in a process that Options.OnHit was
+// told of; the zero frame stands for the group's first hit there.
+type streamKey struct {
+	group uint64
+	pid   int
+	at    report.Frame
+}
+
+// streamKind decides whether hit rh of g goes to Options.OnHit, and as
+// which kind: "first" for the symbol's first hit in the process,
+// "callsite" for a later call from a callsite not told of yet. The engine
+// reports the first hit of each site, and in count mode of each stack,
+// which are neither: a symbol has several sites (inlined copies,
+// closures), uncounted hits are no calls (rh.Callsite is then not the
+// symbol's caller), and many stacks pass one application line.
+func (s *Session) streamKind(g *group, h probe.Hit, rh report.Hit) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := streamKey{group: g.id, pid: h.PID}
+	if !s.streamed[first] {
+		s.streamed[first] = true
+		if rh.Callsite != nil && !rh.Uncounted {
+			s.streamed[streamKey{g.id, h.PID, *rh.Callsite}] = true
+		}
+		return "first", true
+	}
+	if rh.Uncounted || rh.Callsite == nil {
+		return "", false
+	}
+	k := streamKey{g.id, h.PID, *rh.Callsite}
+	if s.streamed[k] {
+		return "", false
+	}
+	s.streamed[k] = true
+	return "callsite", true
 }
 
 // callsiteKey is what the kernel counts callsites by in count mode: a

@@ -127,6 +127,9 @@ type Session struct {
 	// reported in count mode to the callsite of its first hit, to apply
 	// the engine's CallsiteCounts; under mu.
 	callsites map[callsiteKey]report.Frame
+	// streamed is what Options.OnHit was told of (see streamKind); under
+	// mu.
+	streamed map[streamKey]bool
 
 	// selections are the target sets in force one after the other, and
 	// observedAny tells whether a process was observed since the last
@@ -189,6 +192,7 @@ func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
 		procs:     map[int]*process{},
 
 		callsites: map[callsiteKey]report.Frame{},
+		streamed:  map[streamKey]bool{},
 		known:     map[string]bool{},
 		warned:    map[string]bool{},
 		goTools:   map[string]int{},

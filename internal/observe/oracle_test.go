@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reach-sca/reach/internal/probe"
@@ -25,6 +27,8 @@ type countRun struct {
 	r    *report.Report
 	cov  *testprog.Coverage
 	s    *Session // closed
+	// events are the hits the session streamed (Options.OnHit).
+	events []Event
 }
 
 // runCounted builds the program in testdata/progs/name as v with coverage
@@ -37,11 +41,82 @@ func runCounted(t *testing.T, db *vulndb.Client, name string, v testprog.Variant
 	v.Name += "-cover"
 	path := testprog.Build(t, dir, v)
 	covDir := t.TempDir()
-	s := newSession(t, db, Options{Mode: mode, Report: report.Report{Mode: "run"}})
+	var mu sync.Mutex
+	var events []Event
+	onHit := func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}
+	s := newSession(t, db, Options{Mode: mode, Report: report.Report{Mode: "run"}, OnHit: onHit})
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), "GOCOVERDIR="+covDir)
 	r := runCmd(t, s, cmd)
-	return countRun{path: path, r: r, cov: testprog.ReadCoverage(t, v.Toolchain, dir, covDir), s: s}
+	mu.Lock()
+	defer mu.Unlock()
+	return countRun{path: path, r: r, cov: testprog.ReadCoverage(t, v.Toolchain, dir, covDir), s: s, events: slices.Clone(events)}
+}
+
+// checkStream checks the hits streamed in run against its report: one
+// "first" event per symbol and process, then one "callsite" event per
+// further callsite, each callsite streamed one of the symbol's callsites
+// in the report (a closure's or wrapper's hit is no call from a callsite).
+func checkStream(t *testing.T, run countRun) {
+	t.Helper()
+	type key struct {
+		pid           int
+		osv, pkg, sym string
+	}
+	firsts := map[key]int{}
+	sites := map[key]map[report.Frame]int{}
+	for _, e := range run.events {
+		k := key{e.PID, e.OSV, e.Package, e.Symbol}
+		switch e.Kind {
+		case "first":
+			firsts[k]++
+		case "callsite":
+			if firsts[k] == 0 {
+				t.Errorf("%s.%s (%s): a callsite event before the first", e.Package, e.Symbol, e.OSV)
+			}
+		default:
+			t.Errorf("%s.%s (%s): event kind %q", e.Package, e.Symbol, e.OSV, e.Kind)
+		}
+		if e.Callsite == nil || e.Lost {
+			continue
+		}
+		if sites[k] == nil {
+			sites[k] = map[report.Frame]int{}
+		}
+		sites[k][*e.Callsite]++
+		var sym *report.Symbol
+		for _, f := range binaryOf(t, run.r, run.path).Findings {
+			for _, s := range f.Symbols {
+				if f.OSV == e.OSV && s.Package == e.Package && s.Name == e.Symbol {
+					sym = s
+				}
+			}
+		}
+		if sym == nil || !slices.ContainsFunc(sym.Callsites, func(c *report.Callsite) bool {
+			return c.Function == e.Callsite.Function && c.File == e.Callsite.File && c.Line == e.Callsite.Line
+		}) {
+			t.Errorf("%s.%s (%s): streamed from %+v, not one of its callsites in the report", e.Package, e.Symbol, e.OSV, *e.Callsite)
+		}
+	}
+	for k, n := range firsts {
+		if n != 1 {
+			t.Errorf("%s.%s (%s): %d first events in process %d, want 1", k.pkg, k.sym, k.osv, n, k.pid)
+		}
+	}
+	for k, m := range sites {
+		for f, n := range m {
+			if n != 1 {
+				t.Errorf("%s.%s (%s): callsite %+v streamed %d times, want once", k.pkg, k.sym, k.osv, f, n)
+			}
+		}
+	}
+	if len(run.events) == 0 {
+		t.Error("no hit streamed")
+	}
 }
 
 // checkCounts checks every vulnerable symbol of the binary in a covered
@@ -111,6 +186,7 @@ func TestCountHTTPOracle(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			run := runCounted(t, db, "httpcount", v, probe.Count)
 			n := checkCounts(t, run, probe.Count)
+			checkStream(t, run)
 			// The symbols the issue saw counted twice or more.
 			for _, name := range []string{"body.Read", "bodyEOFSignal.Read", "bodyEOFSignal.Close", "Server.Serve"} {
 				s := symbol(t, run.r, run.path, "GO-2024-2687", name)
