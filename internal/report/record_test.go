@@ -124,6 +124,9 @@ func TestRecordUncountedLowerBound(t *testing.T) {
 			if got := string(render(t, "openvex", r)); !strings.Contains(got, tt.vex) {
 				t.Errorf("OpenVEX lacks %q:\n%s", tt.vex, got)
 			}
+			if got := string(render(t, "sarif", r)); strings.Contains(got, `"hitsLowerBound": true`) != (tt.wantLower && tt.wantHits > 0) {
+				t.Errorf("SARIF has the hitsLowerBound property: %v, want %v", !(tt.wantLower && tt.wantHits > 0), tt.wantLower && tt.wantHits > 0)
+			}
 			if got := string(render(t, "json", r)); strings.Contains(got, `"hits_lower_bound"`) != tt.wantLower {
 				t.Errorf("JSON has hits_lower_bound: %v, want %v", !tt.wantLower, tt.wantLower)
 			}

@@ -99,6 +99,9 @@ type sarifResultProps struct {
 	// same finding at the same place); Binary is the first.
 	Binaries []string `json:"binaries,omitempty"`
 	Hits     uint64   `json:"hits,omitempty"`
+	// HitsLowerBound is whether Hits counts at least, not exactly, the
+	// calls (Symbol.HitsLowerBound of a symbol it adds up).
+	HitsLowerBound bool `json:"hitsLowerBound,omitempty"`
 }
 
 type sarifLocation struct {
@@ -330,7 +333,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 	if inf := inferredSentence(b, f); inf != "" {
 		advice = inf + " " + advice
 	}
-	newResult := func(st Status, msg string, loc sarifPhysical, hits uint64, key ...string) sarifResult {
+	newResult := func(st Status, msg string, loc sarifPhysical, hits uint64, lower bool, key ...string) sarifResult {
 		return sarifResult{
 			RuleID:              f.OSV,
 			RuleIndex:           rule,
@@ -338,7 +341,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 			Message:             sarifMessage{Text: msg},
 			Locations:           []sarifLocation{{PhysicalLocation: loc}},
 			PartialFingerprints: map[string]string{sarifFingerprint: fingerprint(append([]string{f.OSV, b.MainModule, path.Base(filepath.ToSlash(b.Path))}, key...)...)},
-			Properties:          sarifResultProps{Status: st, Binary: b.Path, Hits: hits},
+			Properties:          sarifResultProps{Status: st, Binary: b.Path, Hits: hits, HitsLowerBound: lower && hits > 0},
 		}
 	}
 	// The callsites of the finding's reached symbols, by function and line.
@@ -351,6 +354,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 		loc           sarifPhysical
 		calls         []string
 		hits          uint64
+		lower         bool
 		flows         []sarifCodeFlow
 	}
 	sites := map[siteKey]*site{}
@@ -358,10 +362,12 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 	var out []sarifResult
 	var rest []string // symbols without a callsite result
 	var restHits uint64
+	restLower := false
 	for _, s := range f.Symbols {
 		if s.Status != Reached || len(s.Callsites) == 0 {
 			rest = append(rest, symbolName(s))
 			restHits += s.Hits
+			restLower = restLower || s.HitsLowerBound
 			continue
 		}
 		from := stackCallsite(s)
@@ -376,6 +382,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 			}
 			st.calls = append(st.calls, fmt.Sprintf("%s (%s)", symbolName(s), times(c.Hits, s.HitsLowerBound)))
 			st.hits += c.Hits
+			st.lower = st.lower || s.HitsLowerBound
 			if c == from && st.flows == nil {
 				st.flows = o.stackFlow(b, s)
 			}
@@ -385,7 +392,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 	for _, st := range order {
 		msg := fmt.Sprintf("%s calls %s, vulnerable to %s, from here in %s (%s). %s",
 			st.fn, strings.Join(st.calls, ", "), f.OSV, b.Name(), moduleAt(f), advice)
-		res := newResult(Reached, msg, st.loc, st.hits, st.sym, st.fn, st.file)
+		res := newResult(Reached, msg, st.loc, st.hits, st.lower, st.sym, st.fn, st.file)
 		res.CodeFlows = st.flows
 		out = append(out, res)
 	}
@@ -437,7 +444,7 @@ func (o SARIFOptions) results(gomod *modfile.File, b *Binary, f *Finding, rule i
 		}
 		msg += " " + advice
 	}
-	out = append(out, newResult(st, msg, o.moduleLocation(gomod, b, f), restHits, "module"))
+	out = append(out, newResult(st, msg, o.moduleLocation(gomod, b, f), restHits, restLower, "module"))
 	return out
 }
 
@@ -579,6 +586,7 @@ func mergeResults(results []sarifResult) []sarifResult {
 			m.Level = res.Level
 		}
 		m.Properties.Hits += res.Properties.Hits
+		m.Properties.HitsLowerBound = m.Properties.HitsLowerBound || res.Properties.HitsLowerBound
 		if !strings.Contains(m.Message.Text, res.Message.Text) {
 			m.Message.Text += "\n\n" + res.Message.Text
 		}
