@@ -60,16 +60,39 @@ func classifyEntries(fc *funcCode, in func(off uint32) bool) []entry {
 			}
 		})
 	}
-	// internal: code of the copy leads here.
+	// internal: code of the copy leads here, directly or through code of
+	// the caller that does not dominate every first entry (see
+	// InlineSites).
+	before := fc.commonDominators(first)
 	internal := make([]bool, n)
+	clear(seen)
+	stack = stack[:0]
 	for k := range n {
-		if inCopy[k] {
-			fc.successors(k, func(s int) {
-				if inCopy[s] {
-					internal[s] = true
-				}
-			})
+		if !inCopy[k] {
+			continue
 		}
+		fc.successors(k, func(s int) {
+			switch {
+			case inCopy[s]:
+				internal[s] = true
+			case !seen[s] && !before[s]:
+				seen[s] = true
+				stack = append(stack, s)
+			}
+		})
+	}
+	for len(stack) > 0 {
+		k := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		fc.successors(k, func(s int) {
+			switch {
+			case inCopy[s]:
+				internal[s] = true
+			case !seen[s] && !before[s]:
+				seen[s] = true
+				stack = append(stack, s)
+			}
+		})
 	}
 	ks := make([]int, 0, 4)
 	for _, off := range copyEntries(fc.insts, fc.jumpTargets, in) {

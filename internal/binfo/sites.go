@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -93,11 +94,17 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 // own code can also jump or fall to (a loop of the callee at its start)
 // can run more than once per call: it is Uncounted, and since calls that
 // begin there pass no counted site, every site of the copy is Inexact.
-// The other first entries are counted: each call passes exactly one of
-// them, provided that a call that left its copy never goes back to where
-// a call can begin, which the compiler's layout of a call (its arguments,
-// its body, then its results) keeps; TestInlineCopiesCoverage (package
-// observe) checks counts against Go's coverage.
+// So is a first entry that code of the copy leads to through code of the
+// caller, unless that path passes an instruction of the caller that
+// dominates every first entry (runs before any call can begin each time,
+// such as the condition of a loop that makes the call): the copy's body
+// may be split around the caller's code (yaml.v2's remove_simple_key in
+// fetch_block_entry, go1.21.0: a reload on one path, then the caller's
+// jump to where the other path enters), and a call would pass two first
+// entries. The other first entries are counted: a call that left its copy
+// comes back to a first entry only through code that runs before the
+// call; TestInlineCopiesCoverage (package observe) checks counts against
+// Go's coverage.
 //
 // The kernel single-steps most instructions: in count mode that cost
 // about 4.4 µs a call in bench/overhead, against about 1 µs at an
@@ -298,6 +305,9 @@ type funcCode struct {
 	// follow one that cannot fall through and that no direct jump
 	// targets.
 	indirectTargets []int
+	// idom is what dominators returns, computed once under domOnce.
+	domOnce sync.Once
+	idom    []int
 }
 
 // funcCode returns the decoded code of Funcs[fi] and what follows from it

@@ -135,6 +135,23 @@ func TestClassifyEntries(t *testing.T) {
 			{fall, 0}, // 3 copy, entered from 0
 			{ret, 0},  // 4 caller
 		}, []uint32{1, 2, 3}, 0, []want{{1, true, false}, {3, true, false}}},
+		{"a first entry that the copy also leads to through a caller jump", []op{
+			// yaml.v2's remove_simple_key in fetch_block_entry (go1.21.0): a
+			// reload of the copy's argument on one path, then the caller's
+			// jump to where the other path enters.
+			{jcc, 3},  // 0 caller
+			{fall, 0}, // 1 copy: the reload
+			{jmp, 3},  // 2 caller
+			{fall, 0}, // 3 copy, entered from 0 and 2
+			{ret, 0},  // 4 caller
+		}, []uint32{1, 3}, 0, []want{{1, true, false}, {3, true, true}}},
+		{"the caller's loop through code after the copy", []op{
+			{jmp, 3},  // 0 caller: into the rotated loop
+			{fall, 0}, // 1 copy
+			{fall, 0}, // 2 caller: i++
+			{jcc, 1},  // 3 caller: the loop's condition, dominates the copy
+			{ret, 0},  // 4 caller
+		}, []uint32{1}, 0, []want{{1, true, false}}},
 		{"unreachable caller code falls into the copy", []op{{ret, 0}, {fall, 0}, {fall, 0}, {ret, 0}}, []uint32{2}, 0, []want{{2, false, true}}},
 		{"deferreturn point in the copy", []op{{fall, 0}, {ret, 0}, {fall, 0}, {ret, 0}}, []uint32{2, 3}, 2, []want{{2, true, false}}},
 		{"jump table outside the copy", []op{{ijmp, 0}, {ret, 0}, {fall, 0}, {ret, 0}}, []uint32{2, 3}, 0, []want{{2, true, false}}},

@@ -8,7 +8,11 @@
 //	serve N    calls http.ListenAndServe in serve, which never returns (its
 //	           mark comes after the call), then makes N requests on one
 //	           keep-alive connection (Header.WriteSubset, inlined into
-//	           chunkWriter.writeHeader, has its mark on one branch only).
+//	           chunkWriter.writeHeader, has its mark on one branch only);
+//	yaml N     parses a block sequence of N items with yaml.v2 v2.2.2, whose
+//	           yaml_parser_fetch_block_entry has two first entries of the
+//	           inlined yaml_parser_remove_simple_key, one leading to the
+//	           other through a jump of the caller.
 //
 // Each mode is deterministic, so that a build with Go's coverage counts
 // the calls that a build without it makes. Do not gofmt this file: the
@@ -25,6 +29,7 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+	"gopkg.in/yaml.v2"
 )
 
 //go:noinline
@@ -84,6 +89,18 @@ func serveRequests(n int) {
 	fmt.Println("serve", n)
 }
 
+func parseYAML(n int) {
+	doc := ""
+	for i := 0; i < n; i++ {
+		doc += "- item" + strconv.Itoa(i) + "\n"
+	}
+	var v []string
+	if err := yaml.Unmarshal([]byte(doc), &v); err != nil {
+		fail(err)
+	}
+	fmt.Println("yaml", len(v))
+}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
@@ -91,7 +108,7 @@ func fail(err error) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fail(fmt.Errorf("usage: inlinecopies andand|loop|serve N"))
+		fail(fmt.Errorf("usage: inlinecopies andand|loop|serve|yaml N"))
 	}
 	n, err := strconv.Atoi(os.Args[2])
 	if err != nil {
@@ -104,6 +121,8 @@ func main() {
 		loop(n)
 	case "serve":
 		serveRequests(n)
+	case "yaml":
+		parseYAML(n)
 	default:
 		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
 	}
