@@ -255,6 +255,7 @@ func (ins *inst) classify(x x86asm.Inst, code []byte) {
 	case x86asm.DIV, x86asm.IDIV:
 		ins.mayFault = true
 	}
+	ins.move = isMove(x)
 	for _, a := range x.Args {
 		switch a := a.(type) {
 		case x86asm.Reg:
@@ -289,4 +290,38 @@ func safeMem(m x86asm.Mem) bool {
 		return m.Index == 0 && (m.Segment == x86asm.FS || m.Segment == x86asm.GS)
 	}
 	return false
+}
+
+// isMove reports whether x only moves a value between registers and the
+// frame's stack slots (RSP or RBP based, no index), or puts a constant in
+// a register (MOV of an immediate, XOR of a register with itself): what
+// the register allocator inserts (spills, reloads, copies, constants it
+// rematerializes), which runs wherever the allocator needs it.
+func isMove(x x86asm.Inst) bool {
+	switch x.Op {
+	case x86asm.MOV, x86asm.MOVQ, x86asm.MOVD, x86asm.MOVUPS, x86asm.MOVAPS, x86asm.MOVSD_XMM, x86asm.MOVSS:
+	case x86asm.XOR, x86asm.XORPS:
+		a, ok1 := x.Args[0].(x86asm.Reg)
+		b, ok2 := x.Args[1].(x86asm.Reg)
+		return ok1 && ok2 && a == b
+	default:
+		return false
+	}
+	mem := 0
+	for _, a := range x.Args {
+		switch a := a.(type) {
+		case nil, x86asm.Reg, x86asm.Imm:
+		case x86asm.Mem:
+			if (a.Base != x86asm.RSP && a.Base != x86asm.RBP) || a.Index != 0 || a.Segment != 0 {
+				return false
+			}
+			mem++
+		default:
+			return false
+		}
+	}
+	if _, imm := x.Args[1].(x86asm.Imm); imm && mem > 0 {
+		return false // a store of a constant to the stack: the callee's own variable
+	}
+	return mem <= 1
 }

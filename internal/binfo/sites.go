@@ -70,6 +70,12 @@ func (b *Binary) EntrySite(f *Func) (Site, error) {
 // `b && f(x)`), outside a loop that makes the call, or after a call that
 // never returns.
 //
+// The copy's instructions leave out the register allocator's moves
+// (spills, reloads, register copies and constants, see isMove) unless the
+// copy has nothing else: they carry the position of a value's use and run
+// where the allocator needs them, before a branch that skips the copy
+// (TestInlineCopiesCoverage's tls case, with -cover under go1.21.0).
+//
 // The function's code is decoded linearly from Entry to End (once: the
 // decoded code of each function asked about is kept as long as b). An
 // instruction of the copy is an entry when
@@ -150,7 +156,24 @@ func (b *Binary) InlineSites(f *Func, i int) ([]Site, error) {
 		v := valueAt(ranges, off)
 		return v < 0 || (int(v) < len(chain) && chain[v])
 	}
+	// The register allocator's spills, reloads and copies take the
+	// position of a value's use, so a copy's pcdata also covers moves that
+	// run where its code does not (a spill of crypto/tls's
+	// quicSetReadSecret's argument before `if c.quic != nil`, go1.21.0
+	// -cover): they are not the copy's code, unless it has nothing else.
+	inAll := in
+	in = func(off uint32) bool {
+		if !inAll(off) {
+			return false
+		}
+		k, ok := instIndex(fc.insts, off)
+		return !ok || !fc.insts[k].move
+	}
 	entries := slices.DeleteFunc(classifyEntries(fc, in), func(e entry) bool { return !e.first })
+	if len(entries) == 0 {
+		in = inAll
+		entries = slices.DeleteFunc(classifyEntries(fc, in), func(e entry) bool { return !e.first })
+	}
 	inexact := slices.ContainsFunc(entries, func(e entry) bool { return e.uncounted })
 	sites := make([]Site, 0, len(entries))
 	for _, e := range entries {
@@ -403,6 +426,9 @@ type inst struct {
 	// emulated); whether it transfers control (or does not decode), may
 	// fault, or reads or writes RSP or RBP.
 	emulated, branches, mayFault, writesFrame bool
+	// move is whether it only moves a value between registers and the
+	// frame's stack slots, or puts a constant in a register (see isMove).
+	move bool
 }
 
 // decodeCode decodes a function's code linearly. Bytes that do not decode

@@ -555,3 +555,35 @@ func TestInlineMarksElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestIsMove checks which instructions count as the register allocator's
+// moves, on encodings taken from go1.21.0 binaries.
+func TestIsMove(t *testing.T) {
+	tests := []struct {
+		name string
+		code []byte
+		want bool
+	}{
+		{"spill MOVQ CX, 0x68(SP)", []byte{0x48, 0x89, 0x4c, 0x24, 0x68}, true},
+		{"reload MOVQ 0x168(SP), AX", []byte{0x48, 0x8b, 0x84, 0x24, 0x68, 0x01, 0x00, 0x00}, true},
+		{"copy MOVQ R12, BX", []byte{0x4c, 0x89, 0xe3}, true},
+		{"constant MOVL $0x1, R12", []byte{0x41, 0xbc, 0x01, 0x00, 0x00, 0x00}, true},
+		{"zero XORL AX, AX", []byte{0x31, 0xc0}, true},
+		{"heap load MOVQ 0x188(AX), DX", []byte{0x48, 0x8b, 0x90, 0x88, 0x01, 0x00, 0x00}, false},
+		{"global store MOVL $0x1, 0x4190ea(IP)", []byte{0xc7, 0x05, 0xea, 0x90, 0x41, 0x00, 0x01, 0x00, 0x00, 0x00}, false},
+		{"stack store of a constant MOVQ $0x3, 0x40(SP)", []byte{0x48, 0xc7, 0x44, 0x24, 0x40, 0x03, 0x00, 0x00, 0x00}, false},
+		{"XORL AX, BX", []byte{0x31, 0xd8}, false},
+		{"LEAQ -0x1(DX), SI", []byte{0x48, 0x8d, 0x72, 0xff}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x, err := x86asm.Decode(tt.code, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := isMove(x); got != tt.want {
+				t.Errorf("isMove(%v) = %v, want %v", x, got, tt.want)
+			}
+		})
+	}
+}

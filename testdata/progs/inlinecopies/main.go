@@ -12,7 +12,12 @@
 //	yaml N     parses a block sequence of N items with yaml.v2 v2.2.2, whose
 //	           yaml_parser_fetch_block_entry has two first entries of the
 //	           inlined yaml_parser_remove_simple_key, one leading to the
-//	           other through a jump of the caller.
+//	           other through a jump of the caller;
+//	tls N      makes N HTTPS requests (TLS 1.3) to an in-process server:
+//	           crypto/tls's quicSetReadSecret, inlined into
+//	           sendServerParameters under `if c.quic != nil`, never runs,
+//	           but with -cover (go1.21.0) a spill of its argument runs
+//	           before the branch, at the copy's inline index.
 //
 // Each mode is deterministic, so that a build with Go's coverage counts
 // the calls that a build without it makes. Do not gofmt this file: the
@@ -24,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"time"
@@ -101,6 +107,22 @@ func parseYAML(n int) {
 	fmt.Println("yaml", len(v))
 }
 
+func tlsRequests(n int) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") }))
+	defer srv.Close()
+	client := srv.Client()
+	for i := 0; i < n; i++ {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			fail(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		client.CloseIdleConnections()
+	}
+	fmt.Println("tls", n)
+}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
@@ -108,7 +130,7 @@ func fail(err error) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fail(fmt.Errorf("usage: inlinecopies andand|loop|serve|yaml N"))
+		fail(fmt.Errorf("usage: inlinecopies andand|loop|serve|yaml|tls N"))
 	}
 	n, err := strconv.Atoi(os.Args[2])
 	if err != nil {
@@ -123,6 +145,8 @@ func main() {
 		serveRequests(n)
 	case "yaml":
 		parseYAML(n)
+	case "tls":
+		tlsRequests(n)
 	default:
 		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
 	}
