@@ -35,65 +35,17 @@ func classifyEntries(fc *funcCode, in func(off uint32) bool) []entry {
 		inCopy[k] = in(x.off)
 	}
 	// first: reached from a root along instructions outside the copy.
-	first := make([]bool, n)
-	seen := make([]bool, n)
-	var stack []int
-	for _, r := range fc.roots {
-		switch {
-		case inCopy[r]:
-			first[r] = true
-		case !seen[r]:
-			seen[r] = true
-			stack = append(stack, r)
-		}
-	}
-	for len(stack) > 0 {
-		k := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		fc.successors(k, func(s int) {
-			switch {
-			case inCopy[s]:
-				first[s] = true
-			case !seen[s]:
-				seen[s] = true
-				stack = append(stack, s)
-			}
-		})
-	}
+	first := fc.enteredFrom(fc.roots, inCopy, nil)
 	// internal: code of the copy leads here, directly or through code of
 	// the caller that does not dominate every first entry (see
 	// InlineSites).
-	before := fc.commonDominators(first)
-	internal := make([]bool, n)
-	clear(seen)
-	stack = stack[:0]
+	var exits []int
 	for k := range n {
-		if !inCopy[k] {
-			continue
+		if inCopy[k] {
+			fc.successors(k, func(s int) { exits = append(exits, s) })
 		}
-		fc.successors(k, func(s int) {
-			switch {
-			case inCopy[s]:
-				internal[s] = true
-			case !seen[s] && !before[s]:
-				seen[s] = true
-				stack = append(stack, s)
-			}
-		})
 	}
-	for len(stack) > 0 {
-		k := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		fc.successors(k, func(s int) {
-			switch {
-			case inCopy[s]:
-				internal[s] = true
-			case !seen[s] && !before[s]:
-				seen[s] = true
-				stack = append(stack, s)
-			}
-		})
-	}
+	internal := fc.enteredFrom(exits, inCopy, fc.commonDominators(first))
 	ks := make([]int, 0, 4)
 	for _, off := range copyEntries(fc.insts, fc.jumpTargets, in) {
 		if k, ok := instIndex(fc.insts, off); ok {
@@ -109,6 +61,34 @@ func classifyEntries(fc *funcCode, in func(off uint32) bool) []entry {
 	out := make([]entry, 0, len(ks))
 	for _, k := range ks {
 		out = append(out, entry{k: k, first: first[k], uncounted: !first[k] || internal[k]})
+	}
+	return out
+}
+
+// enteredFrom returns, by instruction index, whether the instruction is
+// one of the copy's (inCopy) that execution reaches from one of starts
+// along instructions outside the copy, none of which is one for which stop
+// is true (stop may be nil). A start in the copy is reached.
+func (fc *funcCode) enteredFrom(starts []int, inCopy, stop []bool) []bool {
+	out := make([]bool, len(fc.insts))
+	seen := make([]bool, len(fc.insts))
+	var stack []int
+	visit := func(s int) {
+		switch {
+		case inCopy[s]:
+			out[s] = true
+		case !seen[s] && (stop == nil || !stop[s]):
+			seen[s] = true
+			stack = append(stack, s)
+		}
+	}
+	for _, s := range starts {
+		visit(s)
+	}
+	for len(stack) > 0 {
+		k := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		fc.successors(k, visit)
 	}
 	return out
 }
