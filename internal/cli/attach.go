@@ -1,15 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"slices"
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/reach-sca/reach/internal/observe"
 )
 
 const attachDoc = `
@@ -70,7 +69,7 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 	}
 	if len(attached) > 0 {
 		fmt.Fprintf(e.stderr, "reach: observing %d process(es); stop with ^C%s\n", len(attached), forText(*dur))
-		waitAttached(ctx, attached, *dur)
+		waitAttached(ctx, s.Session, attached, *dur)
 	}
 	r, finErr := s.finish()
 	if r != nil {
@@ -94,9 +93,9 @@ func forText(d time.Duration) string {
 	return fmt.Sprintf(", or wait %s", d)
 }
 
-// waitAttached returns when ctx is done, after d (if not 0), or when none of
-// pids is alive.
-func waitAttached(ctx context.Context, pids []int, d time.Duration) {
+// waitAttached returns when ctx is done, after d (if not 0), or when every
+// one of pids has exited.
+func waitAttached(ctx context.Context, s *observe.Session, pids []int, d time.Duration) {
 	var timeout <-chan time.Time
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -112,31 +111,9 @@ func waitAttached(ctx context.Context, pids []int, d time.Duration) {
 		case <-timeout:
 			return
 		case <-tick.C:
-			if !anyAlive(pids) {
+			if !slices.ContainsFunc(pids, func(pid int) bool { return !s.Exited(pid) }) {
 				return
 			}
 		}
 	}
-}
-
-func anyAlive(pids []int) bool {
-	for _, pid := range pids {
-		if err := unix.Kill(pid, 0); (err == nil || errors.Is(err, unix.EPERM)) && !zombie(pid) {
-			return true
-		}
-	}
-	return false
-}
-
-// zombie reports whether process pid has exited and waits for its parent
-// to reap it: it runs no more code, though signals still find it.
-func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and may
-	// hold any character.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }

@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/procfs"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/report/assemble"
 	"github.com/reach-sca/reach/internal/safefile"
@@ -238,11 +238,11 @@ func (s *Session) analyseFile(ctx context.Context, f *os.File, fi os.FileInfo, p
 func procErr(pid int, err error) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		state, serr := procState(pid)
+		st, serr := procfs.ReadStat(pid)
 		switch {
 		case serr != nil:
 			return fmt.Errorf("process %d: %w", pid, ErrExited)
-		case state == 'Z':
+		case st.Exited():
 			return fmt.Errorf("process %d: %w (a zombie, not yet reaped)", pid, ErrExited)
 		default:
 			return fmt.Errorf("process %d has no executable: %w (a kernel thread?)", pid, ErrNotProgram)
@@ -256,21 +256,6 @@ func procErr(pid int, err error) error {
 // ErrNotProgram reports a process without a user-space program, such as a
 // kernel thread.
 var ErrNotProgram = errors.New("not a user-space program")
-
-// procState returns the state letter of process pid (field 3 of
-// /proc/PID/stat: R, S, D, Z, ...).
-func procState(pid int) (byte, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 || i+2 >= len(data) {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return data[i+2], nil
-}
 
 // ErrExited reports a process that is gone.
 var ErrExited = errors.New("process exited")

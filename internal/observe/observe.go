@@ -105,6 +105,10 @@ type Session struct {
 	// handled counts the hits handled, to compare with probe.Engine.Flush.
 	handled atomic.Uint64
 
+	// Lock order: spawnMu is taken alone; armingMu before mu; mu is
+	// innermost and never held across an engine call, a /proc read or a
+	// wait (every hit takes it). The engine's own locks come after
+	// armingMu and are never taken under mu.
 	mu      sync.Mutex
 	closed  bool
 	targets TargetSet
@@ -120,8 +124,8 @@ type Session struct {
 	groups    map[uint64]*group // every group of every analysed binary
 	procs     map[int]*process
 	watcher   *probe.ExecWatcher // started by the first Run
-	armingMu  sync.Mutex         // serializes arming changes (Add, SetTargets, exits)
-	spawnMu   sync.Mutex         // serializes Run's starts
+	armingMu  sync.Mutex         // serializes arming changes (Add, SetTargets, exits); before mu
+	spawnMu   sync.Mutex         // serializes Run's starts; taken with no other lock held
 
 	// callsites maps each (group, process, site, stack key) the engine
 	// reported in count mode to the callsite of its first hit, to apply

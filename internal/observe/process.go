@@ -1,17 +1,16 @@
 package observe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/procfs"
 )
 
 // process is one observed process.
@@ -406,30 +405,21 @@ func (s *Session) reapOnce(ctx context.Context) {
 	}
 }
 
+// Exited reports whether process pid has exited: it does not exist, or is
+// a zombie not yet reaped (procfs.Exited). A caller waiting for the
+// processes it added to end polls it.
+func (s *Session) Exited(pid int) bool { return procfs.Exited(pid) }
+
 // procStart returns the start time of process pid (field 22 of
 // /proc/PID/stat, in clock ticks since boot), which tells a process from a
 // later one that reuses its PID.
 func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	st, err := procfs.ReadStat(pid)
+	switch {
+	case err != nil:
 		return 0, procErr(pid, err)
-	}
-	// The command name, in parentheses, may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("process %d: malformed /proc/%d/stat", pid, pid)
-	}
-	fields := bytes.Fields(b[i+1:])
-	// fields[0] is field 3 (state); the start time is field 22.
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("process %d: malformed /proc/%d/stat", pid, pid)
-	}
-	if string(fields[0]) == "Z" || string(fields[0]) == "X" {
+	case st.Exited():
 		return 0, fmt.Errorf("process %d: %w", pid, ErrExited)
 	}
-	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("process %d: malformed start time in /proc/%d/stat: %w", pid, pid, err)
-	}
-	return start, nil
+	return st.Start, nil
 }

@@ -1,12 +1,10 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +14,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/reach-sca/reach/internal/procfs"
 )
 
 // engine is the eBPF Engine.
@@ -392,22 +392,9 @@ func (e *engine) unkeep(gone bool, ids ...uint32) error {
 	return e.keeper.close(ids...)
 }
 
-// processGone reports whether process pid has exited: it does not exist,
-// or is a zombie not yet waited for.
-func processGone(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return true
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	i := bytes.LastIndexByte(data, ')')
-	return i >= 0 && i+2 < len(data) && data[i+2] == 'Z'
-}
+// processGone reports whether process pid has exited (procfs.Exited): it
+// does not exist, or is a zombie not yet waited for.
+func processGone(pid int) bool { return procfs.Exited(pid) }
 
 func closeLinks(links []link.Link) {
 	for _, l := range links {

@@ -1,14 +1,11 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/reach-sca/reach/internal/procfs"
 )
 
 // ExecWatcher stops followed processes when they execute a program, so
@@ -288,17 +287,7 @@ func (w *ExecWatcher) sweepOnce() {
 }
 
 // alive reports whether process pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
-}
+func alive(pid int) bool { return !procfs.Exited(pid) }
 
 func (w *ExecWatcher) read() {
 	defer w.wg.Done()
