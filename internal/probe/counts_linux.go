@@ -46,14 +46,11 @@ func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
 // A key evicted during the walk can make it start over: assigning, not
 // adding, keeps keys seen twice right.
 func readCounters[K, F comparable](e *engine, m *ebpf.Map, final map[F]uint64) (map[F]uint64, map[K]uint64, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, nil, ErrClosed
+	leave, err := e.enter(nil)
+	if err != nil {
+		return nil, nil, err
 	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
+	defer leave()
 
 	e.countMu.Lock()
 	defer e.countMu.Unlock()

@@ -134,11 +134,7 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 
 	if opts.NoKeeper {
 		// This process holds every link's descriptor.
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			growFDTable(fdTableSize)
-		}()
+		e.wg.Go(func() { growFDTable(fdTableSize) })
 		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
 	} else if e.keeper, err = startKeeper(ctx, e.log, e.multi == nil); err != nil {
 		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", err)
@@ -211,14 +207,11 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 	if err != nil {
 		return fmt.Errorf("arm process %d: %w", spec.PID, err)
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
+	leave, err := e.enter(nil)
+	if err != nil {
+		return err
 	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
+	defer leave()
 
 	if e.keeper != nil {
 		return e.armKept(ctx, spec)
@@ -402,43 +395,59 @@ func closeLinks(links []link.Link) {
 	}
 }
 
-func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
+// enter registers an operation that Close waits for, or fails with
+// ErrClosed once Close began. locked, if not nil, runs first under e.mu and
+// may refuse the operation with an error. The caller calls leave when the
+// operation is done.
+func (e *engine) enter(locked func() error) (leave func(), err error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	k := armKey{pid, group}
-	a := e.armed[k]
-	if a == nil {
-		e.mu.Unlock()
-		return fmt.Errorf("disarm group %d in process %d: %w", group, pid, ErrNotArmed)
+	if locked != nil {
+		if err := locked(); err != nil {
+			return nil, err
+		}
 	}
-	delete(e.armed, k)
-	a.removing = true
 	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
+	return e.wg.Done, nil
+}
+
+func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
+	var a *arming
+	leave, err := e.enter(func() error {
+		k := armKey{pid, group}
+		if a = e.armed[k]; a == nil {
+			return fmt.Errorf("disarm group %d in process %d: %w", group, pid, ErrNotArmed)
+		}
+		delete(e.armed, k)
+		a.removing = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer leave()
 	return e.remove(a)
 }
 
 func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
-	}
 	var todo []*arming
-	for k, a := range e.armed {
-		if k.pid == pid {
-			delete(e.armed, k)
-			a.removing = true
-			todo = append(todo, a)
+	leave, err := e.enter(func() error {
+		for k, a := range e.armed {
+			if k.pid == pid {
+				delete(e.armed, k)
+				a.removing = true
+				todo = append(todo, a)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
+	defer leave()
 
 	// Closing a uprobe_multi link waits for the kernel's grace periods, some
 	// 20-70 ms, most of it idle: close them all at once (the keeper's in one

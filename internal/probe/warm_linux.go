@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -76,16 +77,18 @@ func warmLink(prog *ebpf.Program, path string) (link.Link, error) {
 // soon, such as once its analysis is done; it returns at once and does the
 // work in the background. It does nothing with classic uprobes.
 func (e *engine) Warm(ctx context.Context, path string) {
-	e.mu.Lock()
-	multi := e.multi
-	if e.closed || multi == nil {
-		e.mu.Unlock()
-		return
+	var multi *ebpf.Program
+	leave, err := e.enter(func() error {
+		if multi = e.multi; multi == nil {
+			return errClassic
+		}
+		return nil
+	})
+	if err != nil {
+		return // closed, or classic uprobes: nothing to warm
 	}
-	e.wg.Add(1)
-	e.mu.Unlock()
 	go func() {
-		defer e.wg.Done()
+		defer leave()
 		var err error
 		if e.keeper != nil {
 			err = e.keeper.warm(multi, path)
@@ -100,6 +103,9 @@ func (e *engine) Warm(ctx context.Context, path string) {
 		}
 	}()
 }
+
+// errClassic refuses to warm for classic uprobes.
+var errClassic = errors.New("classic uprobes")
 
 // warm has the keeper register a warmLink, which it keeps until it next
 // closes links.
