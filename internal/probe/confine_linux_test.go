@@ -48,7 +48,7 @@ func TestKeeperConfined(t *testing.T) {
 		t.Run(fmt.Sprintf("classic=%v", classic), func(t *testing.T) {
 			keep := capMask(keeperCaps(classic))
 			e := newTestEngine(t, Options{Classic: classic})
-			kpid := e.(*engine).keeper.cmd.Process.Pid
+			kpid := e.(*engine).keeper().cmd.Process.Pid
 			exe := exe
 			if !classic {
 				exe = hidden

@@ -31,9 +31,11 @@ type engine struct {
 	wallMinus int64          // wall clock minus CLOCK_MONOTONIC, in ns
 
 	delivered atomic.Uint64 // hits sent on hits
-	// dropped is set once the keeper was left to close the links of a
-	// process that is gone: Close then does not wait for the keeper.
-	dropped atomic.Bool
+
+	// holder creates and holds every link: the keeper, or this process.
+	holder holder
+	// batch is how many groups Arm hands holder at once.
+	batch int
 
 	mu         sync.Mutex
 	flushes    []chan struct{} // Flush calls waiting for the reader
@@ -48,7 +50,6 @@ type engine struct {
 	final      map[countKey]uint64         // counts of removed armings; under countMu
 	finalSites map[callsiteCountKey]uint64 // callsite counts of removed armings; under countMu
 	multiState string                      // why uprobe_multi is or is not used, for logs
-	keeper     *keeper                     // creates and owns the links; nil without one
 }
 
 type armKey struct {
@@ -63,10 +64,9 @@ type arming struct {
 	group uint64
 	sites []Site
 	mode  Mode
-	ready chan struct{} // closed when attaching is done; then links is set
+	ready chan struct{} // closed when attaching is done; then held is set
 
-	links []link.Link
-	kept  bool // the keeper holds the links
+	held bool // the holder holds its links: attaching succeeded
 	// Under engine.mu:
 	removing bool            // one-shot removal scheduled or done
 	reported map[[2]int]bool // (pid, site) whose first hit was delivered
@@ -132,13 +132,15 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 	}
 	e.wallMinus = time.Now().UnixNano() - ts.Nano()
 
+	e.holder, e.batch = newLocalHolder(), 1
 	if opts.NoKeeper {
 		// This process holds every link's descriptor.
 		e.wg.Go(func() { growFDTable(fdTableSize) })
 		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
-	} else if e.keeper, err = startKeeper(ctx, e.log, e.multi == nil); err != nil {
-		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", err)
-		e.keeper, err = nil, nil
+	} else if k, kerr := startKeeper(ctx, e.log, e.multi == nil); kerr != nil {
+		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", kerr)
+	} else {
+		e.holder, e.batch = k, keeperBatch
 	}
 
 	e.wg.Add(2)
@@ -213,35 +215,36 @@ func (e *engine) Arm(ctx context.Context, spec ProcessSpec) error {
 	}
 	defer leave()
 
-	if e.keeper != nil {
-		return e.armKept(ctx, spec)
-	}
 	var errs []error
-	for i, g := range spec.Groups {
+	for start := 0; start < len(spec.Groups); start += e.batch {
 		if err := ctx.Err(); err != nil {
-			// As armKept does: the groups not armed, each as a
-			// GroupError, so that FailedGroups tells them from the
-			// groups armed before.
-			for _, g := range spec.Groups[i:] {
+			// The groups not armed, each as a GroupError, so that
+			// FailedGroups tells them from the groups armed before.
+			for _, g := range spec.Groups[start:] {
 				errs = append(errs, &GroupError{Group: g.ID, Err: err})
 			}
 			break
 		}
-		if err := e.armGroup(ex, spec, g); err != nil {
-			errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: g.ID, Err: err}))
+		var batch []*arming
+		for _, g := range spec.Groups[start:min(start+e.batch, len(spec.Groups))] {
+			a, err := e.beginArm(spec, g)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: g.ID, Err: err}))
+				continue
+			}
+			batch = append(batch, a)
+		}
+		for i, err := range e.attach(ex, spec.Path, batch) {
+			if err := e.endArm(batch[i], err); err != nil {
+				errs = append(errs, fmt.Errorf("arm %s in process %d: %w", spec.Path, spec.PID, &GroupError{Group: batch[i].group, Err: err}))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *engine) armGroup(ex *link.Executable, spec ProcessSpec, g Group) error {
-	a, err := e.beginArm(spec, g)
-	if err != nil {
-		return err
-	}
-	links, err := e.attach(ex, a)
-	return e.endArm(a, links, false, err)
-}
+// keeperBatch is how many groups Arm hands the keeper in one message.
+const keeperBatch = 256
 
 // beginArm validates g and records its arming in spec's process, to be
 // attached.
@@ -274,13 +277,12 @@ func (e *engine) beginArm(spec ProcessSpec, g Group) (*arming, error) {
 	return a, nil
 }
 
-// endArm records the outcome of attaching a: its links, or that the keeper
-// holds them, or the error.
-func (e *engine) endArm(a *arming, links []link.Link, kept bool, err error) error {
+// endArm records the outcome of attaching a: that the holder holds its
+// links, or the error.
+func (e *engine) endArm(a *arming, err error) error {
 	k := armKey{a.pid, a.group}
 	e.mu.Lock()
-	a.links = links
-	a.kept = kept && err == nil
+	a.held = err == nil
 	if err != nil && e.armed[k] == a {
 		delete(e.armed, k)
 	}
@@ -304,43 +306,72 @@ func (a *arming) offsetsCookies() (offsets, cookies []uint64) {
 	return offsets, cookies
 }
 
-// attached reports whether a's probes were attached; a is ready.
-func (a *arming) attached() bool { return a.links != nil || a.kept }
-
-func (e *engine) attach(ex *link.Executable, a *arming) ([]link.Link, error) {
-	offsets, cookies := a.offsetsCookies()
+// attach has the holder attach the armings, all in ex at path, and
+// returns the error of each, falling back to classic uprobes when the
+// kernel refuses uprobe_multi links.
+func (e *engine) attach(ex *link.Executable, path string, armings []*arming) []error {
+	errs := make([]error, len(armings))
+	if len(armings) == 0 {
+		return errs
+	}
 	e.mu.Lock()
 	multi := e.multi
 	e.mu.Unlock()
+	todo := armings
+	idx := make([]int, len(armings))
+	for i := range idx {
+		idx[i] = i
+	}
 	if multi != nil {
-		l, err := ex.UprobeMulti(nil, multi, &link.UprobeMultiOptions{
-			Addresses: offsets,
-			Cookies:   cookies,
-			PID:       uint32(a.pid),
-		})
-		if err == nil {
-			return []link.Link{l}, nil
+		res, err := e.holder.attach(ex, path, multi, true, armings)
+		if err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return errs
 		}
-		if !errors.Is(err, link.ErrNotSupported) {
-			return nil, attachErr(err)
+		todo, idx = nil, nil
+		var cause error
+		for i, r := range res {
+			switch {
+			case r.err == nil:
+			case errors.Is(r.err, link.ErrNotSupported):
+				todo, idx, cause = append(todo, armings[i]), append(idx, i), r.err
+			default:
+				errs[i] = attachErr(r.err)
+			}
 		}
-		if err := e.fallBack(err); err != nil {
-			return nil, err
+		if len(todo) == 0 {
+			return errs
+		}
+		if err := e.fallBack(cause); err != nil {
+			for _, i := range idx {
+				errs[i] = err
+			}
+			return errs
 		}
 	}
 	e.mu.Lock()
 	prog := e.classic
 	e.mu.Unlock()
-	links := make([]link.Link, 0, len(a.sites))
-	for i, off := range offsets {
-		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: off, Cookie: cookies[i], PID: a.pid})
-		if err != nil {
-			closeLinks(links)
-			return nil, fmt.Errorf("site %d at file offset %#x: %w", i, off, attachErr(err))
+	res, err := e.holder.attach(ex, path, prog, false, todo)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = err
 		}
-		links = append(links, l)
+		return errs
 	}
-	return links, nil
+	for j, r := range res {
+		if r.err == nil {
+			continue
+		}
+		err := attachErr(r.err)
+		if a := todo[j]; r.site >= 0 && r.site < len(a.sites) {
+			err = fmt.Errorf("site %d at file offset %#x: %w", r.site, a.sites[r.site].Offset, err)
+		}
+		errs[idx[j]] = err
+	}
+	return errs
 }
 
 // fallBack switches the engine to classic uprobes after the kernel refused
@@ -374,26 +405,19 @@ func attachErr(err error) error {
 	return err
 }
 
-// unkeep has the keeper close the links of the armings ids, all of one
-// process or all of processes that are gone: it waits for them unless
-// their processes are gone (see DisarmProcess).
-func (e *engine) unkeep(gone bool, ids ...uint32) error {
-	if gone {
-		e.dropped.Store(true)
-		return e.keeper.drop(ids...)
+// removeLinks has the holder close the links of the armings ids, all of
+// one process or all of processes that are gone: it waits for them unless
+// processGone (see DisarmProcess).
+func (e *engine) removeLinks(processGone bool, ids ...uint32) error {
+	if processGone {
+		return e.holder.drop(ids...)
 	}
-	return e.keeper.close(ids...)
+	return e.holder.close(ids...)
 }
 
 // processGone reports whether process pid has exited (procfs.Exited): it
 // does not exist, or is a zombie not yet waited for.
 func processGone(pid int) bool { return procfs.Exited(pid) }
-
-func closeLinks(links []link.Link) {
-	for _, l := range links {
-		l.Close()
-	}
-}
 
 // enter registers an operation that Close waits for, or fails with
 // ErrClosed once Close began. locked, if not nil, runs first under e.mu and
@@ -450,32 +474,29 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	defer leave()
 
 	// Closing a uprobe_multi link waits for the kernel's grace periods, some
-	// 20-70 ms, most of it idle: close them all at once (the keeper's in one
-	// request), then collect their counts in one pass over the maps. The
-	// probes of a process that is gone went with it: the keeper then closes
-	// its links without being waited for, and the counts are final.
-	errs := make([]error, len(todo)+2)
-	var kept []uint32
-	var wg sync.WaitGroup
-	for i, a := range todo {
+	// 20-70 ms, most of it idle: the holder closes them all at once (the
+	// keeper's in one request), then their counts are collected in one pass
+	// over the maps. The probes of a process that is gone went with it:
+	// the holder then may close its links without being waited for, and
+	// the counts are final.
+	var errs []error
+	var ids []uint32
+	for _, a := range todo {
 		<-a.ready
-		if a.kept {
-			kept = append(kept, a.id)
-			continue
+		if a.held {
+			ids = append(ids, a.id)
 		}
-		wg.Go(func() { errs[i] = e.unlink(a) })
 	}
-	if len(kept) > 0 {
+	if len(ids) > 0 {
 		start := time.Now()
 		gone := processGone(pid)
-		if err := e.unkeep(gone, kept...); err != nil {
-			errs[len(todo)+1] = fmt.Errorf("disarm process %d: %w", pid, err)
+		if err := e.removeLinks(gone, ids...); err != nil {
+			errs = append(errs, fmt.Errorf("disarm process %d: %w", pid, err))
 		}
-		e.log.Debug("disarmed", "pid", pid, "groups", len(kept), "kept", true, "process_gone", gone, "took", time.Since(start))
+		e.log.Debug("disarmed", "pid", pid, "groups", len(ids), "process_gone", gone, "took", time.Since(start))
 	}
-	wg.Wait()
 	if err := e.collect(todo...); err != nil {
-		errs[len(todo)] = fmt.Errorf("disarm process %d: %w", pid, err)
+		errs = append(errs, fmt.Errorf("disarm process %d: %w", pid, err))
 	}
 	return errors.Join(errs...)
 }
@@ -495,23 +516,13 @@ func (e *engine) remove(a *arming) error {
 // more.
 func (e *engine) unlink(a *arming) error {
 	<-a.ready
-	start := time.Now()
-	var errs []error
-	for _, l := range a.links {
-		if err := l.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if a.kept {
-		if err := e.unkeep(processGone(a.pid), a.id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if !a.attached() {
+	if !a.held {
 		return nil // attaching failed
 	}
-	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "links", len(a.links), "kept", a.kept, "took", time.Since(start))
-	if err := errors.Join(errs...); err != nil {
+	start := time.Now()
+	err := e.removeLinks(processGone(a.pid), a.id)
+	e.log.Debug("disarmed", "pid", a.pid, "group", a.group, "took", time.Since(start))
+	if err != nil {
 		return fmt.Errorf("disarm group %d in process %d: %w", a.group, a.pid, err)
 	}
 	return nil
@@ -525,7 +536,7 @@ func (e *engine) collect(armings ...*arming) error {
 	var errs []error
 	count := map[uint32]*arming{}
 	for _, a := range armings {
-		if !a.attached() {
+		if !a.held {
 			continue
 		}
 		if err := e.collectCounters(a); err != nil {
@@ -653,40 +664,31 @@ func (e *engine) Close() error {
 		err = fmt.Errorf("close ring buffer reader: %w", err)
 	}
 	e.wg.Wait()
-	var wg sync.WaitGroup
+	// One request each: the holder closes them in parallel.
+	ids := map[bool][]uint32{} // by whether the process is gone
+	gone := map[int]bool{}
 	for _, a := range left {
 		<-a.ready
-		wg.Go(func() { closeLinks(a.links) })
+		if !a.held {
+			continue
+		}
+		g, ok := gone[a.pid]
+		if !ok {
+			g = processGone(a.pid)
+			gone[a.pid] = g
+		}
+		ids[g] = append(ids[g], a.id)
 	}
-	wg.Wait()
-	if e.keeper != nil {
-		// One request each: the keeper closes them in parallel.
-		ids := map[bool][]uint32{} // by whether the process is gone
-		gone := map[int]bool{}
-		for _, a := range left {
-			if !a.kept {
-				continue
-			}
-			g, ok := gone[a.pid]
-			if !ok {
-				g = processGone(a.pid)
-				gone[a.pid] = g
-			}
-			ids[g] = append(ids[g], a.id)
+	for g, ids := range ids {
+		if uerr := e.removeLinks(g, ids...); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove probes: %w", uerr))
 		}
-		for g, ids := range ids {
-			if uerr := e.unkeep(g, ids...); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("remove probes: %w", uerr))
-			}
-		}
-		// The probes of running processes are gone. Links of processes
-		// that are gone too may still be closing in the keeper: it
-		// finishes them and exits on its own.
-		if e.dropped.Load() {
-			e.keeper.release()
-		} else if serr := e.keeper.stop(); serr != nil {
-			err = errors.Join(err, serr)
-		}
+	}
+	// The probes of running processes are gone. Links of processes that
+	// are gone too may still be closing in the keeper: it finishes them
+	// and exits on its own.
+	if serr := e.holder.stop(); serr != nil {
+		err = errors.Join(err, serr)
 	}
 	e.closeObjects()
 	close(e.hits)

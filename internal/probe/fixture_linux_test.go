@@ -131,3 +131,10 @@ func uprobeEvents(t testing.TB) []byte {
 	}
 	return bytes.TrimSpace(b)
 }
+
+// keeper returns the engine's keeper client, or nil when it holds its
+// links itself.
+func (e *engine) keeper() *keeper {
+	k, _ := e.holder.(*keeper)
+	return k
+}

@@ -325,22 +325,9 @@ func (s *keeperServer) attach(exes map[string]*link.Executable, a keeperAttach) 
 		}
 		exes[a.Path] = ex
 	}
-	var links []link.Link
-	if a.Prog == progMulti {
-		l, err := ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: a.Offsets, Cookies: a.Cookies, PID: uint32(a.PID)})
-		if err != nil {
-			return -1, err
-		}
-		links = []link.Link{l}
-	} else {
-		for i, off := range a.Offsets {
-			l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: off, Cookie: a.Cookies[i], PID: a.PID})
-			if err != nil {
-				closeLinks(links)
-				return i, err
-			}
-			links = append(links, l)
-		}
+	links, site, err := createLinks(ex, prog, a.Prog == progMulti, a.PID, a.Offsets, a.Cookies)
+	if err != nil {
+		return site, err
 	}
 	s.mu.Lock()
 	s.links[a.ID] = links
@@ -486,6 +473,10 @@ type keeper struct {
 	err     error                   // set when the connection broke
 	gone    chan struct{}           // closed when the reply reader stopped
 	exited  chan struct{}           // closed when the process was waited for
+
+	// dropped is set once the keeper was left to close the links of a
+	// process that is gone: stop then does not wait for the keeper.
+	dropped atomic.Bool
 }
 
 // errNoKeeperHook reports a program that did not call RunKeeperIfRequested.
@@ -685,8 +676,9 @@ func (k *keeper) register(prog *ebpf.Program, key uint8) error {
 }
 
 // attach asks the keeper for the links of armings, in one message, and
-// returns the result of each.
-func (k *keeper) attach(prog *ebpf.Program, multi bool, path string, armings []*arming) ([]attachResult, error) {
+// returns the result of each. The keeper opens the executable at path
+// itself.
+func (k *keeper) attach(_ *link.Executable, path string, prog *ebpf.Program, multi bool, armings []*arming) ([]linkResult, error) {
 	key := progClassic
 	if multi {
 		key = progMulti
@@ -710,7 +702,11 @@ func (k *keeper) attach(prog *ebpf.Program, multi bool, path string, armings []*
 	if len(r.Errs) != len(armings) {
 		return nil, fmt.Errorf("the probe keeper answered %d attach results for %d groups", len(r.Errs), len(armings))
 	}
-	return r.Errs, nil
+	res := make([]linkResult, len(r.Errs))
+	for i, e := range r.Errs {
+		res[i] = linkResult{err: e.Err.err(), site: e.Site}
+	}
+	return res, nil
 }
 
 // close asks the keeper to close the links of armings and returns once
@@ -723,6 +719,7 @@ func (k *keeper) close(ids ...uint32) error {
 // drop asks the keeper to close the links of armings whose processes are
 // gone, and returns without waiting for them to close.
 func (k *keeper) drop(ids ...uint32) error {
+	k.dropped.Store(true)
 	_, err := k.call(keeperRequest{Op: opDrop, Close: ids})
 	return err
 }
@@ -743,8 +740,14 @@ func (k *keeper) release() {
 }
 
 // stop closes the connection, which makes the keeper close every link it
-// still holds and exit, and waits for it to exit.
+// still holds and exit, and waits for it to exit; once links were dropped
+// (their processes gone, their closing maybe still under way), it releases
+// the keeper instead.
 func (k *keeper) stop() error {
+	if k.dropped.Load() {
+		k.release()
+		return nil
+	}
 	k.conn.Close()
 	select {
 	case <-k.exited:

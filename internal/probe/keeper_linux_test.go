@@ -284,7 +284,7 @@ func TestKeeperLifetime(t *testing.T) {
 	exe := buildHot(t, testprog.Plain)
 	work := locate(t, exe, "main.work")["main.work"]
 	e := newTestEngine(t, Options{})
-	k := e.(*engine).keeper
+	k := e.(*engine).keeper()
 	if k == nil {
 		t.Fatal("the engine runs without a keeper")
 	}
@@ -348,7 +348,7 @@ func TestNoKeeperHook(t *testing.T) {
 	keeperHook.Store(false)
 	defer keeperHook.Store(true)
 	e := newTestEngine(t, Options{})
-	if e.(*engine).keeper != nil {
+	if e.(*engine).keeper() != nil {
 		t.Fatal("the engine started a keeper without the hook")
 	}
 	h := startHot(t, exe)

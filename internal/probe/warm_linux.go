@@ -89,16 +89,7 @@ func (e *engine) Warm(ctx context.Context, path string) {
 	}
 	go func() {
 		defer leave()
-		var err error
-		if e.keeper != nil {
-			err = e.keeper.warm(multi, path)
-		} else {
-			var l link.Link
-			if l, err = warmLink(multi, path); err == nil {
-				err = l.Close()
-			}
-		}
-		if err != nil {
+		if err := e.holder.warm(multi, path); err != nil {
 			e.log.DebugContext(ctx, "warm the kernel for arming", "path", path, "err", err)
 		}
 	}()
