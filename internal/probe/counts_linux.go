@@ -15,7 +15,7 @@ func (e *engine) Counts(ctx context.Context) ([]SiteCount, error) {
 	}
 	e.mu.Lock()
 	for k, v := range live {
-		if a := e.arms[cookieArm(k.Cookie)]; a != nil {
+		if a := e.byID[cookieArm(k.Cookie)]; a != nil {
 			counts[countKey{int(k.TGID), a.group, cookieSite(k.Cookie)}] += v
 		}
 	}
@@ -30,7 +30,7 @@ func (e *engine) CallsiteCounts(ctx context.Context) ([]CallsiteCount, error) {
 	}
 	e.mu.Lock()
 	for k, v := range live {
-		a := e.arms[cookieArm(k.Cookie)]
+		a := e.byID[cookieArm(k.Cookie)]
 		if a == nil || cookieSite(k.Cookie) >= len(a.sites) {
 			continue
 		}
@@ -76,9 +76,9 @@ func (e *engine) KeyByReturn(ctx context.Context, pid int, group uint64, site in
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	a := e.armed[armKey{pid, group}]
+	a := e.current[groupInProcess{pid, group}]
 	if a == nil {
-		a = e.armed[armKey{0, group}] // armed for every process running the file
+		a = e.current[groupInProcess{0, group}] // armed for every process running the file
 	}
 	if a == nil || site < 0 || site >= len(a.sites) || a.mode != Count || a.sites[site].Uncounted {
 		e.mu.Unlock()

@@ -43,8 +43,8 @@ type engine struct {
 	multi      *ebpf.Program // nil when using classic uprobes
 	classic    *ebpf.Program // loaded on first use
 	nextArm    uint32
-	armed      map[armKey]*arming // armed now, or being attached
-	arms       map[uint32]*arming // every arming ever made, to decode records
+	current    map[groupInProcess]*arming // by group and process: armed now, or being attached
+	byID       map[uint32]*arming         // every arming ever made, by its cookie ID, to decode records
 	lostSeen   uint64
 	countMu    sync.Mutex                  // serializes counter map readouts with removals
 	final      map[countKey]uint64         // counts of removed armings; under countMu
@@ -52,7 +52,9 @@ type engine struct {
 	multiState string                      // why uprobe_multi is or is not used, for logs
 }
 
-type armKey struct {
+// groupInProcess keys an arming: a group in one process (PID 0: every
+// process running the file).
+type groupInProcess struct {
 	pid   int
 	group uint64
 }
@@ -99,14 +101,14 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 		return nil, err
 	}
 	e := &engine{
-		log:   opts.Logger.With("component", "probe"),
-		opts:  opts,
-		hits:  make(chan Hit, opts.HitBuffer),
-		done:  make(chan struct{}),
-		swept: make(chan struct{}),
-		armed: map[armKey]*arming{},
-		arms:  map[uint32]*arming{},
-		final: map[countKey]uint64{},
+		log:     opts.Logger.With("component", "probe"),
+		opts:    opts,
+		hits:    make(chan Hit, opts.HitBuffer),
+		done:    make(chan struct{}),
+		swept:   make(chan struct{}),
+		current: map[groupInProcess]*arming{},
+		byID:    map[uint32]*arming{},
+		final:   map[countKey]uint64{},
 
 		finalSites: map[callsiteCountKey]uint64{},
 	}
@@ -252,9 +254,9 @@ func (e *engine) beginArm(spec ProcessSpec, g Group) (*arming, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
-	k := armKey{spec.PID, g.ID}
+	k := groupInProcess{spec.PID, g.ID}
 	e.mu.Lock()
-	if e.armed[k] != nil {
+	if e.current[k] != nil {
 		e.mu.Unlock()
 		return nil, fmt.Errorf("group %d: %w", g.ID, ErrArmed)
 	}
@@ -271,8 +273,8 @@ func (e *engine) beginArm(spec ProcessSpec, g Group) (*arming, error) {
 		ready:    make(chan struct{}),
 		reported: map[[2]int]bool{},
 	}
-	e.armed[k] = a
-	e.arms[a.id] = a
+	e.current[k] = a
+	e.byID[a.id] = a
 	e.mu.Unlock()
 	return a, nil
 }
@@ -280,11 +282,11 @@ func (e *engine) beginArm(spec ProcessSpec, g Group) (*arming, error) {
 // endArm records the outcome of attaching a: that the holder holds its
 // links, or the error.
 func (e *engine) endArm(a *arming, err error) error {
-	k := armKey{a.pid, a.group}
+	k := groupInProcess{a.pid, a.group}
 	e.mu.Lock()
 	a.held = err == nil
-	if err != nil && e.armed[k] == a {
-		delete(e.armed, k)
+	if err != nil && e.current[k] == a {
+		delete(e.current, k)
 	}
 	close(a.ready)
 	e.mu.Unlock()
@@ -441,11 +443,11 @@ func (e *engine) enter(locked func() error) (leave func(), err error) {
 func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
 	var a *arming
 	leave, err := e.enter(func() error {
-		k := armKey{pid, group}
-		if a = e.armed[k]; a == nil {
+		k := groupInProcess{pid, group}
+		if a = e.current[k]; a == nil {
 			return fmt.Errorf("disarm group %d in process %d: %w", group, pid, ErrNotArmed)
 		}
-		delete(e.armed, k)
+		delete(e.current, k)
 		a.removing = true
 		return nil
 	})
@@ -459,9 +461,9 @@ func (e *engine) Disarm(ctx context.Context, pid int, group uint64) error {
 func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 	var todo []*arming
 	leave, err := e.enter(func() error {
-		for k, a := range e.armed {
+		for k, a := range e.current {
 			if k.pid == pid {
-				delete(e.armed, k)
+				delete(e.current, k)
 				a.removing = true
 				todo = append(todo, a)
 			}
@@ -503,7 +505,7 @@ func (e *engine) DisarmProcess(ctx context.Context, pid int) error {
 
 // remove closes a's links, which returns once no handler runs for them any
 // more, then moves its counters from the kernel to e.final and
-// e.finalSites. The caller has taken a out of e.armed.
+// e.finalSites. The caller has taken a out of e.current.
 func (e *engine) remove(a *arming) error {
 	errs := []error{e.unlink(a)}
 	if err := e.collect(a); err != nil {
@@ -648,9 +650,9 @@ func (e *engine) Close() error {
 	}
 	e.closed = true
 	var left []*arming
-	for k, a := range e.armed {
+	for k, a := range e.current {
 		left = append(left, a)
-		delete(e.armed, k)
+		delete(e.current, k)
 	}
 	e.mu.Unlock()
 

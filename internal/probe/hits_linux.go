@@ -84,7 +84,7 @@ func (e *engine) flushed() {
 func (e *engine) hit(r record) (Hit, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	a := e.arms[cookieArm(r.cookie)]
+	a := e.byID[cookieArm(r.cookie)]
 	site := cookieSite(r.cookie)
 	if a == nil || site >= len(a.sites) {
 		e.log.Warn("skip record with unknown cookie", "cookie", r.cookie)
@@ -123,11 +123,11 @@ func (e *engine) oneShotLocked(a *arming) {
 		return
 	}
 	a.removing = true
-	k := armKey{a.pid, a.group}
-	if e.armed[k] != a {
+	k := groupInProcess{a.pid, a.group}
+	if e.current[k] != a {
 		return // being disarmed already
 	}
-	delete(e.armed, k)
+	delete(e.current, k)
 	e.wg.Go(func() {
 		if err := e.remove(a); err != nil {
 			e.log.Warn("remove one-shot group after its first hit", "pid", a.pid, "group", a.group, "err", err)
@@ -201,7 +201,7 @@ func (e *engine) lostHits() []Hit {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k, n := range found {
-		a := e.arms[cookieArm(k.Cookie)]
+		a := e.byID[cookieArm(k.Cookie)]
 		site := cookieSite(k.Cookie)
 		if a == nil || site >= len(a.sites) || n == 0 || a.reported[[2]int{int(k.TGID), site}] {
 			continue
