@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
@@ -19,8 +20,8 @@ import (
 // classic uprobes) from a process that holds every capability, an
 // environment variable and a descriptor it inherited without
 // close-on-exec, and reads the keeper's /proc entries: every thread holds
-// keeperCaps at most, in every set, with no_new_privs; its environment is
-// keeperEnv alone; its descriptors are its standard streams, its socket
+// keeper.Caps at most, in every set, with no_new_privs; its environment is
+// keeper.Env alone; its descriptors are its standard streams, its socket
 // and its own. The keeper still counts calls and removes probes.
 func TestKeeperConfined(t *testing.T) {
 	testprog.RequireRoot(t)
@@ -46,9 +47,9 @@ func TestKeeperConfined(t *testing.T) {
 	}
 	for _, classic := range []bool{false, true} {
 		t.Run(fmt.Sprintf("classic=%v", classic), func(t *testing.T) {
-			keep := capMask(keeperCaps(classic))
+			keep := keeper.CapMask(keeper.Caps(classic))
 			e := newTestEngine(t, Options{Classic: classic})
-			kpid := e.(*engine).keeper().cmd.Process.Pid
+			kpid := e.(*engine).keeperClient().PID()
 			exe := exe
 			if !classic {
 				exe = hidden
@@ -94,8 +95,8 @@ func TestKeeperConfined(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Trim(string(env), "\x00"); got != keeperEnv+"=1" {
-				t.Errorf("the keeper's environment is %q, want %s=1 alone", got, keeperEnv)
+			if got := strings.Trim(string(env), "\x00"); got != keeper.Env+"=1" {
+				t.Errorf("the keeper's environment is %q, want %s=1 alone", got, keeper.Env)
 			}
 			fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", kpid))
 			if err != nil {

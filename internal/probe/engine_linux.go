@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/procfs"
 )
 
@@ -137,12 +138,12 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 	e.holder, e.batch = newLocalHolder(), 1
 	if opts.NoKeeper {
 		// This process holds every link's descriptor.
-		e.wg.Go(func() { growFDTable(fdTableSize) })
+		e.wg.Go(func() { keeper.GrowFDTable(keeper.FDTableSize) })
 		e.log.DebugContext(ctx, "no probe keeper (Options.NoKeeper): a SIGKILL of this process may leave probes in the observed programs")
-	} else if k, kerr := startKeeper(ctx, e.log, e.multi == nil); kerr != nil {
+	} else if k, kerr := keeper.Start(ctx, e.log, e.multi == nil); kerr != nil {
 		e.log.WarnContext(ctx, "running without a probe keeper: if this process is killed with SIGKILL, the kernel may leave breakpoints in the observed programs until they exit", "err", kerr)
 	} else {
-		e.holder, e.batch = k, keeperBatch
+		e.holder, e.batch = keeperHolder{k}, keeperBatch
 	}
 
 	e.wg.Add(2)

@@ -595,7 +595,7 @@ func TestDisarmGone(t *testing.T) {
 	exe := buildHot(t, testprog.Plain)
 	work := locate(t, exe, "main.work")["main.work"]
 	e := newTestEngine(t, Options{})
-	kpid := e.(*engine).keeper().cmd.Process.Pid
+	kpid := e.(*engine).keeperClient().PID()
 	ctx := context.Background()
 	var pids []int
 	for range 3 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
@@ -132,9 +133,11 @@ func uprobeEvents(t testing.TB) []byte {
 	return bytes.TrimSpace(b)
 }
 
-// keeper returns the engine's keeper client, or nil when it holds its
-// links itself.
-func (e *engine) keeper() *keeper {
-	k, _ := e.holder.(*keeper)
-	return k
+// keeperClient returns the engine's keeper client, or nil when it holds
+// its links itself.
+func (e *engine) keeperClient() *keeper.Client {
+	if k, ok := e.holder.(keeperHolder); ok {
+		return k.c
+	}
+	return nil
 }

@@ -6,12 +6,14 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/reach-sca/reach/internal/probe/keeper"
 )
 
 // holder creates the links of armings and holds their descriptors until
 // asked to close them: in this process (localHolder, with
 // Options.NoKeeper or when no keeper could start), or in the keeper process
-// (keeper), which removes the probes even when this process is killed. The
+// (keeperHolder), which removes the probes even when this process is killed. The
 // engine arms and disarms through it alone.
 type holder interface {
 	// attach creates the links of armings, all in the executable ex at
@@ -38,37 +40,6 @@ type linkResult struct {
 	site int // the failing site of a classic attach; -1 for the whole link
 }
 
-// createLinks attaches prog to the sites at offsets, with their cookies, in
-// ex, for process pid (or every process when 0): one uprobe_multi link when
-// multi is set, else a classic uprobe per site. A classic attach that
-// fails closes the links made and returns the index of the failing site;
-// site is -1 otherwise.
-func createLinks(ex *link.Executable, prog *ebpf.Program, multi bool, pid int, offsets, cookies []uint64) (links []link.Link, site int, err error) {
-	if multi {
-		l, err := ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offsets, Cookies: cookies, PID: uint32(pid)})
-		if err != nil {
-			return nil, -1, err
-		}
-		return []link.Link{l}, -1, nil
-	}
-	links = make([]link.Link, 0, len(offsets))
-	for i, off := range offsets {
-		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: off, Cookie: cookies[i], PID: pid})
-		if err != nil {
-			closeLinks(links)
-			return nil, i, err
-		}
-		links = append(links, l)
-	}
-	return links, -1, nil
-}
-
-func closeLinks(links []link.Link) {
-	for _, l := range links {
-		l.Close()
-	}
-}
-
 // localHolder holds the links in this process.
 type localHolder struct {
 	mu    sync.Mutex
@@ -83,7 +54,7 @@ func (h *localHolder) attach(ex *link.Executable, _ string, prog *ebpf.Program, 
 	res := make([]linkResult, len(armings))
 	for i, a := range armings {
 		offsets, cookies := a.offsetsCookies()
-		links, site, err := createLinks(ex, prog, multi, a.pid, offsets, cookies)
+		links, site, err := keeper.CreateLinks(ex, prog, multi, a.pid, offsets, cookies)
 		res[i] = linkResult{err: err, site: site}
 		if err == nil {
 			h.mu.Lock()
@@ -132,7 +103,7 @@ func (h *localHolder) close(ids ...uint32) error {
 func (h *localHolder) drop(ids ...uint32) error { return h.close(ids...) }
 
 func (h *localHolder) warm(prog *ebpf.Program, path string) error {
-	l, err := warmLink(prog, path)
+	l, err := keeper.WarmLink(prog, path)
 	if err != nil {
 		return err
 	}
@@ -148,3 +119,31 @@ func (h *localHolder) stop() error {
 	h.mu.Unlock()
 	return h.close(ids...)
 }
+
+// keeperHolder holds the links in the keeper process.
+type keeperHolder struct{ c *keeper.Client }
+
+func (h keeperHolder) attach(_ *link.Executable, path string, prog *ebpf.Program, multi bool, armings []*arming) ([]linkResult, error) {
+	as := make([]keeper.Arming, len(armings))
+	for i, a := range armings {
+		offsets, cookies := a.offsetsCookies()
+		as[i] = keeper.Arming{ID: a.id, PID: a.pid, Offsets: offsets, Cookies: cookies}
+	}
+	res, err := h.c.Attach(prog, multi, path, as)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]linkResult, len(res))
+	for i, r := range res {
+		out[i] = linkResult{err: r.Err, site: r.Site}
+	}
+	return out, nil
+}
+
+func (h keeperHolder) close(ids ...uint32) error { return h.c.Close(ids...) }
+
+func (h keeperHolder) drop(ids ...uint32) error { return h.c.Drop(ids...) }
+
+func (h keeperHolder) warm(prog *ebpf.Program, path string) error { return h.c.Warm(prog, path) }
+
+func (h keeperHolder) stop() error { return h.c.Stop() }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
@@ -284,11 +285,11 @@ func TestKeeperLifetime(t *testing.T) {
 	exe := buildHot(t, testprog.Plain)
 	work := locate(t, exe, "main.work")["main.work"]
 	e := newTestEngine(t, Options{})
-	k := e.(*engine).keeper()
+	k := e.(*engine).keeperClient()
 	if k == nil {
 		t.Fatal("the engine runs without a keeper")
 	}
-	kpid := k.cmd.Process.Pid
+	kpid := k.PID()
 	h := startHot(t, exe)
 	if err := e.Arm(context.Background(), ProcessSpec{PID: h.pid(), Path: exe, Mode: Count,
 		Groups: []Group{{ID: 1, Sites: []Site{work.push}}, {ID: 2, Sites: []Site{work.entry}}}}); err != nil {
@@ -345,10 +346,10 @@ func TestKeeperLifetime(t *testing.T) {
 func TestNoKeeperHook(t *testing.T) {
 	exe := buildHot(t, testprog.Plain)
 	work := locate(t, exe, "main.work")["main.work"]
-	keeperHook.Store(false)
-	defer keeperHook.Store(true)
+	keeper.Hook.Store(false)
+	defer keeper.Hook.Store(true)
 	e := newTestEngine(t, Options{})
-	if e.(*engine).keeper() != nil {
+	if e.(*engine).keeperClient() != nil {
 		t.Fatal("the engine started a keeper without the hook")
 	}
 	h := startHot(t, exe)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
@@ -43,7 +44,7 @@ func growHelperMain() int {
 		fmt.Println(err)
 		return 1
 	}
-	growFDTable(n)
+	keeper.GrowFDTable(n)
 	after, err := fdSize()
 	if err != nil {
 		fmt.Println(err)
@@ -76,7 +77,7 @@ func TestGrowFDTable(t *testing.T) {
 		t.Fatalf("a fresh process's table holds %d descriptors already: nothing to test", before)
 	}
 	if after < n {
-		t.Errorf("FDSize after growFDTable(%d): %d (was %d)", n, after, before)
+		t.Errorf("FDSize after keeper.GrowFDTable(%d): %d (was %d)", n, after, before)
 	}
 	// The table keeps its size, and the descriptor used to grow it is
 	// closed: the next one opened is a low one.

@@ -1,4 +1,6 @@
-package probe
+//go:build linux
+
+package keeper
 
 import (
 	"encoding/binary"
@@ -153,7 +155,7 @@ func (r *wireReader) end() error {
 }
 
 // appendRequest appends req's encoding to b.
-func appendRequest(b []byte, req keeperRequest) []byte {
+func appendRequest(b []byte, req request) []byte {
 	w := wireWriter{b}
 	w.u64(req.ID)
 	w.u8(req.Op)
@@ -175,13 +177,13 @@ func appendRequest(b []byte, req keeperRequest) []byte {
 }
 
 // decodeRequest decodes a request that appendRequest encoded.
-func decodeRequest(b []byte) (keeperRequest, error) {
+func decodeRequest(b []byte) (request, error) {
 	r := wireReader{b: b}
-	req := keeperRequest{ID: r.u64(), Op: r.u8(), Prog: r.u8()}
+	req := request{ID: r.u64(), Op: r.u8(), Prog: r.u8()}
 	// An attach takes at least 25 bytes: ID (4), Prog (1), path count
 	// (4), PID (8), offset and cookie counts (4 each).
 	if n := r.count(25); n > 0 {
-		req.Attach = make([]keeperAttach, n)
+		req.Attach = make([]attachRequest, n)
 		for i := range req.Attach {
 			a := &req.Attach[i]
 			a.ID = r.u32()
@@ -205,13 +207,13 @@ func decodeRequest(b []byte) (keeperRequest, error) {
 		}
 	}
 	if err := r.end(); err != nil {
-		return keeperRequest{}, err
+		return request{}, err
 	}
 	return req, nil
 }
 
 // appendReply appends rep's encoding to b.
-func appendReply(b []byte, rep keeperReply) []byte {
+func appendReply(b []byte, rep response) []byte {
 	w := wireWriter{b}
 	w.u64(rep.ID)
 	w.err(rep.Err)
@@ -230,9 +232,9 @@ func appendReply(b []byte, rep keeperReply) []byte {
 }
 
 // decodeReply decodes a reply that appendReply encoded.
-func decodeReply(b []byte) (keeperReply, error) {
+func decodeReply(b []byte) (response, error) {
 	r := wireReader{b: b}
-	rep := keeperReply{ID: r.u64(), Err: r.werr()}
+	rep := response{ID: r.u64(), Err: r.werr()}
 	n := int(r.u32())
 	if n > 0 {
 		n--
@@ -249,7 +251,7 @@ func decodeReply(b []byte) (keeperReply, error) {
 		}
 	}
 	if err := r.end(); err != nil {
-		return keeperReply{}, err
+		return response{}, err
 	}
 	return rep, nil
 }

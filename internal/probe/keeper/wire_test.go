@@ -1,4 +1,6 @@
-package probe
+//go:build linux
+
+package keeper
 
 import (
 	"errors"
@@ -7,16 +9,16 @@ import (
 )
 
 func TestWireRoundTrip(t *testing.T) {
-	reqs := []keeperRequest{
+	reqs := []request{
 		{},
 		{ID: 1, Op: opProg, Prog: progMulti},
-		{ID: 1<<64 - 1, Op: opAttach, Attach: []keeperAttach{
+		{ID: 1<<64 - 1, Op: opAttach, Attach: []attachRequest{
 			{ID: 7, Prog: progMulti, Path: "/usr/bin/prog", PID: 1234, Offsets: []uint64{0x1000, 0x2345}, Cookies: []uint64{1 << 63, 2}},
 			{ID: 8, Prog: progClassic, Path: "", PID: -1},
 		}},
 		{ID: 3, Op: opClose, Close: []uint32{1, 2, 1<<32 - 1}},
 		// Attaches as small as they come: 25 bytes each.
-		{ID: 4, Op: opAttach, Attach: []keeperAttach{{ID: 1}, {ID: 2}, {ID: 3}}},
+		{ID: 4, Op: opAttach, Attach: []attachRequest{{ID: 1}, {ID: 2}, {ID: 3}}},
 	}
 	for _, req := range reqs {
 		got, err := decodeRequest(appendRequest(nil, req))
@@ -27,7 +29,7 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("round trip of a request:\n got %+v\nwant %+v", got, req)
 		}
 	}
-	reps := []keeperReply{
+	reps := []response{
 		{},
 		{ID: 2, Err: &wireError{Msg: "no such file", Errno: 2, NotExist: true}},
 		{ID: 3, Errs: []attachResult{}},
@@ -45,7 +47,7 @@ func TestWireRoundTrip(t *testing.T) {
 }
 
 func TestWireMalformed(t *testing.T) {
-	full := appendRequest(nil, keeperRequest{ID: 9, Op: opAttach, Attach: []keeperAttach{
+	full := appendRequest(nil, request{ID: 9, Op: opAttach, Attach: []attachRequest{
 		{ID: 1, Path: "/bin/x", PID: 5, Offsets: []uint64{1, 2, 3}, Cookies: []uint64{4, 5, 6}},
 	}})
 	// Every truncation fails, as does trailing data.
@@ -59,19 +61,19 @@ func TestWireMalformed(t *testing.T) {
 	}
 	// A count larger than the message cannot hold is refused before any
 	// allocation for it.
-	huge := appendRequest(nil, keeperRequest{})
+	huge := appendRequest(nil, request{})
 	huge[10] = 0xff // the attach count's low byte
 	huge[13] = 0x7f
 	if _, err := decodeRequest(huge); !errors.Is(err, errWire) {
 		t.Errorf("request with a huge count: err = %v, want errWire", err)
 	}
-	rep := appendReply(nil, keeperReply{ID: 1, Errs: []attachResult{{Err: &wireError{Msg: "m"}}}})
+	rep := appendReply(nil, response{ID: 1, Errs: []attachResult{{Err: &wireError{Msg: "m"}}}})
 	for n := range len(rep) {
 		if _, err := decodeReply(rep[:n]); !errors.Is(err, errWire) {
 			t.Errorf("reply truncated to %d of %d bytes: err = %v, want errWire", n, len(rep), err)
 		}
 	}
-	bad := appendReply(nil, keeperReply{ID: 1, Err: &wireError{}})
+	bad := appendReply(nil, response{ID: 1, Err: &wireError{}})
 	bad[8] = 2 // the error marker
 	if _, err := decodeReply(bad); !errors.Is(err, errWire) {
 		t.Errorf("reply with a bad error marker: err = %v, want errWire", err)
@@ -81,9 +83,9 @@ func TestWireMalformed(t *testing.T) {
 // FuzzDecodeKeeperMessage checks that any bytes decode or fail cleanly,
 // and that what decodes encodes back to the same bytes.
 func FuzzDecodeKeeperMessage(f *testing.F) {
-	f.Add(appendRequest(nil, keeperRequest{ID: 1, Op: opAttach, Attach: []keeperAttach{{ID: 1, Path: "/p", PID: 3, Offsets: []uint64{8}, Cookies: []uint64{9}}}}))
-	f.Add(appendRequest(nil, keeperRequest{ID: 2, Op: opClose, Close: []uint32{4}}))
-	f.Add(appendReply(nil, keeperReply{ID: 3, Errs: []attachResult{{Err: &wireError{Msg: "e", Errno: 1}, Site: -1}}}))
+	f.Add(appendRequest(nil, request{ID: 1, Op: opAttach, Attach: []attachRequest{{ID: 1, Path: "/p", PID: 3, Offsets: []uint64{8}, Cookies: []uint64{9}}}}))
+	f.Add(appendRequest(nil, request{ID: 2, Op: opClose, Close: []uint32{4}}))
+	f.Add(appendReply(nil, response{ID: 3, Errs: []attachResult{{Err: &wireError{Msg: "e", Errno: 1}, Site: -1}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if req, err := decodeRequest(b); err == nil {
 			if again := appendRequest(nil, req); string(again) != string(b) {

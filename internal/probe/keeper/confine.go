@@ -1,4 +1,6 @@
-package probe
+//go:build linux
+
+package keeper
 
 import (
 	"os"
@@ -13,9 +15,9 @@ import (
 // The keeper lives as long as reach and runs as reach's user, often root.
 // It gets only what creating, holding and closing probe links needs:
 //
-//   - the capabilities of keeperCaps, and no way to gain others
+//   - the capabilities of Caps, and no way to gain others
 //     (no_new_privs, a bounding set of those alone);
-//   - no environment but keeperEnv (startKeeper);
+//   - no environment but Env (Start);
 //   - no descriptor but its standard streams (/dev/null and a pipe to
 //     reach's standard error) and its socket: the ones reach inherited
 //     are closed (closeInherited).
@@ -26,7 +28,7 @@ const (
 	capSysPtrace     = 19
 )
 
-// keeperCaps returns the capabilities the keeper keeps, each one tested by
+// Caps returns the capabilities the keeper keeps, each one tested by
 // TestKeeperConfined:
 //
 //   - CAP_BPF and CAP_PERFMON create uprobe_multi links;
@@ -42,10 +44,10 @@ const (
 // A keeper started for uprobe_multi links cannot make classic ones: when
 // the engine falls back to them later, attaching fails with a permission
 // error that says so.
-func keeperCaps(classic bool) []int {
-	caps := []int{capBPF, capPerfmon, capDACReadSearch, capSysPtrace}
+func Caps(classic bool) []int {
+	caps := []int{unix.CAP_BPF, unix.CAP_PERFMON, capDACReadSearch, capSysPtrace}
 	if classic {
-		caps = append(caps, capSysAdmin)
+		caps = append(caps, unix.CAP_SYS_ADMIN)
 	}
 	return caps
 }
@@ -73,7 +75,7 @@ func startConfined(cmd *exec.Cmd, caps []int) error {
 // confineThread restricts the calling thread as startConfined says. It does
 // what it can: each step only ever takes privileges away.
 func confineThread(caps []int) {
-	keep := capMask(caps)
+	keep := CapMask(caps)
 	last := lastCap()
 	for c := 0; c <= last; c++ {
 		if keep&(1<<c) != 0 {
@@ -94,7 +96,7 @@ func confineThread(caps []int) {
 	}
 }
 
-func capMask(caps []int) uint64 {
+func CapMask(caps []int) uint64 {
 	m := uint64(0)
 	for _, c := range caps {
 		m |= 1 << c
@@ -128,7 +130,7 @@ func closeInherited() {
 	d.Close()
 	for _, n := range names {
 		fd, err := strconv.Atoi(n)
-		if err != nil || fd <= keeperFD {
+		if err != nil || fd <= socketFD {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
