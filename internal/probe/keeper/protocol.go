@@ -24,8 +24,8 @@ const Env = "REACH_PROBE_KEEPER"
 const socketFD = 3
 
 // Hook is set once RunIfRequested (probe.RunKeeperIfRequested) has run in
-// this process: the
-// executable then takes the keeper role when started as one.
+// this process: the executable then takes the keeper role when started as
+// one.
 var Hook atomic.Bool
 
 // startTimeout bounds the wait for a new keeper's greeting.
