@@ -6,10 +6,6 @@
 // what the keeper may do, links.go creating links (which the engine also
 // does in its own process without a keeper).
 //
-// The keeper is a helper process that creates and owns the engine's probe
-// links, so that the kernel removes the probes in a healthy process even
-// when the engine's process dies by SIGKILL.
-//
 // Why: a link's probes are removed when the last file descriptor of the
 // link is closed. When a process is killed, its descriptors are closed
 // during its exit, by a thread with SIGKILL pending; the kernel then fails
