@@ -12,11 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
-	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
-	"github.com/reach-sca/reach/internal/report/assemble"
 	"github.com/reach-sca/reach/internal/safefile"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
@@ -93,24 +92,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	}
 	bins, unscanned, openErrs := openBinaries(ctx, e, fs.Args())
 	defer closeBinaries(bins)
-	// The modules come from the opened binaries, not from their build
-	// information alone: a test binary's come from its source file paths.
-	t := time.Now()
-	entries, err := db.ByModules(ctx, match.ModulePaths(bins...))
+	a, err := analysis.Run(ctx, db, bins, &analysis.Options{Match: &match.Options{SkipSites: true}, Log: e.log})
 	if err != nil {
 		return err
 	}
-	e.log.InfoContext(ctx, "read the database entries of the binaries' modules", "db", db.Source(), "entries", len(entries), "took", time.Since(t).Round(time.Millisecond))
-	t = time.Now()
-	results, err := matchBinaries(ctx, entries, bins, &match.Options{SkipSites: true})
-	if err != nil {
-		return err
-	}
-	e.log.InfoContext(ctx, "matched", "binaries", len(bins), "took", time.Since(t).Round(time.Millisecond))
-	r, _, err := newReport(ctx, "scan", db, results)
-	if err != nil {
-		return err
-	}
+	r := newReport(ctx, "scan", db, a.Built)
 	r.Started = started
 	r.Finished = time.Now()
 	r.Unscanned = unscanned
@@ -170,32 +156,9 @@ func closeBinaries(bins []*binfo.Binary) {
 	}
 }
 
-// matchBinaries matches each binary against entries, in parallel.
-func matchBinaries(ctx context.Context, entries []*osv.Entry, bins []*binfo.Binary, opts *match.Options) ([]*match.Result, error) {
-	results := make([]*match.Result, len(bins))
-	errs := make([]error, len(bins))
-	var wg sync.WaitGroup
-	for i, b := range bins {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = match.Match(ctx, b, entries, opts)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// newReport builds a report of mode from match results, with the database's
-// identity and warnings.
-func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*match.Result) (*report.Report, *assemble.Built, error) {
-	built, err := assemble.FromMatch(results)
-	if err != nil {
-		return nil, nil, err
-	}
+// newReport builds a report of mode from the analysis's report binaries
+// and notes, with the database's identity and warnings.
+func newReport(ctx context.Context, mode string, db *vulndb.Client, built *report.Built) *report.Report {
 	r := &report.Report{
 		Schema:   report.Schema,
 		Tool:     report.Tool{Name: "reach", Version: version()},
@@ -208,7 +171,7 @@ func newReport(ctx context.Context, mode string, db *vulndb.Client, results []*m
 	}
 	r.Notes = append(r.Notes, db.Warnings()...)
 	r.Notes = append(r.Notes, built.Notes...)
-	return r, built, nil
+	return r
 }
 
 // writeReport renders r in the chosen format to -o or standard output. A

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
@@ -131,7 +130,7 @@ func TestAgainstGovulncheck(t *testing.T) {
 					ours[f.Entry.ID] += "/go"
 				}
 			}
-			linked := ids(ours, func(_, s string) bool { return s == string(report.Linked) || s == string(report.Linked)+"/go" })
+			linked := ids(ours, func(_, s string) bool { return s == string(Linked) || s == string(Linked)+"/go" })
 			symbols := ids(gv, func(_, l string) bool { return l == "symbol" })
 			if !slices.Equal(linked, symbols) {
 				t.Errorf("linked findings\n\t%v\ngovulncheck symbol-level findings\n\t%v", linked, symbols)
@@ -150,13 +149,13 @@ func TestAgainstGovulncheck(t *testing.T) {
 				}
 			}
 			for id, l := range gv {
-				if l == "module" && ours[id] != "" && ours[id] != string(report.Imported) {
+				if l == "module" && ours[id] != "" && ours[id] != string(Imported) {
 					t.Errorf("%s: govulncheck module level, Match %s", id, ours[id])
 				}
 			}
 			whole := 0
 			for _, f := range res.Findings {
-				if f.WholeModule && f.Status == report.Linked {
+				if f.WholeModule && f.Status == Linked {
 					whole++
 				}
 			}

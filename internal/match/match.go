@@ -40,7 +40,7 @@
 //
 // An import that lists no symbols makes the whole package vulnerable, and
 // an entry that names no package of a module the whole module: one Symbol
-// with Name "" and Scope report.ScopePackage or report.ScopeModule, linked
+// with Name "" and Scope ScopePackage or ScopeModule, linked
 // by any code of it, whose targets are its entry points (see scope.go).
 //
 // Functions of package main are named "main.F" in binaries: an entry that
@@ -56,7 +56,6 @@ package match
 import (
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
-	"github.com/reach-sca/reach/internal/report"
 )
 
 // Result is the match of one binary against a set of OSV entries.
@@ -89,15 +88,15 @@ type Finding struct {
 	// FixedVersion is the lowest version above Version that fixes the entry,
 	// with a leading "v", or "" when no fix exists.
 	FixedVersion string
-	// Status is report.Linked when at least one vulnerable symbol is in the
-	// binary, and report.Imported otherwise.
-	Status report.Status
+	// Status is Linked when at least one vulnerable symbol is in the
+	// binary, and Imported otherwise.
+	Status Status
 	// Symbols lists the vulnerable symbols present in the binary, sorted by
 	// package and name. Empty for Imported findings.
 	Symbols []*Symbol
 	// WholeModule is set when the entry names no package of Module (it has
 	// no symbol data): Symbols then holds one symbol of scope
-	// report.ScopeModule, and the finding is linked when any code of the
+	// ScopeModule, and the finding is linked when any code of the
 	// module is in the binary. See scope.go.
 	WholeModule bool
 }
@@ -106,11 +105,11 @@ type Finding struct {
 type Symbol struct {
 	// Package and Name are as the OSV entry spells them ("Decoder.Decode").
 	// Name is "" when the OSV entry lists the package without symbols, which
-	// means the whole package is vulnerable (Scope report.ScopePackage), or
-	// names no package of the module (Scope report.ScopeModule, Package is
+	// means the whole package is vulnerable (Scope ScopePackage), or
+	// names no package of the module (Scope ScopeModule, Package is
 	// then the module path).
 	Package, Name string
-	Scope         report.Scope
+	Scope         Scope
 	// Targets are the compiled forms of the symbol found in the binary. For
 	// a whole package or module, they are its entry points (see scope.go),
 	// and may be empty when only its initialization is linked.

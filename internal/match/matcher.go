@@ -9,7 +9,6 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
-	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/semver"
 )
 
@@ -71,7 +70,7 @@ func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *O
 	}
 	mods, unchecked := binaryModules(bin)
 	m := &matcher{bin: bin, mods: mods, mainPkg: cmp.Or(opts.MainPackage, bin.MainPackage),
-		modPaths: modulePaths(bin), pkgMod: map[string]string{}}
+		modPaths: ownerPaths(bin), pkgMod: map[string]string{}}
 	m.pkgs, m.wholeMods = m.entryPackages(entries)
 	res := &Result{Binary: bin, Unchecked: unchecked}
 	for i, e := range entries {
@@ -238,7 +237,7 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 		Entry:       e,
 		Module:      best.module,
 		Version:     best.version,
-		Status:      report.Imported,
+		Status:      Imported,
 		Symbols:     mergeSymbols(symbols),
 		WholeModule: best.whole,
 	}
@@ -246,7 +245,7 @@ func (m *matcher) entry(e *osv.Entry) *Finding {
 		f.FixedVersion = semver.FixedVersion(best.ranges, best.version)
 	}
 	if len(f.Symbols) > 0 {
-		f.Status = report.Linked
+		f.Status = Linked
 	}
 	return f
 }
@@ -297,7 +296,7 @@ func newSymbol(pkg, name string, cs []*compiled) *Symbol {
 func mergeSymbols(syms []*Symbol) []*Symbol {
 	type key struct {
 		pkg, name string
-		scope     report.Scope
+		scope     Scope
 	}
 	byKey := map[key]*Symbol{}
 	var out []*Symbol

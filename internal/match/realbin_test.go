@@ -8,7 +8,6 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
-	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
@@ -124,7 +123,7 @@ func TestRealTextYAML(t *testing.T) {
 			if f == nil {
 				t.Fatalf("no GO-2021-0113 finding among %d", len(res.Findings))
 			}
-			if f.Status != report.Linked || f.Module != "golang.org/x/text" || f.Version != "v0.3.5" || f.FixedVersion != "v0.3.7" {
+			if f.Status != Linked || f.Module != "golang.org/x/text" || f.Version != "v0.3.5" || f.FixedVersion != "v0.3.7" {
 				t.Errorf("GO-2021-0113: %s %s@%s fixed %s, want linked golang.org/x/text@v0.3.5 fixed v0.3.7", f.Status, f.Module, f.Version, f.FixedVersion)
 			}
 			s := symbol(f, "golang.org/x/text/language", "Parse")
@@ -143,7 +142,7 @@ func TestRealTextYAML(t *testing.T) {
 			// yaml.v2 v2.2.2 naming it.
 			var yaml *Finding
 			for _, f := range res.Findings {
-				if f.Module == "gopkg.in/yaml.v2" && f.Status == report.Linked {
+				if f.Module == "gopkg.in/yaml.v2" && f.Status == Linked {
 					yaml = f
 					break
 				}
@@ -172,7 +171,7 @@ func TestRealStdMail(t *testing.T) {
 	if f == nil {
 		t.Fatalf("no GO-2024-2609 finding among %d", len(res.Findings))
 	}
-	if f.Status != report.Linked || f.Module != osv.ModuleStdlib || f.Version != "v1.21.0" || f.FixedVersion != "v1.21.8" {
+	if f.Status != Linked || f.Module != osv.ModuleStdlib || f.Version != "v1.21.0" || f.FixedVersion != "v1.21.8" {
 		t.Errorf("GO-2024-2609: %s %s@%s fixed %s, want linked stdlib@v1.21.0 fixed v1.21.8", f.Status, f.Module, f.Version, f.FixedVersion)
 	}
 	s := symbol(f, "net/mail", "ParseAddress")
@@ -193,7 +192,7 @@ func TestRealStdMail(t *testing.T) {
 func countLinked(res *Result) int {
 	n := 0
 	for _, f := range res.Findings {
-		if f.Status == report.Linked {
+		if f.Status == Linked {
 			n++
 		}
 	}

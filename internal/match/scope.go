@@ -8,7 +8,6 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/osv"
-	"github.com/reach-sca/reach/internal/report"
 )
 
 // Entries without symbol data.
@@ -118,9 +117,12 @@ func (m *matcher) moduleOf(pkg string) string {
 	return mod
 }
 
-// modulePaths lists the paths of bin's modules: main module and
-// dependencies, replaced or not.
-func modulePaths(bin *binfo.Binary) []string {
+// ownerPaths lists the paths of all of bin's modules, main module and
+// dependencies, replaced or not and with a version or not: the modules a
+// package can belong to (moduleOf). It is more than binaryModules, which
+// keeps only the modules that can be checked: a package of an unchecked
+// module must not be taken for one of a shorter module path.
+func ownerPaths(bin *binfo.Binary) []string {
 	var paths []string
 	if p := bin.Main.Path; p != "" {
 		paths = append(paths, p)
@@ -145,7 +147,7 @@ func (m *matcher) moduleSymbol(mod string) *Symbol {
 	if len(sc) == 0 {
 		return nil
 	}
-	return scopeSymbol(idx, mod, report.ScopeModule, sc)
+	return scopeSymbol(idx, mod, ScopeModule, sc)
 }
 
 // packageSymbol returns the symbol standing for the whole package path (as
@@ -155,10 +157,10 @@ func (m *matcher) packageSymbol(path string) *Symbol {
 	if len(idx.byPkg[pkg]) == 0 {
 		return nil
 	}
-	return scopeSymbol(idx, path, report.ScopePackage, scope{pkg: true})
+	return scopeSymbol(idx, path, ScopePackage, scope{pkg: true})
 }
 
-func scopeSymbol(idx *index, name string, kind report.Scope, sc scope) *Symbol {
+func scopeSymbol(idx *index, name string, kind Scope, sc scope) *Symbol {
 	s := &Symbol{Package: name, Scope: kind, scope: sc}
 	pkgs := make([]string, 0, len(sc))
 	for p := range sc {

@@ -11,13 +11,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/procfs"
 	"github.com/reach-sca/reach/internal/report"
-	"github.com/reach-sca/reach/internal/report/assemble"
 	"github.com/reach-sca/reach/internal/safefile"
 )
 
@@ -268,18 +268,18 @@ var ErrNoProcess = fmt.Errorf("no such process (%w, or never existed)", ErrExite
 // binary and probe groups.
 func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 	bin := b.bin
-	entries, err := s.entries(ctx, match.ModulePaths(bin))
-	if err != nil {
-		return fmt.Errorf("read vulnerability entries for %s: %w", bin.Path, err)
-	}
-	res, err := match.Match(ctx, bin, entries, nil)
+	db := analysis.EntriesFunc(func(ctx context.Context, paths []string) ([]*osv.Entry, error) {
+		entries, err := s.entries(ctx, paths)
+		if err != nil {
+			return nil, fmt.Errorf("read vulnerability entries for %s: %w", bin.Path, err)
+		}
+		return entries, nil
+	})
+	a, err := analysis.Run(ctx, db, []*binfo.Binary{bin}, nil)
 	if err != nil {
 		return err
 	}
-	built, err := assemble.FromMatch([]*match.Result{res})
-	if err != nil {
-		return err
-	}
+	res, built := a.Results[0], a.Built
 	b.rb = built.Binaries[0]
 	for _, n := range built.Notes {
 		s.rec.Note(n)

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -71,7 +72,7 @@ func fixtureDB(t testing.TB) *vulndb.Client {
 	return db
 }
 
-func newSession(t testing.TB, db EntrySource, opts Options) *Session {
+func newSession(t testing.TB, db analysis.Entries, opts Options) *Session {
 	t.Helper()
 	testprog.RequireRoot(t)
 	if opts.Logger == nil {

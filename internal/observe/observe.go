@@ -2,7 +2,7 @@
 // functions: the runtime half of `reach run` and `reach attach`.
 //
 // A Session analyses each observed process's executable once (binfo, match
-// against the vulnerability database, assemble), arms one probe group per
+// against the vulnerability database: package analysis), arms one probe group per
 // vulnerable symbol in the process, symbolizes the hits the probe engine
 // reports (inline-aware) and records them into a report. The set of
 // watched targets can change while processes run (SetTargets, WatchTargets).
@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
@@ -38,12 +39,6 @@ var ErrTooManySites = errors.New("too many probe sites")
 
 // ErrClosed reports use of a closed Session.
 var ErrClosed = errors.New("session closed")
-
-// EntrySource gives the OSV entries of modules. *vulndb.Client implements
-// it.
-type EntrySource interface {
-	ByModules(ctx context.Context, modulePaths []string) ([]*osv.Entry, error)
-}
 
 // Options configure a Session.
 type Options struct {
@@ -94,7 +89,7 @@ type Options struct {
 // stops every goroutine it started, removes every probe and waits.
 type Session struct {
 	log    *slog.Logger
-	db     EntrySource
+	db     analysis.Entries
 	engine probe.Engine
 	rec    *report.Recorder
 	opts   Options
@@ -152,7 +147,7 @@ type Session struct {
 // New returns a session that reads OSV entries from db. It fails with
 // probe.ErrPermission or probe.ErrNotSupported when eBPF probes cannot run
 // here.
-func New(ctx context.Context, db EntrySource, opts Options) (*Session, error) {
+func New(ctx context.Context, db analysis.Entries, opts Options) (*Session, error) {
 	if db == nil {
 		return nil, errors.New("new observe session: no vulnerability database")
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -14,13 +15,13 @@ import (
 
 // countingDB counts the analyses that ask for entries.
 type countingDB struct {
-	EntrySource
+	analysis.Entries
 	calls atomic.Int32
 }
 
 func (c *countingDB) ByModules(ctx context.Context, modules []string) ([]*osv.Entry, error) {
 	c.calls.Add(1)
-	return c.EntrySource.ByModules(ctx, modules)
+	return c.Entries.ByModules(ctx, modules)
 }
 
 // TestPrograms checks that New analyses Options.Programs while it starts,
@@ -29,7 +30,7 @@ func (c *countingDB) ByModules(ctx context.Context, modules []string) ([]*osv.En
 func TestPrograms(t *testing.T) {
 	testprog.RequireRoot(t)
 	path := buildApp(t, testprog.Plain)
-	db := &countingDB{EntrySource: fixtureDB(t)}
+	db := &countingDB{Entries: fixtureDB(t)}
 	// Through a symbolic link, as a PATH lookup may give.
 	link := filepath.Join(t.TempDir(), "app-link")
 	if err := exec.Command("ln", "-s", path, link).Run(); err != nil {

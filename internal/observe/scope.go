@@ -10,7 +10,6 @@ import (
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/probe"
-	"github.com/reach-sca/reach/internal/report"
 )
 
 // Whole packages and whole modules.
@@ -151,7 +150,7 @@ func (s *Session) noteCut(p *process, groups []*group) {
 			continue
 		}
 		what := "package " + g.pkg
-		if g.scope.Scope == report.ScopeModule {
+		if g.scope.Scope == match.ScopeModule {
 			what = "module " + g.pkg
 		}
 		s.rec.Note(fmt.Sprintf("%s: %s (%s without symbol data, treated as vulnerable as a whole): %d of its %d entry sites are watched, within -max-sites %d; code entered only through the others is not seen. Raise -max-sites, or select fewer targets, to watch them all.",

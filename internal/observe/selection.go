@@ -35,7 +35,7 @@ func reasonTooManySites(pid, n, max int) string {
 	return fmt.Sprintf("the targets needed %d probe sites in process %d, more than -max-sites %d: nothing was armed there", n, pid, max)
 }
 
-// IDLookup is an EntrySource that can tell whether the database has an
+// IDLookup is an analysis.Entries that can tell whether the database has an
 // entry with an ID or alias; *vulndb.Client is one. Without it, the notes
 // on targets that select nothing cannot tell an unknown ID from one whose
 // vulnerable code is not in the programs.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/observe"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
@@ -114,7 +115,7 @@ func TestStress(t *testing.T) {
 // cycle opens a session, attaches to every process with the first target
 // set, switches to the second one, closes the session and returns its
 // report.
-func cycle(db observe.EntrySource, procs []*stressProc, mode probe.Mode, first, second observe.TargetSet, rng *rand.Rand) (*report.Report, error) {
+func cycle(db analysis.Entries, procs []*stressProc, mode probe.Mode, first, second observe.TargetSet, rng *rand.Rand) (*report.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := observe.New(ctx, db, observe.Options{

@@ -1,4 +1,4 @@
-package assemble
+package report_test
 
 import (
 	"errors"
@@ -30,12 +30,12 @@ func fixture() []*match.Result {
 		Findings: []*match.Finding{
 			{
 				Entry:  &osv.Entry{ID: "GO-2021-0113", Aliases: []string{"CVE-2020-28852"}, Summary: "Out-of-bounds read in golang.org/x/text/language"},
-				Module: "golang.org/x/text", Version: "v0.3.6", FixedVersion: "v0.3.7", Status: report.Linked,
+				Module: "golang.org/x/text", Version: "v0.3.6", FixedVersion: "v0.3.7", Status: match.Linked,
 				Symbols: []*match.Symbol{{Package: "golang.org/x/text/language", Name: "Parse"}, {Package: "golang.org/x/text/language", Name: "MatchStrings"}},
 			},
 			{
 				Entry:  &osv.Entry{ID: "GO-2020-0036", Details: "Due to unbounded alias chasing, a maliciously crafted YAML file can cause excessive CPU use. More text."},
-				Module: "gopkg.in/yaml.v2", Version: "v2.2.2", FixedVersion: "v2.2.8", Status: report.Imported,
+				Module: "gopkg.in/yaml.v2", Version: "v2.2.2", FixedVersion: "v2.2.8", Status: match.Imported,
 			},
 		},
 	}}
@@ -43,7 +43,7 @@ func fixture() []*match.Result {
 
 func TestFromMatch(t *testing.T) {
 	res := fixture()
-	built, err := FromMatch(res)
+	built, err := report.FromMatch(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestFromMatchErrors(t *testing.T) {
 		{"nil result", func(r []*match.Result) []*match.Result { return append(r, nil) }},
 		{"no binary", func(r []*match.Result) []*match.Result { r[0].Binary = nil; return r }},
 		{"no entry", func(r []*match.Result) []*match.Result { r[0].Findings[0].Entry = nil; return r }},
-		{"bad status", func(r []*match.Result) []*match.Result { r[0].Findings[0].Status = report.Reached; return r }},
+		{"bad status", func(r []*match.Result) []*match.Result { r[0].Findings[0].Status = "reached"; return r }},
 		{"linked without symbols", func(r []*match.Result) []*match.Result { r[0].Findings[0].Symbols = nil; return r }},
 		{"nil symbol", func(r []*match.Result) []*match.Result {
 			r[0].Findings[0].Symbols = append(r[0].Findings[0].Symbols, nil)
@@ -125,16 +125,16 @@ func TestFromMatchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := FromMatch(tt.mutate(fixture()))
-			if !errors.Is(err, ErrBadResult) {
-				t.Fatalf("err = %v, want ErrBadResult", err)
+			_, err := report.FromMatch(tt.mutate(fixture()))
+			if !errors.Is(err, report.ErrBadResult) {
+				t.Fatalf("err = %v, want report.ErrBadResult", err)
 			}
 		})
 	}
 }
 
 func TestFromMatchEmpty(t *testing.T) {
-	built, err := FromMatch(nil)
+	built, err := report.FromMatch(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestFromMatchInferred(t *testing.T) {
 		},
 		Unversioned: []string{"example.com/a", "example.com/b", "example.com/c", "example.com/d", "example.com/e", "example.com/f"},
 	}
-	built, err := FromMatch([]*match.Result{{Binary: bin}})
+	built, err := report.FromMatch([]*match.Result{{Binary: bin}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestFromMatchInferred(t *testing.T) {
 
 	// Build information that lists everything gets no note.
 	bin.Deps[0].Inferred, bin.Deps[1].Inferred, bin.Unversioned = false, false, nil
-	built, err = FromMatch([]*match.Result{{Binary: bin}})
+	built, err = report.FromMatch([]*match.Result{{Binary: bin}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
-// Package assemble turns match results into the report model: one
-// report.Binary per matched binary, with its modules and findings, and an
-// index from each matched symbol to the report symbol a runtime engine
-// records its hits into.
-//
-// It is a package of its own because package match imports package report
-// (for report.Status), so report cannot import match.
-package assemble
+// FromMatch turns match results into the report model: one Binary per
+// matched binary, with its modules and findings, and an index from each
+// matched symbol to the report symbol a runtime engine records its hits
+// into (a Watch, for Recorder.Record).
+
+package report
 
 import (
 	"errors"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/reach-sca/reach/internal/binfo"
 	"github.com/reach-sca/reach/internal/match"
-	"github.com/reach-sca/reach/internal/report"
 )
 
 // ErrBadResult reports a match result that cannot be turned into a report,
@@ -29,10 +26,10 @@ var ErrBadResult = errors.New("incomplete match result")
 // Built is the report part built from match results.
 type Built struct {
 	// Binaries has one entry per result, in the results' order.
-	Binaries []*report.Binary
+	Binaries []*Binary
 	// Targets maps each matched symbol to where its hits go in Binaries:
-	// pass the value to report.Recorder.Record.
-	Targets map[*match.Symbol]report.Target
+	// pass the value to Recorder.Record.
+	Targets map[*match.Symbol]Target
 	// Notes says, per binary, which of its modules come from its source
 	// file paths rather than its build information, and which packages
 	// have no module version at all: add them to the report's notes.
@@ -43,8 +40,8 @@ type Built struct {
 // start with every symbol linked; a Recorder moves them to reached.
 func FromMatch(results []*match.Result) (*Built, error) {
 	out := &Built{
-		Binaries: make([]*report.Binary, 0, len(results)),
-		Targets:  map[*match.Symbol]report.Target{},
+		Binaries: make([]*Binary, 0, len(results)),
+		Targets:  map[*match.Symbol]Target{},
 	}
 	for i, res := range results {
 		if res == nil || res.Binary == nil {
@@ -62,17 +59,17 @@ func FromMatch(results []*match.Result) (*Built, error) {
 			}
 			b.Findings = append(b.Findings, f)
 			for j, ms := range mf.Symbols {
-				out.Targets[ms] = report.Target{Binary: b, Finding: f, Symbol: f.Symbols[j]}
+				out.Targets[ms] = Target{Binary: b, Finding: f, Symbol: f.Symbols[j]}
 			}
 		}
-		slices.SortStableFunc(b.Findings, func(x, y *report.Finding) int { return strings.Compare(x.OSV, y.OSV) })
+		slices.SortStableFunc(b.Findings, func(x, y *Finding) int { return strings.Compare(x.OSV, y.OSV) })
 		out.Binaries = append(out.Binaries, b)
 	}
 	return out, nil
 }
 
-func newBinary(bi *binfo.Binary) *report.Binary {
-	b := &report.Binary{
+func newBinary(bi *binfo.Binary) *Binary {
+	b := &Binary{
 		Path:         bi.Path,
 		BuildID:      bi.BuildID,
 		GoVersion:    bi.GoVersion,
@@ -82,11 +79,11 @@ func newBinary(bi *binfo.Binary) *report.Binary {
 		TestOf:       testOf(bi),
 		Stripped:     bi.Stripped,
 		PIE:          bi.PIE,
-		Modules:      make([]report.Module, 0, len(bi.Deps)),
-		Findings:     []*report.Finding{},
+		Modules:      make([]Module, 0, len(bi.Deps)),
+		Findings:     []*Finding{},
 	}
 	for _, d := range bi.Deps {
-		m := report.Module{Path: d.Path, Version: d.Version, Inferred: d.Inferred}
+		m := Module{Path: d.Path, Version: d.Version, Inferred: d.Inferred}
 		if r := d.Replace; r != nil {
 			m.Version = r.Version
 			m.Replace = r.Path
@@ -96,7 +93,7 @@ func newBinary(bi *binfo.Binary) *report.Binary {
 		}
 		b.Modules = append(b.Modules, m)
 	}
-	slices.SortFunc(b.Modules, func(x, y report.Module) int { return strings.Compare(x.Path, y.Path) })
+	slices.SortFunc(b.Modules, func(x, y Module) int { return strings.Compare(x.Path, y.Path) })
 	return b
 }
 
@@ -108,7 +105,7 @@ const maxNotedPackages = 5
 func moduleNotes(bi *binfo.Binary) []string {
 	name := bi.Path
 	if pkg := testOf(bi); pkg != "" {
-		name = (&report.Binary{Path: bi.Path, TestOf: pkg}).Name()
+		name = (&Binary{Path: bi.Path, TestOf: pkg}).Name()
 	}
 	var notes []string
 	var inferred []string
@@ -119,7 +116,7 @@ func moduleNotes(bi *binfo.Binary) []string {
 	}
 	if len(inferred) > 0 {
 		notes = append(notes, fmt.Sprintf("%s: its build information lists no dependencies (as in test binaries); the versions of %s were inferred from the paths of its source files (module@version directories): %s",
-			name, plural(len(inferred), "module"), strings.Join(inferred, ", ")))
+			name, count(len(inferred), "module"), strings.Join(inferred, ", ")))
 	}
 	if n := len(bi.Unversioned); n > 0 {
 		pkgs := strings.Join(bi.Unversioned[:min(n, maxNotedPackages)], ", ")
@@ -127,51 +124,47 @@ func moduleNotes(bi *binfo.Binary) []string {
 			pkgs += fmt.Sprintf(" and %d more", n-maxNotedPackages)
 		}
 		notes = append(notes, fmt.Sprintf("%s: the vulnerabilities of %s were not checked: neither its build information nor their source file paths give their module versions (a vendored build without -trimpath, or modules replaced by local directories): %s; rebuild with -trimpath, or scan a binary built with go build, to check them",
-			name, plural(n, "package"), pkgs))
+			name, count(n, "package"), pkgs))
 	}
 	return notes
 }
 
-// plural is "1 module" or "2 modules".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-func newFinding(mf *match.Finding) (*report.Finding, error) {
+func newFinding(mf *match.Finding) (*Finding, error) {
 	e := mf.Entry
+	var status Status
 	switch mf.Status {
-	case report.Linked, report.Imported:
+	case match.Linked:
+		status = Linked
+	case match.Imported:
+		status = Imported
 	default:
 		return nil, fmt.Errorf("%s: status %q, want linked or imported: %w", e.ID, mf.Status, ErrBadResult)
 	}
-	if mf.Status == report.Linked && len(mf.Symbols) == 0 {
+	if status == Linked && len(mf.Symbols) == 0 {
 		return nil, fmt.Errorf("%s: linked without symbols: %w", e.ID, ErrBadResult)
 	}
-	f := &report.Finding{
+	f := &Finding{
 		OSV:          e.ID,
 		Aliases:      slices.Clone(e.Aliases),
-		Summary:      summary(e.Summary, e.Details),
+		Summary:      entrySummary(e.Summary, e.Details),
 		Module:       mf.Module,
 		Version:      mf.Version,
 		FixedVersion: mf.FixedVersion,
-		Status:       mf.Status,
+		Status:       status,
 		WholeModule:  mf.WholeModule,
 	}
 	for _, ms := range mf.Symbols {
 		if ms == nil {
 			return nil, fmt.Errorf("%s: nil symbol: %w", e.ID, ErrBadResult)
 		}
-		f.Symbols = append(f.Symbols, &report.Symbol{Package: ms.Package, Name: ms.Name, Scope: ms.Scope, Status: report.Linked})
+		f.Symbols = append(f.Symbols, &Symbol{Package: ms.Package, Name: ms.Name, Scope: Scope(ms.Scope), Status: Linked})
 	}
 	return f, nil
 }
 
-// summary is the entry's summary, or the first sentence of its details
+// entrySummary is the entry's summary, or the first sentence of its details
 // when it has none (older entries).
-func summary(sum, details string) string {
+func entrySummary(sum, details string) string {
 	if s := strings.TrimSpace(sum); s != "" {
 		return s
 	}
@@ -180,6 +173,11 @@ func summary(sum, details string) string {
 		d = d[:i+1]
 	}
 	return d
+}
+
+// count is "1 module" or "2 modules".
+func count(n int, noun string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, noun, noun+"s"))
 }
 
 // testOf returns the package that bi tests when it is a test binary, and
