@@ -279,8 +279,8 @@ func TestAttachHTTPServer(t *testing.T) {
 	t.Logf("attached and 3 requests in %s", time.Since(t0))
 	a.cmd.Process.Signal(syscall.SIGINT)
 	t0 = time.Now()
-	if code := a.wait(t); code != report.ExitFound {
-		t.Fatalf("reach attach exit %d, want %d (a finding reached, -fail-on reached by default)\n%s", code, report.ExitFound, a.errText())
+	if code := a.wait(t); code != ExitFound {
+		t.Fatalf("reach attach exit %d, want %d (a finding reached, -fail-on reached by default)\n%s", code, ExitFound, a.errText())
 	}
 
 	t.Logf("reach exited %s after SIGINT", time.Since(t0))
@@ -507,8 +507,8 @@ func testAttachExit(t *testing.T, db string, others []int, reap bool) {
 			t.Errorf("program: %v", err)
 		}
 	}
-	if code := a.wait(t); code != report.ExitFound {
-		t.Errorf("exit %d, want %d: Parse reached\n%s", code, report.ExitFound, a.errText())
+	if code := a.wait(t); code != ExitFound {
+		t.Errorf("exit %d, want %d: Parse reached\n%s", code, ExitFound, a.errText())
 	}
 	r := readReport(t, out)
 	for _, pid := range others {

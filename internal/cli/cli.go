@@ -12,8 +12,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-
-	"github.com/reach-sca/reach/internal/report"
 )
 
 // Version is reach's version, set at link time with
@@ -146,7 +144,7 @@ func parseFlags(fs *flagSet, args []string) (help bool, err error) {
 			fs.printHelp(fs.e.stdout)
 			return true, nil
 		}
-		return false, &report.UsageError{Err: fmt.Errorf("%s: %w", fs.Name(), err)}
+		return false, &UsageError{Err: fmt.Errorf("%s: %w", fs.Name(), err)}
 	}
 	return false, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // usageError reports a wrong command line: exit 2.
 func usageError(format string, args ...any) error {
-	return &report.UsageError{Err: fmt.Errorf(format, args...)}
+	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
 // statusError passes an observed program's exit status on as reach's own,
@@ -71,9 +71,9 @@ func startFailure(name string, err error) error {
 }
 
 // ExitCode prints err to stderr, when it has something to say, and returns
-// the process exit code for it (see report.ExitCode).
+// the process exit code for it (see exitCode).
 func ExitCode(err error, stderr io.Writer) int {
-	code := report.ExitCode(err)
+	code := exitCode(err)
 	if err == nil {
 		return code
 	}
@@ -82,7 +82,7 @@ func ExitCode(err error, stderr io.Writer) int {
 		return code
 	}
 	printError(stderr, err)
-	if code == report.ExitUsage {
+	if code == ExitUsage {
 		fmt.Fprintln(stderr, usageHint(err))
 	}
 	return code
@@ -104,4 +104,92 @@ func usageHint(err error) string {
 // terminal escaped (see report.Printable).
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "reach: %s\n", report.PrintableLines(err.Error()))
+}
+
+// Exit codes of reach's commands. They follow govulncheck's convention, with
+// the "found" code moved to 3 so that 2 stays free for usage errors as most
+// Unix tools use it:
+//
+//	0  nothing found at or above the threshold status
+//	1  an error stopped the command (bad binary, unreadable database, ...)
+//	2  usage error: bad flags or arguments
+//	3  at least one finding at or above the threshold status
+//
+// The threshold is a report.Status: a finding counts when its status ranks at or
+// above it (reached > not_watched > linked > imported): a symbol that reach
+// did not watch all the time may have run unseen, which is worse than
+// watched and not seen running (linked), but not as bad as seen running
+// (reached). So "-fail-on reached" does not fail on symbols left out of the
+// targets, "-fail-on not_watched" does, and "-fail-on linked" fails on any
+// vulnerable code in the binary. The command chooses the default.
+//
+// Errors carry their exit code: any error in the chain with an ExitCode()
+// method decides it (see exitCode); every other non-nil error exits 1.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+	ExitFound = 3
+)
+
+// ExitCoder is an error that decides the process's exit code.
+type ExitCoder interface {
+	error
+	ExitCode() int
+}
+
+// exitCode returns the exit code for err: ExitOK for nil, the code of the
+// first ExitCoder in err's chain, and ExitError otherwise.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ec ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return ExitError
+}
+
+// FoundError reports findings at or above a threshold status. It is not a
+// failure of reach: the report was written, and the exit code says that
+// something was found.
+type FoundError struct {
+	Threshold report.Status
+	Count     int // findings at or above Threshold
+}
+
+func (e *FoundError) Error() string {
+	noun := "findings"
+	if e.Count == 1 {
+		noun = "finding"
+	}
+	return fmt.Sprintf("%d %s %s or worse", e.Count, noun, e.Threshold)
+}
+
+// ExitCode returns ExitFound.
+func (e *FoundError) ExitCode() int { return ExitFound }
+
+// UsageError reports bad flags or arguments.
+type UsageError struct {
+	Err error
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ExitCode returns ExitUsage.
+func (e *UsageError) ExitCode() int { return ExitUsage }
+
+// check returns a *FoundError when r has findings at or above threshold,
+// a *UsageError when threshold is no status, and nil otherwise.
+func check(r *report.Report, threshold report.Status) error {
+	if threshold.Rank() == 0 {
+		return &UsageError{Err: fmt.Errorf("threshold %q: %w: use reached, not_watched, linked or imported", threshold, report.ErrBadStatus)}
+	}
+	if n := r.Count(threshold); n > 0 {
+		return &FoundError{Threshold: threshold, Count: n}
+	}
+	return nil
 }

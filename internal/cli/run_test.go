@@ -245,8 +245,8 @@ func TestRunExitStatus(t *testing.T) {
 		{"status 7", nil, []string{"exit", "7"}, 7, ""},
 		{"panic", nil, []string{"panic"}, 2, "panic: lifecycle: panic after calling language.Parse"},
 		{"SIGKILL", nil, []string{"kill"}, 128 + int(syscall.SIGKILL), ""},
-		{"fail-on reached", []string{"-fail-on", "reached"}, []string{"parse"}, report.ExitFound, ""},
-		{"fail-on linked", []string{"-fail-on", "linked"}, []string{"parse"}, report.ExitFound, ""},
+		{"fail-on reached", []string{"-fail-on", "reached"}, []string{"parse"}, ExitFound, ""},
+		{"fail-on linked", []string{"-fail-on", "linked"}, []string{"parse"}, ExitFound, ""},
 		// The program's own failure wins over the threshold.
 		{"fail-on with status 7", []string{"-fail-on", "reached"}, []string{"exit", "7"}, 7, ""},
 	} {
@@ -261,7 +261,7 @@ func TestRunExitStatus(t *testing.T) {
 			if !strings.Contains(res.stderr, tc.stderr) {
 				t.Errorf("standard error lacks the program's %q:\n%s", tc.stderr, res.stderr)
 			}
-			if tc.code != report.ExitFound && strings.Contains(res.stderr, "reach:") {
+			if tc.code != ExitFound && strings.Contains(res.stderr, "reach:") {
 				t.Errorf("reach printed a message for the program's own status:\n%s", res.stderr)
 			}
 			_, sym := observedSymbol(t, observedBinary(t, readReport(t, out), bin), textOSV, textPkg, "Parse")

@@ -220,5 +220,5 @@ func checkThreshold(r *report.Report, failOn string) error {
 		// A gate must not pass on an observation of nothing.
 		return fmt.Errorf("no Go program was observed, so -fail-on %s cannot tell whether the program is safe: run a Go program (reach run -- ./app), or pass -fail-on never", failOn)
 	}
-	return r.Check(st)
+	return check(r, st)
 }

@@ -227,7 +227,7 @@ func TestRunTargetsMaxSites(t *testing.T) {
 	for _, tc := range []struct {
 		failOn string
 		code   int
-	}{{"reached", 0}, {"not_watched", report.ExitFound}, {"linked", report.ExitFound}} {
+	}{{"reached", 0}, {"not_watched", ExitFound}, {"linked", ExitFound}} {
 		res := runReach(t, "run", "-db", db, "-o", filepath.Join(t.TempDir(), "report.txt"), "-max-sites", "1", "-fail-on", tc.failOn, "--", plain)
 		if res.code != tc.code {
 			t.Errorf("-fail-on %s: exit %d, want %d\n%s", tc.failOn, res.code, tc.code, res.stderr)

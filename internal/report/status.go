@@ -66,15 +66,3 @@ func (r *Report) Count(threshold Status) int {
 	}
 	return n
 }
-
-// Check returns a *FoundError when the report has findings at or above
-// threshold, and nil otherwise. Use ExitCode on the result.
-func (r *Report) Check(threshold Status) error {
-	if threshold.Rank() == 0 {
-		return &UsageError{Err: fmt.Errorf("threshold %q: %w: use reached, not_watched, linked or imported", threshold, ErrBadStatus)}
-	}
-	if n := r.Count(threshold); n > 0 {
-		return &FoundError{Threshold: threshold, Count: n}
-	}
-	return nil
-}

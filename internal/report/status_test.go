@@ -2,7 +2,6 @@ package report
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 )
 
@@ -28,59 +27,6 @@ func TestCount(t *testing.T) {
 	want := Counts{Reached: 2, NotWatched: 1, Linked: 2, Imported: 2, Binaries: 2}
 	if got := r.Counts(); got != want {
 		t.Errorf("Counts() = %+v, want %+v", got, want)
-	}
-}
-
-func TestCheckAndExitCode(t *testing.T) {
-	r := fixtureReport()
-	// Drop the reached findings: only linked and imported remain.
-	noReached := fixtureReport()
-	noReached.Binaries[0].Findings = noReached.Binaries[0].Findings[:1]
-	noReached.Binaries[1].Findings = noReached.Binaries[1].Findings[:1] // worker's linked GO-2021-0113
-	onlyNotWatched := fixtureReport()
-	onlyNotWatched.Binaries = onlyNotWatched.Binaries[:1]
-	onlyNotWatched.Binaries[0].Findings = onlyNotWatched.Binaries[0].Findings[3:4]
-	if f := onlyNotWatched.Binaries[0].Findings[0]; f.Status != NotWatched {
-		t.Fatalf("fixture: finding %s is %s, want not_watched", f.OSV, f.Status)
-	}
-	tests := []struct {
-		name      string
-		r         *Report
-		threshold Status
-		want      int
-	}{
-		{"reached found", r, Reached, ExitFound},
-		{"imported found", r, Imported, ExitFound},
-		{"reached not found", noReached, Reached, ExitOK},
-		{"linked found", noReached, Linked, ExitFound},
-		{"not_watched found", r, NotWatched, ExitFound},
-		// A symbol left out of the targets does not fail -fail-on reached,
-		// and fails -fail-on not_watched and linked.
-		{"not_watched is not reached", onlyNotWatched, Reached, ExitOK},
-		{"not_watched at not_watched", onlyNotWatched, NotWatched, ExitFound},
-		{"not_watched at linked", onlyNotWatched, Linked, ExitFound},
-		{"linked is not not_watched", noReached, NotWatched, ExitOK},
-		{"empty report", &Report{}, Imported, ExitOK},
-		{"bad threshold", r, "sometimes", ExitUsage},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.r.Check(tt.threshold)
-			if got := ExitCode(err); got != tt.want {
-				t.Errorf("ExitCode(Check(%s)) = %d (err %v), want %d", tt.threshold, got, err, tt.want)
-			}
-			// Wrapping keeps the code.
-			if got := ExitCode(fmt.Errorf("scan: %w", err)); err != nil && got != tt.want {
-				t.Errorf("wrapped: ExitCode = %d, want %d", got, tt.want)
-			}
-		})
-	}
-	if got := ExitCode(errors.New("disk on fire")); got != ExitError {
-		t.Errorf("plain error: exit code %d, want %d", got, ExitError)
-	}
-	var fe *FoundError
-	if err := r.Check(Linked); !errors.As(err, &fe) || fe.Count != 5 || err.Error() != "5 findings linked or worse" {
-		t.Errorf("Check(linked) = %v", err)
 	}
 }
 
