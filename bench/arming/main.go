@@ -157,7 +157,7 @@ func sessionRound(ctx context.Context, fx *fixture, res *result, round, hits int
 		Logger:   logger,
 		Report:   report.Report{Mode: "attach"},
 		MaxSites: maxSites(fx.n),
-		Targets:  observe.AllTargets(),
+		Targets:  observe.SelectAll(),
 		Engine:   timed,
 		OnHit: func(ev observe.Event) {
 			now := time.Now()
@@ -220,7 +220,7 @@ func sessionRound(ctx context.Context, fx *fixture, res *result, round, hits int
 	}
 
 	t3 := time.Now()
-	if err := s.SetTargets(ctx, observe.TargetSet{}); err != nil {
+	if err := s.SetTargets(ctx, observe.Selection{}); err != nil {
 		return err
 	}
 	res.unarm = append(res.unarm, time.Since(t3))

@@ -65,7 +65,7 @@ func startSession(ctx context.Context, e *env, o *observeFlags, mode string, pro
 			Mode: mode,
 		},
 		MaxSites: o.maxSites,
-		Targets:  observe.AllTargets(),
+		Targets:  observe.SelectAll(),
 		Follow:   mode == "run",
 		Programs: programs,
 		GoTools:  o.goTools,

@@ -82,7 +82,7 @@ type group struct {
 	inexact bool
 }
 
-// selector returns the symbol as a TargetSet names it.
+// selector returns the symbol as a Selection names it.
 func (g *group) selector() string {
 	if g.name == "" {
 		return g.pkg

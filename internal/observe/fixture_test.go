@@ -79,7 +79,7 @@ func newSession(t testing.TB, db analysis.Entries, opts Options) *Session {
 		opts.Logger = testLogger(t)
 	}
 	if opts.Targets.String() == "" {
-		opts.Targets = AllTargets()
+		opts.Targets = SelectAll()
 	}
 	s, err := New(context.Background(), db, opts)
 	if err != nil {

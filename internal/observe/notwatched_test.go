@@ -100,7 +100,7 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	testprog.RequireRoot(t)
 	ctx := context.Background()
 	path := buildApp(t, testprog.Plain)
-	none, _ := NewTargetSet()
+	none, _ := NewSelection()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
 	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}, Targets: none, Logger: log})
@@ -131,7 +131,7 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	changed := time.Now()
 	a.in.Write([]byte("go\n"))
 	a.expect("done")
-	last, _ := NewTargetSet("example.com/vuln.Never")
+	last, _ := NewSelection("example.com/vuln.Never")
 	if err := s.SetTargets(ctx, last); err != nil {
 		t.Fatal(err)
 	}

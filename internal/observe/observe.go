@@ -55,8 +55,8 @@ type Options struct {
 	// DefaultMaxSites.
 	MaxSites int
 	// Targets selects the symbols to watch; the zero value selects none,
-	// use AllTargets() to watch everything.
-	Targets TargetSet
+	// use SelectAll() to watch everything.
+	Targets Selection
 	// ReapInterval is how often the session looks for observed processes
 	// that exited; 0 means 500ms.
 	ReapInterval time.Duration
@@ -106,7 +106,7 @@ type Session struct {
 	// armingMu and are never taken under mu.
 	mu      sync.Mutex
 	closed  bool
-	targets TargetSet
+	targets Selection
 	bins    map[fileID]*binary
 	// analysing holds, for each file being analysed, a channel closed
 	// when its analysis is done: a file is analysed once, and different
@@ -135,7 +135,7 @@ type Session struct {
 	// one began (see recordSelection); known caches which selectors the
 	// database knows, and warned the warnings logged (see warnUnmatched).
 	// All under mu.
-	selections  []TargetSet
+	selections  []Selection
 	observedAny bool
 	known       map[string]bool
 	warned      map[string]bool

@@ -176,7 +176,7 @@ func (s *Session) watching(g *group, at time.Time, on bool) {
 
 // selected returns the groups of p's binary that targets selects and that
 // have not fired in p.
-func (p *process) selected(targets TargetSet) []*group {
+func (p *process) selected(targets Selection) []*group {
 	var out []*group
 	for _, g := range p.bin.groups {
 		if targets.selects(g) && !p.fired[g.id] {

@@ -43,9 +43,9 @@ type IDLookup interface {
 	Lookup(ctx context.Context, id string) ([]string, error)
 }
 
-// selection returns t as the report records it, in force from at: the
+// record returns t as the report records it, in force from at: the
 // selectors in the order of their lines in the targets file.
-func (t TargetSet) selection(at time.Time) report.Selection {
+func (t Selection) record(at time.Time) report.Selection {
 	sel := report.Selection{From: at, File: t.file, Selectors: []report.Selector{}}
 	for _, s := range t.Selectors() {
 		sel.Selectors = append(sel.Selectors, report.Selector{Selector: s, Line: t.lines[s]})
@@ -69,14 +69,14 @@ func selectorMatches(sel string, g *group) bool {
 // remembers it for the notes on selectors that select nothing. A selection
 // that was in force while no process was observed is replaced. The caller
 // holds s.mu.
-func (s *Session) recordSelection(t TargetSet) {
+func (s *Session) recordSelection(t Selection) {
 	replace := len(s.selections) > 0 && !s.observedAny
 	if replace {
 		s.selections[len(s.selections)-1] = t.clone()
 	} else {
 		s.selections = append(s.selections, t.clone())
 	}
-	s.rec.Select(t.selection(time.Now()), replace)
+	s.rec.Select(t.record(time.Now()), replace)
 	s.observedAny = len(s.procs) > 0
 }
 
@@ -103,7 +103,7 @@ func (s *Session) unmatched() []unmatchedSelector {
 	var out []unmatchedSelector
 	seen := map[string]bool{}
 	for _, t := range s.selections {
-		for _, line := range t.selection(time.Time{}).Selectors {
+		for _, line := range t.record(time.Time{}).Selectors {
 			sel := line.Selector
 			if sel == "*" || seen[sel] {
 				continue

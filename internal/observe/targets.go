@@ -23,13 +23,14 @@ import (
 	"github.com/reach-sca/reach/internal/safefile"
 )
 
-// ErrBadTarget reports a target selector that is neither an OSV ID, a
+// ErrBadSelector reports a target selector that is neither an OSV ID, a
 // package.Symbol nor "*".
-var ErrBadTarget = errors.New("bad target selector")
+var ErrBadSelector = errors.New("bad target selector")
 
-// TargetSet selects the vulnerable symbols a Session watches. The zero
-// value selects nothing. A TargetSet is immutable once built.
-type TargetSet struct {
+// Selection selects the vulnerable symbols a Session watches: what the
+// user's targets (the -targets flag or targets file) name. The zero value
+// selects nothing. A Selection is immutable once built.
+type Selection struct {
 	all  bool
 	ids  map[string]bool // OSV IDs and aliases
 	syms map[string]bool // "pkg.Symbol", or "pkg" for all of a package's
@@ -39,10 +40,10 @@ type TargetSet struct {
 	lines map[string]int
 }
 
-// AllTargets selects every vulnerable symbol.
-func AllTargets() TargetSet { return TargetSet{all: true} }
+// SelectAll selects every vulnerable symbol.
+func SelectAll() Selection { return Selection{all: true} }
 
-// NewTargetSet returns the set of the given selectors, each one of
+// NewSelection returns the selection of the given selectors, each one of
 //
 //   - every vulnerable symbol
 //     GO-2021-0113, CVE-..., GHSA-...    the symbols of one OSV entry
@@ -50,21 +51,21 @@ func AllTargets() TargetSet { return TargetSet{all: true} }
 //     example.com/p.Decoder.Decode       a method
 //     net/mail                           every symbol of a package (its last
 //     path element must have no dot)
-func NewTargetSet(selectors ...string) (TargetSet, error) {
-	var t TargetSet
+func NewSelection(selectors ...string) (Selection, error) {
+	var t Selection
 	for _, sel := range selectors {
 		if err := t.add(sel); err != nil {
-			return TargetSet{}, err
+			return Selection{}, err
 		}
 	}
 	return t, nil
 }
 
-// ParseTargets reads a targets file: one selector (see NewTargetSet) per
+// ParseTargets reads a targets file: one selector (see NewSelection) per
 // line; blank lines and text after '#' are ignored. name is used in
 // errors, which give file:line. An empty file selects nothing.
-func ParseTargets(r io.Reader, name string) (TargetSet, error) {
-	t := TargetSet{file: name, lines: map[string]int{}}
+func ParseTargets(r io.Reader, name string) (Selection, error) {
+	t := Selection{file: name, lines: map[string]int{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 64<<10)
 	for n := 1; sc.Scan(); n++ {
@@ -77,14 +78,14 @@ func ParseTargets(r io.Reader, name string) (TargetSet, error) {
 			continue
 		}
 		if err := t.add(line); err != nil {
-			return TargetSet{}, fmt.Errorf("%s:%d: %w", name, n, err)
+			return Selection{}, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 		if _, ok := t.lines[line]; !ok {
 			t.lines[line] = n
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return TargetSet{}, fmt.Errorf("read targets %s: %w", name, err)
+		return Selection{}, fmt.Errorf("read targets %s: %w", name, err)
 	}
 	return t, nil
 }
@@ -111,13 +112,13 @@ func quote(s string) string {
 	return strconv.QuoteToASCII(cut) + "..."
 }
 
-func (t *TargetSet) add(sel string) error {
+func (t *Selection) add(sel string) error {
 	switch {
 	case sel == "*":
 		t.all = true
 	case sel != "" && 'A' <= sel[0] && sel[0] <= 'Z':
 		if !idPattern.MatchString(sel) {
-			return fmt.Errorf("%s: %w: an OSV ID looks like GO-2021-0113, CVE-2021-38561 or GHSA-ppp9-7jff-5vj2", quote(sel), ErrBadTarget)
+			return fmt.Errorf("%s: %w: an OSV ID looks like GO-2021-0113, CVE-2021-38561 or GHSA-ppp9-7jff-5vj2", quote(sel), ErrBadSelector)
 		}
 		if t.ids == nil {
 			t.ids = map[string]bool{}
@@ -125,7 +126,7 @@ func (t *TargetSet) add(sel string) error {
 		t.ids[sel] = true
 	default:
 		if err := checkSymbolSelector(sel); err != nil {
-			return fmt.Errorf("%s: %w: %v", quote(sel), ErrBadTarget, err)
+			return fmt.Errorf("%s: %w: %v", quote(sel), ErrBadSelector, err)
 		}
 		if t.syms == nil {
 			t.syms = map[string]bool{}
@@ -203,10 +204,10 @@ func isIdent(s string) bool {
 }
 
 // All reports whether the set selects everything.
-func (t TargetSet) All() bool { return t.all }
+func (t Selection) All() bool { return t.all }
 
 // Selectors returns the set's selectors, sorted.
-func (t TargetSet) Selectors() []string {
+func (t Selection) Selectors() []string {
 	var out []string
 	if t.all {
 		out = append(out, "*")
@@ -221,10 +222,10 @@ func (t TargetSet) Selectors() []string {
 	return out
 }
 
-func (t TargetSet) String() string { return strings.Join(t.Selectors(), " ") }
+func (t Selection) String() string { return strings.Join(t.Selectors(), " ") }
 
-func (t TargetSet) clone() TargetSet {
-	c := TargetSet{all: t.all, file: t.file}
+func (t Selection) clone() Selection {
+	c := Selection{all: t.all, file: t.file}
 	if t.lines != nil {
 		c.lines = maps.Clone(t.lines)
 	}
@@ -243,7 +244,7 @@ func (t TargetSet) clone() TargetSet {
 	return c
 }
 
-func (t TargetSet) selects(g *group) bool {
+func (t Selection) selects(g *group) bool {
 	if t.all || t.ids[g.osv] || t.syms[g.selector()] || t.syms[g.pkg] {
 		return true
 	}
@@ -256,7 +257,7 @@ func (t TargetSet) selects(g *group) bool {
 }
 
 // Targets returns the set the session watches.
-func (s *Session) Targets() TargetSet {
+func (s *Session) Targets() Selection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.targets.clone()
@@ -267,7 +268,7 @@ func (s *Session) Targets() TargetSet {
 // groups that fired in a process are not armed there again. When the new
 // set needs more than Options.MaxSites probe sites in some process,
 // SetTargets fails with ErrTooManySites and changes nothing.
-func (s *Session) SetTargets(ctx context.Context, t TargetSet) error {
+func (s *Session) SetTargets(ctx context.Context, t Selection) error {
 	if s.isClosed() {
 		return ErrClosed
 	}

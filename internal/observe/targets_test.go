@@ -43,8 +43,8 @@ func TestParseTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts, err := ParseTargets(strings.NewReader(tt.in), "targets")
 			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrBadTarget) {
-					t.Fatalf("error %v, want one containing %q and wrapping ErrBadTarget", err, tt.err)
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrBadSelector) {
+					t.Fatalf("error %v, want one containing %q and wrapping ErrBadSelector", err, tt.err)
 				}
 				return
 			}
@@ -75,7 +75,7 @@ func TestTargetSetSelects(t *testing.T) {
 		{[]string{"example.com/vul"}, false},
 	}
 	for _, tt := range tests {
-		ts, err := NewTargetSet(tt.sel...)
+		ts, err := NewSelection(tt.sel...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func FuzzParseTargets(f *testing.F) {
 			return
 		}
 		// What parses once parses again to the same set.
-		again, err := NewTargetSet(ts.Selectors()...)
+		again, err := NewSelection(ts.Selectors()...)
 		if err != nil {
 			t.Fatalf("selectors %q of a parsed set do not parse: %v", ts.Selectors(), err)
 		}
@@ -111,7 +111,7 @@ func TestSetTargets(t *testing.T) {
 	testprog.RequireRoot(t)
 	file, lines := callLines(t)
 	path := buildApp(t, testprog.Plain)
-	none, _ := NewTargetSet()
+	none, _ := NewSelection()
 	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}, Targets: none, MaxSites: 64})
 	ctx := context.Background()
 
@@ -157,7 +157,7 @@ func TestSetTargets(t *testing.T) {
 	if got := s.Targets().String(); got != "GO-2099-0002" {
 		t.Fatalf("targets %q after a bad file, want the old GO-2099-0002", got)
 	}
-	all := AllTargets()
+	all := SelectAll()
 	s.opts.MaxSites = 1
 	if err := s.SetTargets(ctx, all); !errors.Is(err, ErrTooManySites) {
 		t.Fatalf("SetTargets over the cap: %v, want ErrTooManySites", err)
@@ -171,7 +171,7 @@ func TestSetTargets(t *testing.T) {
 	a.expect("done")
 	// Remove Attach (and Never, never called) before the app ends: no probe
 	// remains armed.
-	direct, _ := NewTargetSet("example.com/vuln.Never")
+	direct, _ := NewSelection("example.com/vuln.Never")
 	if err := s.SetTargets(ctx, direct); err != nil {
 		t.Fatal(err)
 	}

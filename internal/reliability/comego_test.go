@@ -26,7 +26,7 @@ func TestExitWhileArming(t *testing.T) {
 	n := envInt(t, "REACH_RELIABILITY_EXITS", 20)
 	path := buildStress(t, testprog.Plain)
 	s, err := observe.New(context.Background(), fixtureDB(t), observe.Options{
-		Targets:      observe.AllTargets(),
+		Targets:      observe.SelectAll(),
 		Report:       report.Report{Mode: "attach"},
 		ReapInterval: 20 * time.Millisecond,
 	})

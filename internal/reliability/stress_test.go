@@ -46,16 +46,16 @@ func TestStress(t *testing.T) {
 	}
 	events := uprobeEvents()
 
-	all := observe.AllTargets()
-	digest, err := observe.NewTargetSet("GO-2099-0101")
+	all := observe.SelectAll()
+	digest, err := observe.NewSelection("GO-2099-0101")
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := observe.NewTargetSet("example.com/hazard.Leaf", "example.com/hazard.Mix")
+	leaf, err := observe.NewSelection("example.com/hazard.Leaf", "example.com/hazard.Mix")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sets := []observe.TargetSet{all, digest, leaf}
+	sets := []observe.Selection{all, digest, leaf}
 	db := fixtureDB(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Now()
@@ -115,7 +115,7 @@ func TestStress(t *testing.T) {
 // cycle opens a session, attaches to every process with the first target
 // set, switches to the second one, closes the session and returns its
 // report.
-func cycle(db analysis.Entries, procs []*stressProc, mode probe.Mode, first, second observe.TargetSet, rng *rand.Rand) (*report.Report, error) {
+func cycle(db analysis.Entries, procs []*stressProc, mode probe.Mode, first, second observe.Selection, rng *rand.Rand) (*report.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := observe.New(ctx, db, observe.Options{

@@ -174,7 +174,7 @@ func TestTargetsFileChanged(t *testing.T) {
 	if err := os.WriteFile(file, []byte("GO-2099-0101\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	none, _ := observe.NewTargetSet()
+	none, _ := observe.NewSelection()
 	ctx := context.Background()
 	s, err := observe.New(ctx, fixtureDB(t), observe.Options{
 		Mode:     probe.Count,

@@ -50,10 +50,10 @@ func TestRecorderLive(t *testing.T) {
 	if f.Status != Reached || f.Symbols[0].Status != Reached {
 		t.Errorf("after SetHits: finding %s, symbol %s", f.Status, f.Symbols[0].Status)
 	}
-	if err := rec.SetHits(Target{b, f, tgt.Symbol}, 3); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.SetHits(Target{b, f, tgt.Symbol}, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetHits on a foreign symbol: err = %v", err)
 	}
-	if err := rec.SetHits(Target{nb, f, f.Symbols[0]}, 9); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.SetHits(Target{nb, f, f.Symbols[0]}, 9); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetHits on a finding of another binary: err = %v", err)
 	}
 }
@@ -136,13 +136,13 @@ func TestSetCallsiteHits(t *testing.T) {
 	rec := NewRecorder(r)
 	b := r.Binaries[0]
 	f := b.Findings[3]
-	if err := rec.SetCallsiteHits(Target{b, f, tgt.Symbol}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.SetCallsiteHits(Target{b, f, tgt.Symbol}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetCallsiteHits on a foreign symbol: err = %v", err)
 	}
-	if err := rec.SetCallsiteHits(Target{tgt.Binary, f, f.Symbols[0]}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.SetCallsiteHits(Target{tgt.Binary, f, f.Symbols[0]}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetCallsiteHits on a finding of another binary: err = %v", err)
 	}
-	if err := rec.SetCallsiteHits(Target{Binary: b}, a5, 3); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.SetCallsiteHits(Target{Binary: b}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetCallsiteHits on an incomplete target: err = %v", err)
 	}
 	if len(f.Symbols[0].Callsites) != 0 || len(tgt.Symbol.Callsites) != 0 {

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// ErrUnknownTarget reports a Target whose symbol is not part of the report
+// ErrUnknownSymbol reports a Target whose symbol is not part of the report
 // a Recorder updates.
-var ErrUnknownTarget = errors.New("target not in report")
+var ErrUnknownSymbol = errors.New("target not in report")
 
 // Target names the symbol a probe watches: a symbol of a finding of a binary
 // of the report.
@@ -131,18 +131,18 @@ func recordHit(s *Symbol, h Hit) {
 	}
 }
 
-// checkTarget returns an error wrapping ErrUnknownTarget, its text
+// checkTarget returns an error wrapping ErrUnknownSymbol, its text
 // starting with op, unless t names a symbol of a finding of a binary.
 // The caller holds rec.mu, which guards the binary's findings.
 func (rec *Recorder) checkTarget(op string, t Target) error {
 	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
-		return fmt.Errorf("%s: incomplete target (binary, finding and symbol are all required): %w", op, ErrUnknownTarget)
+		return fmt.Errorf("%s: incomplete target (binary, finding and symbol are all required): %w", op, ErrUnknownSymbol)
 	}
 	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
-		return fmt.Errorf("%s of %s: symbol is not one of finding %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, ErrUnknownTarget)
+		return fmt.Errorf("%s of %s: symbol is not one of finding %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, ErrUnknownSymbol)
 	}
 	if !slices.Contains(t.Binary.Findings, t.Finding) {
-		return fmt.Errorf("%s of %s: finding %s is not one of binary %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownTarget)
+		return fmt.Errorf("%s of %s: finding %s is not one of binary %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, t.Binary.Path, ErrUnknownSymbol)
 	}
 	return nil
 }

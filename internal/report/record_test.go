@@ -163,8 +163,8 @@ func TestRecordUnknownTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := rec.Record(tt.t, Hit{}); !errors.Is(err, ErrUnknownTarget) {
-				t.Errorf("err = %v, want ErrUnknownTarget", err)
+			if err := rec.Record(tt.t, Hit{}); !errors.Is(err, ErrUnknownSymbol) {
+				t.Errorf("err = %v, want ErrUnknownSymbol", err)
 			}
 		})
 	}

@@ -54,7 +54,7 @@ func TestRecorderWatch(t *testing.T) {
 	if tgt.Symbol.Status != Linked {
 		t.Errorf("watching alone changed the status to %s", tgt.Symbol.Status)
 	}
-	if err := rec.Watching(Target{tgt.Binary, tgt.Finding, &Symbol{}}, at(9)); !errors.Is(err, ErrUnknownTarget) {
+	if err := rec.Watching(Target{tgt.Binary, tgt.Finding, &Symbol{}}, at(9)); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Watching a foreign symbol: %v", err)
 	}
 }
