@@ -40,7 +40,7 @@ type Analysis struct {
 	// Results has one match result per binary, in the binaries' order.
 	Results []*match.Result
 	// Built holds the report binaries, in the same order, the notes to add
-	// to the report, and each matched symbol's report Watch.
+	// to the report, and each matched symbol's report SymbolRef.
 	*report.Built
 }
 

@@ -51,7 +51,7 @@ func (d *recordingDB) ByModules(_ context.Context, paths []string) ([]*osv.Entry
 
 // TestRun checks that Run asks for the modules match.ModulePaths gives,
 // once for all binaries, and returns the match results and report
-// binaries in the binaries' order, with a Watch for each matched symbol.
+// binaries in the binaries' order, with a SymbolRef for each matched symbol.
 func TestRun(t *testing.T) {
 	bins := []*binfo.Binary{
 		synthetic("linked", "v0.3.5", "golang.org/x/text/language.Parse", "main.main"),
@@ -94,7 +94,7 @@ func TestRun(t *testing.T) {
 		}
 		for _, f := range res.Findings {
 			for _, sym := range f.Symbols {
-				w, ok := a.Targets[sym]
+				w, ok := a.Refs[sym]
 				if !ok || w.Binary != rb {
 					t.Errorf("%s: symbol %s.%s has no watch in its report binary", rb.Path, sym.Package, sym.Name)
 				}
@@ -103,8 +103,8 @@ func TestRun(t *testing.T) {
 		}
 		watches -= tt.watches
 	}
-	if watches != 0 || len(a.Targets) != 1 {
-		t.Errorf("%d watches, want 1", len(a.Targets))
+	if watches != 0 || len(a.Refs) != 1 {
+		t.Errorf("%d watches, want 1", len(a.Refs))
 	}
 }
 

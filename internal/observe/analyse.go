@@ -69,7 +69,7 @@ type group struct {
 	inlined map[uint64]string
 	marks   map[uint64]uint64
 	sites   []probe.Site
-	target  report.Target
+	ref     report.SymbolRef
 	// unwatched, when set, is why some or all of the symbol's code cannot
 	// be watched: copies without a probe site.
 	unwatched string
@@ -296,7 +296,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 				funcs:   map[string]bool{},
 				inlined: map[uint64]string{},
 				marks:   map[uint64]uint64{},
-				target:  built.Targets[sym],
+				ref:     built.Refs[sym],
 			}
 			if sym.Scope != "" {
 				g.scope = sym

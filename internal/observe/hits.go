@@ -97,7 +97,7 @@ func (s *Session) handleHit(h probe.Hit) {
 	if g.scoped() && !s.scopedHit(g, h, frames) {
 		return
 	}
-	if err := s.rec.Record(g.target, rh); err != nil {
+	if err := s.rec.Record(g.ref, rh); err != nil {
 		s.log.Warn("record hit", "osv", g.osv, "symbol", g.selector(), "err", err)
 		return
 	}
@@ -201,7 +201,7 @@ func (s *Session) applyCallsiteCounts(counts []probe.CallsiteCount) error {
 	s.mu.Unlock()
 	var errs []error
 	for k, n := range sums {
-		if err := s.rec.SetCallsiteHits(k.g.target, k.cs, n); err != nil {
+		if err := s.rec.SetCallsiteHits(k.g.ref, k.cs, n); err != nil {
 			errs = append(errs, err)
 		}
 	}

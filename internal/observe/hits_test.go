@@ -104,8 +104,8 @@ func TestUncountedInexact(t *testing.T) {
 			r := &report.Report{Binaries: []*report.Binary{b}}
 			g := &group{
 				id: 1, pkg: sym.Package, name: sym.Name, inexact: inexact,
-				sites:  []probe.Site{{Offset: 1}, {Offset: 2, Uncounted: true}, {Offset: 3}},
-				target: report.Target{Binary: b, Finding: f, Symbol: sym},
+				sites: []probe.Site{{Offset: 1}, {Offset: 2, Uncounted: true}, {Offset: 3}},
+				ref:   report.SymbolRef{Binary: b, Finding: f, Symbol: sym},
 			}
 			s := &Session{
 				log: testLogger(t), rec: report.NewRecorder(r), opts: Options{Mode: probe.Count},

@@ -319,7 +319,7 @@ func (s *Session) applyCounts(counts []probe.SiteCount) error {
 	s.mu.Unlock()
 	var errs []error
 	for g, n := range totals {
-		if err := s.rec.SetHits(g.target, n); err != nil {
+		if err := s.rec.SetHits(g.ref, n); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -154,7 +154,7 @@ func (s *Session) noteUnwatched(p *process, want []*group) {
 
 // notWatched records that g went unwatched for reason.
 func (s *Session) notWatched(g *group, reason string) {
-	if err := s.rec.NotWatched(g.target, reason); err != nil {
+	if err := s.rec.NotWatched(g.ref, reason); err != nil {
 		s.log.Warn("record an unwatched symbol", "osv", g.osv, "symbol", g.selector(), "err", err)
 	}
 }
@@ -165,9 +165,9 @@ func (s *Session) notWatched(g *group, reason string) {
 func (s *Session) watching(g *group, at time.Time, on bool) {
 	var err error
 	if on {
-		err = s.rec.Watching(g.target, at)
+		err = s.rec.Watching(g.ref, at)
 	} else {
-		err = s.rec.StopWatching(g.target, at)
+		err = s.rec.StopWatching(g.ref, at)
 	}
 	if err != nil {
 		s.log.Warn("record when a symbol is watched", "osv", g.osv, "symbol", g.selector(), "err", err)

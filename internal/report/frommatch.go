@@ -1,7 +1,7 @@
 // FromMatch turns match results into the report model: one Binary per
 // matched binary, with its modules and findings, and an index from each
 // matched symbol to the report symbol a runtime engine records its hits
-// into (a Watch, for Recorder.Record).
+// into (a SymbolRef, for Recorder.Record).
 
 package report
 
@@ -27,9 +27,9 @@ var ErrBadResult = errors.New("incomplete match result")
 type Built struct {
 	// Binaries has one entry per result, in the results' order.
 	Binaries []*Binary
-	// Targets maps each matched symbol to where its hits go in Binaries:
+	// Refs maps each matched symbol to where its hits go in Binaries:
 	// pass the value to Recorder.Record.
-	Targets map[*match.Symbol]Target
+	Refs map[*match.Symbol]SymbolRef
 	// Notes says, per binary, which of its modules come from its source
 	// file paths rather than its build information, and which packages
 	// have no module version at all: add them to the report's notes.
@@ -41,7 +41,7 @@ type Built struct {
 func FromMatch(results []*match.Result) (*Built, error) {
 	out := &Built{
 		Binaries: make([]*Binary, 0, len(results)),
-		Targets:  map[*match.Symbol]Target{},
+		Refs:     map[*match.Symbol]SymbolRef{},
 	}
 	for i, res := range results {
 		if res == nil || res.Binary == nil {
@@ -59,7 +59,7 @@ func FromMatch(results []*match.Result) (*Built, error) {
 			}
 			b.Findings = append(b.Findings, f)
 			for j, ms := range mf.Symbols {
-				out.Targets[ms] = Target{Binary: b, Finding: f, Symbol: f.Symbols[j]}
+				out.Refs[ms] = SymbolRef{Binary: b, Finding: f, Symbol: f.Symbols[j]}
 			}
 		}
 		slices.SortStableFunc(b.Findings, func(x, y *Finding) int { return strings.Compare(x.OSV, y.OSV) })

@@ -88,7 +88,7 @@ func TestFromMatch(t *testing.T) {
 
 	// The targets lead a recorder to the right report symbol.
 	ms := res[0].Findings[0].Symbols[1]
-	tgt, ok := built.Targets[ms]
+	tgt, ok := built.Refs[ms]
 	if !ok {
 		t.Fatal("no target for MatchStrings")
 	}
@@ -103,7 +103,7 @@ func TestFromMatch(t *testing.T) {
 	if lnk.Status != report.Reached || tgt.Symbol.Status != report.Reached || lnk.Symbols[0].Status != report.Linked {
 		t.Errorf("after a hit on MatchStrings: finding %s, symbols %s and %s", lnk.Status, lnk.Symbols[0].Status, lnk.Symbols[1].Status)
 	}
-	if got := len(built.Targets); got != 2 {
+	if got := len(built.Refs); got != 2 {
 		t.Errorf("%d targets, want 2", got)
 	}
 }

@@ -38,10 +38,10 @@ func (rec *Recorder) AddPID(b *Binary, pid int) {
 // larger than the hits recorded for it so far. A callsite the symbol does
 // not have yet is added, and a symbol with n > 0 is reached. The symbol's
 // total is left to SetHits.
-func (rec *Recorder) SetCallsiteHits(t Target, cs Frame, n uint64) error {
+func (rec *Recorder) SetCallsiteHits(t SymbolRef, cs Frame, n uint64) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("set callsite hits", t); err != nil {
+	if err := rec.checkRef("set callsite hits", t); err != nil {
 		return err
 	}
 	if n == 0 {
@@ -63,10 +63,10 @@ func (rec *Recorder) SetCallsiteHits(t Target, cs Frame, n uint64) error {
 // so far (hits recorded one by one are a lower bound of such counts). A
 // symbol with n > 0 is reached. The callsites keep the hits recorded for
 // them.
-func (rec *Recorder) SetHits(t Target, n uint64) error {
+func (rec *Recorder) SetHits(t SymbolRef, n uint64) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("set hits", t); err != nil {
+	if err := rec.checkRef("set hits", t); err != nil {
 		return err
 	}
 	if n <= t.Symbol.Hits {

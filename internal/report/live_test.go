@@ -8,7 +8,7 @@ import (
 )
 
 func TestRecorderLive(t *testing.T) {
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 
 	nb := &Binary{Path: "/srv/bin/new"}
@@ -44,16 +44,16 @@ func TestRecorderLive(t *testing.T) {
 	// A count alone marks a linked symbol reached.
 	b := r.Binaries[0]
 	f := b.Findings[3]
-	if err := rec.SetHits(Target{b, f, f.Symbols[0]}, 3); err != nil {
+	if err := rec.SetHits(SymbolRef{b, f, f.Symbols[0]}, 3); err != nil {
 		t.Fatal(err)
 	}
 	if f.Status != Reached || f.Symbols[0].Status != Reached {
 		t.Errorf("after SetHits: finding %s, symbol %s", f.Status, f.Symbols[0].Status)
 	}
-	if err := rec.SetHits(Target{b, f, tgt.Symbol}, 3); !errors.Is(err, ErrUnknownSymbol) {
+	if err := rec.SetHits(SymbolRef{b, f, tgt.Symbol}, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetHits on a foreign symbol: err = %v", err)
 	}
-	if err := rec.SetHits(Target{nb, f, f.Symbols[0]}, 9); !errors.Is(err, ErrUnknownSymbol) {
+	if err := rec.SetHits(SymbolRef{nb, f, f.Symbols[0]}, 9); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetHits on a finding of another binary: err = %v", err)
 	}
 }
@@ -103,7 +103,7 @@ func TestSetCallsiteHits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, tgt := linkedTarget()
+			r, tgt := linkedRef()
 			rec := NewRecorder(r)
 			for _, f := range tt.recorded {
 				if err := rec.Record(tgt, Hit{Callsite: &f}); err != nil {
@@ -132,18 +132,18 @@ func TestSetCallsiteHits(t *testing.T) {
 		})
 	}
 
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	b := r.Binaries[0]
 	f := b.Findings[3]
-	if err := rec.SetCallsiteHits(Target{b, f, tgt.Symbol}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
+	if err := rec.SetCallsiteHits(SymbolRef{b, f, tgt.Symbol}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetCallsiteHits on a foreign symbol: err = %v", err)
 	}
-	if err := rec.SetCallsiteHits(Target{tgt.Binary, f, f.Symbols[0]}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
+	if err := rec.SetCallsiteHits(SymbolRef{tgt.Binary, f, f.Symbols[0]}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("SetCallsiteHits on a finding of another binary: err = %v", err)
 	}
-	if err := rec.SetCallsiteHits(Target{Binary: b}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
-		t.Errorf("SetCallsiteHits on an incomplete target: err = %v", err)
+	if err := rec.SetCallsiteHits(SymbolRef{Binary: b}, a5, 3); !errors.Is(err, ErrUnknownSymbol) {
+		t.Errorf("SetCallsiteHits on an incomplete reference: err = %v", err)
 	}
 	if len(f.Symbols[0].Callsites) != 0 || len(tgt.Symbol.Callsites) != 0 {
 		t.Error("a refused SetCallsiteHits changed callsites")

@@ -9,19 +9,19 @@ import (
 	"time"
 )
 
-// ErrUnknownSymbol reports a Target whose symbol is not part of the report
+// ErrUnknownSymbol reports a SymbolRef whose symbol is not part of the report
 // a Recorder updates.
-var ErrUnknownSymbol = errors.New("target not in report")
+var ErrUnknownSymbol = errors.New("symbol not in report")
 
-// Target names the symbol a probe watches: a symbol of a finding of a binary
-// of the report.
-type Target struct {
+// SymbolRef names a symbol of a finding of a binary of the report: where
+// a Recorder records what happens to it (hits, watching).
+type SymbolRef struct {
 	Binary  *Binary
 	Finding *Finding
 	Symbol  *Symbol
 }
 
-// Hit is one observed execution (or, with Count, several) of a target.
+// Hit is one observed execution (or, with Count, several) of a watched symbol.
 type Hit struct {
 	Time time.Time
 	// PID is the process that ran the symbol; 0 when unknown.
@@ -64,10 +64,10 @@ func NewRecorder(r *Report) *Recorder {
 // seen, counts the callsite (callsites are the same when function, file and
 // line are), keeps the first hit's stack, records the PID on the binary and
 // marks the symbol and its finding reached.
-func (rec *Recorder) Record(t Target, h Hit) error {
+func (rec *Recorder) Record(t SymbolRef, h Hit) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("record hit", t); err != nil {
+	if err := rec.checkRef("record hit", t); err != nil {
 		return err
 	}
 	recordHit(t.Symbol, h)
@@ -131,12 +131,12 @@ func recordHit(s *Symbol, h Hit) {
 	}
 }
 
-// checkTarget returns an error wrapping ErrUnknownSymbol, its text
+// checkRef returns an error wrapping ErrUnknownSymbol, its text
 // starting with op, unless t names a symbol of a finding of a binary.
 // The caller holds rec.mu, which guards the binary's findings.
-func (rec *Recorder) checkTarget(op string, t Target) error {
+func (rec *Recorder) checkRef(op string, t SymbolRef) error {
 	if t.Binary == nil || t.Finding == nil || t.Symbol == nil {
-		return fmt.Errorf("%s: incomplete target (binary, finding and symbol are all required): %w", op, ErrUnknownSymbol)
+		return fmt.Errorf("%s: incomplete symbol reference (binary, finding and symbol are all required): %w", op, ErrUnknownSymbol)
 	}
 	if !slices.Contains(t.Finding.Symbols, t.Symbol) {
 		return fmt.Errorf("%s of %s: symbol is not one of finding %s's: %w", op, symbolName(t.Symbol), t.Finding.OSV, ErrUnknownSymbol)

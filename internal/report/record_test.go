@@ -8,17 +8,17 @@ import (
 	"time"
 )
 
-// linkedTarget returns a report whose only finding is linked, and the
+// linkedRef returns a report whose only finding is linked, and the
 // target of its first symbol.
-func linkedTarget() (*Report, Target) {
+func linkedRef() (*Report, SymbolRef) {
 	r := fixtureReport()
 	b := r.Binaries[1]
 	f := b.Findings[0] // GO-2021-0113 in worker: linked
-	return r, Target{Binary: b, Finding: f, Symbol: f.Symbols[0]}
+	return r, SymbolRef{Binary: b, Finding: f, Symbol: f.Symbols[0]}
 }
 
 func TestRecord(t *testing.T) {
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	at := func(min int) time.Time { return *ts(min) }
 	cs := func(fn string, line int) *Frame { return &Frame{Function: fn, File: "/app/main.go", Line: line} }
@@ -103,7 +103,7 @@ func TestRecordUncountedLowerBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, tgt := linkedTarget()
+			r, tgt := linkedRef()
 			rec := NewRecorder(r)
 			for _, h := range tt.hits {
 				if err := rec.Record(tgt, h); err != nil {
@@ -139,7 +139,7 @@ func TestRecordKeepsOtherSymbolsLinked(t *testing.T) {
 	b := r.Binaries[0]
 	f := b.Findings[3] // GO-2023-1571: linked, one symbol
 	other := b.Findings[2].Symbols[1]
-	if err := NewRecorder(r).Record(Target{b, f, f.Symbols[0]}, Hit{Time: *ts(1)}); err != nil {
+	if err := NewRecorder(r).Record(SymbolRef{b, f, f.Symbols[0]}, Hit{Time: *ts(1)}); err != nil {
 		t.Fatal(err)
 	}
 	if f.Status != Reached || other.Status != Linked || r.Binaries[1].Findings[0].Status != Linked {
@@ -147,19 +147,19 @@ func TestRecordKeepsOtherSymbolsLinked(t *testing.T) {
 	}
 }
 
-func TestRecordUnknownTarget(t *testing.T) {
-	r, tgt := linkedTarget()
+func TestRecordUnknownSymbol(t *testing.T) {
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	other := fixtureReport()
 	tests := []struct {
 		name string
-		t    Target
+		t    SymbolRef
 	}{
-		{"nil symbol", Target{Binary: tgt.Binary, Finding: tgt.Finding}},
-		{"nil binary", Target{Finding: tgt.Finding, Symbol: tgt.Symbol}},
-		{"symbol of another finding", Target{tgt.Binary, tgt.Finding, r.Binaries[0].Findings[1].Symbols[0]}},
-		{"finding of another binary", Target{r.Binaries[0], tgt.Finding, tgt.Symbol}},
-		{"finding of another report", Target{other.Binaries[1], tgt.Finding, tgt.Symbol}},
+		{"nil symbol", SymbolRef{Binary: tgt.Binary, Finding: tgt.Finding}},
+		{"nil binary", SymbolRef{Finding: tgt.Finding, Symbol: tgt.Symbol}},
+		{"symbol of another finding", SymbolRef{tgt.Binary, tgt.Finding, r.Binaries[0].Findings[1].Symbols[0]}},
+		{"finding of another binary", SymbolRef{r.Binaries[0], tgt.Finding, tgt.Symbol}},
+		{"finding of another report", SymbolRef{other.Binaries[1], tgt.Finding, tgt.Symbol}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,7 +179,7 @@ func TestRecordConcurrent(t *testing.T) {
 	r := fixtureReport()
 	b := r.Binaries[0]
 	f := b.Findings[2]
-	targets := []Target{{b, f, f.Symbols[0]}, {b, f, f.Symbols[1]}}
+	targets := []SymbolRef{{b, f, f.Symbols[0]}, {b, f, f.Symbols[1]}}
 	rec := NewRecorder(r)
 	const workers, perWorker = 8, 500
 	var wg sync.WaitGroup

@@ -21,10 +21,10 @@ const maxPeriods = 16
 // Watching records that t's symbol's probes were armed in one more
 // process at at. The first such process opens a period of the symbol's
 // Watched; past maxPeriods, it reopens the last one instead.
-func (rec *Recorder) Watching(t Target, at time.Time) error {
+func (rec *Recorder) Watching(t SymbolRef, at time.Time) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("record watching", t); err != nil {
+	if err := rec.checkRef("record watching", t); err != nil {
 		return err
 	}
 	if rec.armed == nil {
@@ -48,10 +48,10 @@ func (rec *Recorder) Watching(t Target, at time.Time) error {
 // more, the symbol's current Watched period ends at at; a period that ends
 // when it began (arming that failed) is dropped. Calls without a matching
 // Watching are ignored.
-func (rec *Recorder) StopWatching(t Target, at time.Time) error {
+func (rec *Recorder) StopWatching(t SymbolRef, at time.Time) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("record end of watching", t); err != nil {
+	if err := rec.checkRef("record end of watching", t); err != nil {
 		return err
 	}
 	s := t.Symbol
@@ -81,10 +81,10 @@ func (rec *Recorder) StopWatching(t Target, at time.Time) error {
 // to a few). The symbol becomes not_watched unless it was reached, and so
 // does its finding unless its status is more severe: not seeing a symbol
 // run while it was not watched says nothing about whether it ran.
-func (rec *Recorder) NotWatched(t Target, reason string) error {
+func (rec *Recorder) NotWatched(t SymbolRef, reason string) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if err := rec.checkTarget("record not watched", t); err != nil {
+	if err := rec.checkRef("record not watched", t); err != nil {
 		return err
 	}
 	s := t.Symbol

@@ -12,7 +12,7 @@ import (
 // leaves no period, and a later arming opens a second one that is still
 // open in a snapshot.
 func TestRecorderWatch(t *testing.T) {
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	at := func(min int) time.Time { return *ts(min) }
 	steps := []struct {
@@ -54,7 +54,7 @@ func TestRecorderWatch(t *testing.T) {
 	if tgt.Symbol.Status != Linked {
 		t.Errorf("watching alone changed the status to %s", tgt.Symbol.Status)
 	}
-	if err := rec.Watching(Target{tgt.Binary, tgt.Finding, &Symbol{}}, at(9)); !errors.Is(err, ErrUnknownSymbol) {
+	if err := rec.Watching(SymbolRef{tgt.Binary, tgt.Finding, &Symbol{}}, at(9)); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Watching a foreign symbol: %v", err)
 	}
 }
@@ -76,7 +76,7 @@ func periods(ps []Period) string {
 // TestRecorderWatchCap: a symbol armed and removed again and again keeps
 // maxPeriods periods, the last one spanning the rest.
 func TestRecorderWatchCap(t *testing.T) {
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	for i := range maxPeriods + 5 {
 		rec.Watching(tgt, *ts(2 * i))
@@ -92,7 +92,7 @@ func TestRecorderWatchCap(t *testing.T) {
 // does its linked finding; a hit still makes both reached; reasons are
 // kept once each, up to a cap; a reached symbol stays reached.
 func TestRecorderNotWatched(t *testing.T) {
-	r, tgt := linkedTarget()
+	r, tgt := linkedRef()
 	rec := NewRecorder(r)
 	for range 2 {
 		if err := rec.NotWatched(tgt, "not selected"); err != nil {
