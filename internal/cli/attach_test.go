@@ -172,7 +172,7 @@ func symbolSites(t *testing.T, db, bin, id, pkg, name string) []uint64 {
 			if s.Package != pkg || s.Name != name {
 				continue
 			}
-			for _, tg := range s.Targets {
+			for _, tg := range s.Funcs {
 				for _, site := range tg.Sites {
 					offs = append(offs, site.Offset)
 				}

@@ -41,13 +41,13 @@ func TestRealGeneric(t *testing.T) {
 				if s.Package != lib {
 					t.Errorf("symbol of package %s", s.Package)
 				}
-				for _, tg := range s.Targets {
-					got[s.Name] = append(got[s.Name], tg.Func)
+				for _, tg := range s.Funcs {
+					got[s.Name] = append(got[s.Name], tg.Name)
 					if tg.SiteErr != nil {
-						t.Errorf("%s: %v", tg.Func, tg.SiteErr)
+						t.Errorf("%s: %v", tg.Name, tg.SiteErr)
 					}
 					if len(tg.Sites) == 0 {
-						t.Errorf("%s: no sites", tg.Func)
+						t.Errorf("%s: no sites", tg.Name)
 					}
 				}
 				t.Logf("%s: %s", s.Name, strings.Join(got[s.Name], ", "))
@@ -72,9 +72,9 @@ func TestRealGeneric(t *testing.T) {
 				// Push for go.shape.int, for the struct shape, and the
 				// dictionary wrapper (*List[int]).Push: at least two bodies.
 				for _, s := range f.Symbols {
-					for _, tg := range s.Targets {
-						if tg.Func == lib+".(*List[...]).Push" && len(tg.Sites) < 2 {
-							t.Errorf("%s: %d sites, want one per instantiation", tg.Func, len(tg.Sites))
+					for _, tg := range s.Funcs {
+						if tg.Name == lib+".(*List[...]).Push" && len(tg.Sites) < 2 {
+							t.Errorf("%s: %d sites, want one per instantiation", tg.Name, len(tg.Sites))
 						}
 					}
 				}

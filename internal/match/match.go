@@ -41,7 +41,7 @@
 // An import that lists no symbols makes the whole package vulnerable, and
 // an entry that names no package of a module the whole module: one Symbol
 // with Name "" and Scope ScopePackage or ScopeModule, linked
-// by any code of it, whose targets are its entry points (see scope.go).
+// by any code of it, whose Funcs are its entry points (see scope.go).
 //
 // Functions of package main are named "main.F" in binaries: an entry that
 // names the main package by its import path matches them when that path
@@ -110,23 +110,23 @@ type Symbol struct {
 	// then the module path).
 	Package, Name string
 	Scope         Scope
-	// Targets are the compiled forms of the symbol found in the binary. For
+	// Funcs are the compiled forms of the symbol found in the binary. For
 	// a whole package or module, they are its entry points (see scope.go),
 	// and may be empty when only its initialization is linked.
-	Targets []*Target
-	scope   scope // the code of a whole package or module
+	Funcs []*Func
+	scope scope // the code of a whole package or module
 }
 
-// Target is one compiled function that implements a vulnerable symbol: the
+// Func is one compiled function that implements a vulnerable symbol: the
 // function itself, a method on a pointer or value receiver, a generic
 // instantiation, a closure inside it or a method-value wrapper.
-type Target struct {
-	// Func is the compiled name, such as "example.com/p.(*List[...]).Push".
+type Func struct {
+	// Name is the compiled name, such as "example.com/p.(*List[...]).Push".
 	// The pclntab writes the type arguments of every instantiation as
 	// "[...]", so one name can stand for several functions: Sites then
 	// covers all of them.
-	Func string
-	// Sites are where a probe observes executions of Func: its entry site
+	Name string
+	// Sites are where a probe observes executions of the function: its entry site
 	// when the function has code of its own, and where execution enters
 	// each copy of it inlined into other functions. Sorted by PC.
 	Sites []Site
@@ -136,10 +136,10 @@ type Target struct {
 	SiteErr error
 }
 
-// Site is a probe site of a target.
+// Site is a probe site of a compiled function.
 type Site struct {
 	binfo.Site
-	// In is the function whose code holds the site: Target.Func for an
+	// In is the function whose code holds the site: Func.Name for an
 	// entry site, the caller for an inlined copy.
 	In string
 }

@@ -113,8 +113,8 @@ func summary(r *Result) []string {
 		out = append(out, fmt.Sprintf("%s %s@%s fixed=%s %s%s", f.Entry.ID, f.Module, f.Version, f.FixedVersion, f.Status, whole))
 		for _, s := range f.Symbols {
 			var ts []string
-			for _, t := range s.Targets {
-				ts = append(ts, t.Func)
+			for _, t := range s.Funcs {
+				ts = append(ts, t.Name)
 			}
 			scope := ""
 			if s.Scope != "" {
@@ -545,12 +545,12 @@ func TestMatchSites(t *testing.T) {
 		t.Fatalf("got %v, want one finding with one symbol", summary(res))
 	}
 	var got []string
-	for _, tg := range res.Findings[0].Symbols[0].Targets {
+	for _, tg := range res.Findings[0].Symbols[0].Funcs {
 		for _, s := range tg.Sites {
-			got = append(got, fmt.Sprintf("%s %s %#x %#x in %s", tg.Func, s.Kind, s.PC, s.Offset, s.In))
+			got = append(got, fmt.Sprintf("%s %s %#x %#x in %s", tg.Name, s.Kind, s.PC, s.Offset, s.In))
 		}
 		if tg.SiteErr != nil {
-			got = append(got, fmt.Sprintf("%s error: %v", tg.Func, tg.SiteErr))
+			got = append(got, fmt.Sprintf("%s error: %v", tg.Name, tg.SiteErr))
 		}
 	}
 	want := []string{
@@ -567,7 +567,7 @@ func TestMatchSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts := res.Findings[0].Symbols[0].Targets; len(ts[0].Sites) != 0 || ts[0].SiteErr != nil {
+	if ts := res.Findings[0].Symbols[0].Funcs; len(ts[0].Sites) != 0 || ts[0].SiteErr != nil {
 		t.Errorf("SkipSites: got sites %v, error %v", ts[0].Sites, ts[0].SiteErr)
 	}
 }
@@ -587,7 +587,7 @@ func TestMatchSitesShared(t *testing.T) {
 		t.Errorf("computed %d entry and %d inline sites, want 1 and 1", cf.entry, cf.inline)
 	}
 	for _, f := range res.Findings {
-		if n := len(f.Symbols[0].Targets[0].Sites); n != 2 {
+		if n := len(f.Symbols[0].Funcs[0].Sites); n != 2 {
 			t.Errorf("%s: %d sites, want 2", f.Entry.ID, n)
 		}
 	}
@@ -667,9 +667,9 @@ func TestMatchSitesWholeModule(t *testing.T) {
 	sites := func(f *Finding) []string {
 		var got []string
 		for _, s := range f.Symbols {
-			for _, tg := range s.Targets {
+			for _, tg := range s.Funcs {
 				for _, st := range tg.Sites {
-					got = append(got, fmt.Sprintf("%s %s %#x in %s", tg.Func, st.Kind, st.PC, st.In))
+					got = append(got, fmt.Sprintf("%s %s %#x in %s", tg.Name, st.Kind, st.PC, st.In))
 				}
 			}
 		}

@@ -24,7 +24,7 @@ type SiteFinder interface {
 // Options tune Match. The zero value (or nil) computes every probe site
 // with the binary itself.
 type Options struct {
-	// SkipSites leaves Target.Sites empty, for callers that only report
+	// SkipSites leaves Func.Sites empty, for callers that only report
 	// (reach scan).
 	SkipSites bool
 	// Sites computes the probe sites instead of the binary.
@@ -59,7 +59,7 @@ type Options struct {
 // (the first listed on a tie) and lists the symbols of all of them.
 //
 // Probe sites that cannot be computed do not fail the match: they are
-// recorded in Target.SiteErr. Match fails only when ctx is done or bin is
+// recorded in Func.SiteErr. Match fails only when ctx is done or bin is
 // nil.
 func Match(ctx context.Context, bin *binfo.Binary, entries []*osv.Entry, opts *Options) (*Result, error) {
 	if bin == nil {
@@ -286,13 +286,13 @@ func (m *matcher) addSymbols(syms []*Symbol, p osv.Package) []*Symbol {
 func newSymbol(pkg, name string, cs []*compiled) *Symbol {
 	s := &Symbol{Package: pkg, Name: name}
 	for _, c := range cs {
-		s.Targets = append(s.Targets, &Target{Func: c.name})
+		s.Funcs = append(s.Funcs, &Func{Name: c.name})
 	}
 	return s
 }
 
-// mergeSymbols sorts syms by package and name, merging the targets of a
-// symbol listed more than once, and sorts each symbol's targets by name.
+// mergeSymbols sorts syms by package and name, merging the functions of a
+// symbol listed more than once, and sorts each symbol's functions by name.
 func mergeSymbols(syms []*Symbol) []*Symbol {
 	type key struct {
 		pkg, name string
@@ -303,9 +303,9 @@ func mergeSymbols(syms []*Symbol) []*Symbol {
 	for _, s := range syms {
 		k := key{s.Package, s.Name, s.Scope}
 		if prev := byKey[k]; prev != nil {
-			for _, t := range s.Targets {
-				if !hasTarget(prev.Targets, t.Func) {
-					prev.Targets = append(prev.Targets, t)
+			for _, t := range s.Funcs {
+				if !hasFunc(prev.Funcs, t.Name) {
+					prev.Funcs = append(prev.Funcs, t)
 				}
 			}
 			continue
@@ -323,14 +323,14 @@ func mergeSymbols(syms []*Symbol) []*Symbol {
 		return out[i].Scope < out[j].Scope
 	})
 	for _, s := range out {
-		sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Func < s.Targets[j].Func })
+		sort.Slice(s.Funcs, func(i, j int) bool { return s.Funcs[i].Name < s.Funcs[j].Name })
 	}
 	return out
 }
 
-func hasTarget(ts []*Target, name string) bool {
+func hasFunc(ts []*Func, name string) bool {
 	for _, t := range ts {
-		if t.Func == name {
+		if t.Name == name {
 			return true
 		}
 	}

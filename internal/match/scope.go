@@ -23,7 +23,7 @@ import (
 // than its packages' initialization, which runs in every program that
 // links it. Probing every function would cost thousands of sites for a
 // large module; outside code can only enter a module through its entry
-// points, so those are the targets:
+// points, so those are its Funcs:
 //
 //   - functions and methods with an exported name, in any package of the
 //     module (internal ones included: a method of an unexported or internal
@@ -134,7 +134,7 @@ func ownerPaths(bin *binfo.Binary) []string {
 }
 
 // moduleSymbol returns the symbol standing for the whole module mod, whose
-// targets are its entry points, or nil when no code of mod is in the
+// Funcs are its entry points, or nil when no code of mod is in the
 // binary.
 func (m *matcher) moduleSymbol(mod string) *Symbol {
 	idx := m.index()
@@ -172,7 +172,7 @@ func scopeSymbol(idx *index, name string, kind Scope, sc scope) *Symbol {
 			for _, c := range cs {
 				// The runtime enters package main at main.main.
 				if _, sym := splitFuncName(c.name); isEntryPoint(sym) || c.name == "main.main" {
-					s.Targets = append(s.Targets, &Target{Func: c.name})
+					s.Funcs = append(s.Funcs, &Func{Name: c.name})
 				}
 			}
 		}

@@ -14,7 +14,7 @@ type siteSet struct {
 	err   error
 }
 
-// addSites fills in the probe sites of every target of findings, computing
+// addSites fills in the probe sites of every compiled function of findings, computing
 // those of each compiled function once even when several entries name it.
 func (m *matcher) addSites(ctx context.Context, sf SiteFinder, findings []*Finding) error {
 	type key struct {
@@ -31,11 +31,11 @@ func (m *matcher) addSites(ctx context.Context, sf SiteFinder, findings []*Findi
 			if s.Scope != "" {
 				k.scope = s
 			}
-			for _, t := range s.Targets {
-				k.fn = t.Func
+			for _, t := range s.Funcs {
+				k.fn = t.Name
 				ss := done[k]
 				if ss == nil {
-					ss = m.sites(sf, m.idx.byName[t.Func], k.scope)
+					ss = m.sites(sf, m.idx.byName[t.Name], k.scope)
 					done[k] = ss
 				}
 				t.Sites = append([]Site(nil), ss.sites...)

@@ -301,12 +301,12 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 			if sym.Scope != "" {
 				g.scope = sym
 			}
-			for _, t := range sym.Targets {
-				g.funcs[t.Func] = true
+			for _, t := range sym.Funcs {
+				g.funcs[t.Name] = true
 				if t.SiteErr != nil {
-					s.log.Warn("some copies of a vulnerable function cannot be watched", "binary", bin.Path, "func", t.Func, "err", t.SiteErr)
+					s.log.Warn("some copies of a vulnerable function cannot be watched", "binary", bin.Path, "func", t.Name, "err", t.SiteErr)
 					if g.unwatched == "" {
-						g.unwatched = fmt.Sprintf("some copies of %s cannot be probed: %v", t.Func, t.SiteErr)
+						g.unwatched = fmt.Sprintf("some copies of %s cannot be probed: %v", t.Name, t.SiteErr)
 					}
 					g.inexact = true
 				}
@@ -316,7 +316,7 @@ func (s *Session) matchBinary(ctx context.Context, b *binary) error {
 						if site.Call != 0 {
 							at = site.Call
 						}
-						g.inlined[at] = t.Func
+						g.inlined[at] = t.Name
 						if at != site.PC {
 							g.marks[site.PC] = at
 						}

@@ -120,7 +120,7 @@ func analyse(file string, es []*osv.Entry, code [][2]uint64) (string, error) {
 	sites := 0
 	for _, f := range res.Findings {
 		for _, s := range f.Symbols {
-			for _, tg := range s.Targets {
+			for _, tg := range s.Funcs {
 				for _, site := range tg.Sites {
 					sites++
 					in := false
@@ -128,7 +128,7 @@ func analyse(file string, es []*osv.Entry, code [][2]uint64) (string, error) {
 						in = in || (c[0] <= site.Offset && site.Offset < c[1])
 					}
 					if !in {
-						return "", fmt.Errorf("%s: %s site at file offset %#x is outside the executable code", tg.Func, site.Kind, site.Offset)
+						return "", fmt.Errorf("%s: %s site at file offset %#x is outside the executable code", tg.Name, site.Kind, site.Offset)
 					}
 				}
 			}

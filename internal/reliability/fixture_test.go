@@ -172,13 +172,13 @@ func probeSites(t testing.TB, path string) []probeSite {
 	var out []probeSite
 	for _, f := range res.Findings {
 		for _, s := range f.Symbols {
-			for _, tg := range s.Targets {
+			for _, tg := range s.Funcs {
 				if tg.SiteErr != nil {
-					t.Fatalf("%s: sites: %v", tg.Func, tg.SiteErr)
+					t.Fatalf("%s: sites: %v", tg.Name, tg.SiteErr)
 				}
 				for _, site := range tg.Sites {
 					if site.Offset >= uint64(len(raw)) {
-						t.Fatalf("%s: site offset %#x beyond the file", tg.Func, site.Offset)
+						t.Fatalf("%s: site offset %#x beyond the file", tg.Name, site.Offset)
 					}
 					out = append(out, probeSite{symbol: s.Name, osv: f.Entry.ID, site: site.Site, orig: raw[site.Offset]})
 				}
