@@ -157,7 +157,7 @@ func newFinding(mf *match.Finding) (*Finding, error) {
 		if ms == nil {
 			return nil, fmt.Errorf("%s: nil symbol: %w", e.ID, ErrBadResult)
 		}
-		f.Symbols = append(f.Symbols, &Symbol{Package: ms.Package, Name: ms.Name, Scope: Scope(ms.Scope), Status: Linked})
+		f.Symbols = append(f.Symbols, &Symbol{Package: ms.Package, Name: ms.Name, Scope: ms.Scope, Status: Linked})
 	}
 	return f, nil
 }

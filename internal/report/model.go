@@ -1,9 +1,13 @@
 // Package report holds reach's report model (schema "reach/v1"), builds it
-// from scan results and runtime observations, and renders it as text, JSON,
+// from match results (FromMatch) and runtime observations, and renders it as text, JSON,
 // SARIF and OpenVEX.
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/reach-sca/reach/internal/match"
+)
 
 // Schema is the value of Report.Schema.
 const Schema = "reach/v1"
@@ -30,16 +34,13 @@ const (
 	Imported Status = "imported"
 )
 
-// Scope is what a symbol without a name covers.
-type Scope string
+// Scope is what a symbol without a name covers, as match says it.
+type Scope = match.Scope
 
+// The scopes of a symbol without a name (see match.Scope).
 const (
-	// ScopePackage: every function of the package is vulnerable (the entry
-	// lists the package without symbols).
-	ScopePackage Scope = "package"
-	// ScopeModule: every package and function of the module is vulnerable
-	// (the entry has no symbol data for the module).
-	ScopeModule Scope = "module"
+	ScopePackage = match.ScopePackage // the whole package
+	ScopeModule  = match.ScopeModule  // the whole module
 )
 
 // Rank orders statuses: reached > not_watched > linked > imported > "".
