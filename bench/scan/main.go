@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/reach-sca/reach/bench/internal/harness"
@@ -127,9 +126,8 @@ func run(args []string) (wall, cpu time.Duration, maxrss int64, code int, err er
 	if err != nil && !errors.As(err, &ee) {
 		return 0, 0, 0, -1, err
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return wall, cpu, ru.Maxrss * 1024, cmd.ProcessState.ExitCode(), nil
+	ps := cmd.ProcessState
+	return wall, ps.UserTime() + ps.SystemTime(), maxRSS(ps), ps.ExitCode(), nil
 }
 
 // buildHugo builds Hugo once into the user cache directory.

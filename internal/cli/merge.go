@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/safefile"
 )
@@ -21,11 +19,10 @@ import (
 func mergeReport(name string, r *report.Report) (*report.Report, error) {
 	for {
 		// Not through a symbolic link, and never blocking on a FIFO.
-		fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		f, err := openMerge(name)
 		if err != nil {
 			return nil, fmt.Errorf("-merge: open %s: %w; give the path of a regular file", name, err)
 		}
-		f := os.NewFile(uintptr(fd), name)
 		merged, retry, err := mergeLocked(f, name, r)
 		f.Close() // unlocks
 		if !retry {
@@ -37,7 +34,7 @@ func mergeReport(name string, r *report.Report) (*report.Report, error) {
 // mergeLocked does mergeReport's work on f, open on name: retry means that
 // name was replaced before f was locked.
 func mergeLocked(f *os.File, name string, r *report.Report) (_ *report.Report, retry bool, _ error) {
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	if err := lockMerge(f); err != nil {
 		return nil, false, fmt.Errorf("-merge: lock %s: %w", name, err)
 	}
 	locked, err := f.Stat()

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 const runDoc = `
@@ -133,14 +131,6 @@ func forwardSignals(in <-chan os.Signal, stop context.CancelFunc) <-chan os.Sign
 		}
 	}()
 	return out
-}
-
-// terminalForeground reports whether reach runs in the foreground process
-// group of the terminal on its standard input, where a typed ^C signals
-// every process of the group, the program included.
-func terminalForeground() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
 }
 
 // goTestCacheNote returns a note for the report when argv runs go test in

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/reach-sca/reach/internal/analysis"
@@ -27,14 +26,6 @@ type fileID struct {
 	dev, ino uint64
 	size     int64
 	mtimeNs  int64
-}
-
-func statID(fi os.FileInfo) (fileID, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtimeNs: st.Mtim.Nano()}, true
 }
 
 // binary is one analysed executable.

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -482,8 +481,8 @@ func trustTargetsFile(path string, fi os.FileInfo, owner int) error {
 	if owner >= 0 && int(uid) != owner {
 		return fmt.Errorf("targets file %s changed owner from user %d to user %d since reach first read it: not read", path, owner, uid)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink != 1 {
-		return fmt.Errorf("targets file %s has %d names (hard links): reach reads a targets file only when it has one; copy it instead", path, st.Nlink)
+	if n, ok := safefile.Links(fi); ok && n != 1 {
+		return fmt.Errorf("targets file %s has %d names (hard links): reach reads a targets file only when it has one; copy it instead", path, n)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,9 +70,7 @@ func TestMalformedDB(t *testing.T) {
 				os.Remove(target)
 			} else if strings.HasPrefix(tt.name, "FIFO") {
 				os.Remove(target)
-				if err := syscall.Mkfifo(target, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				testprog.Mkfifo(t, target)
 			} else if err := os.WriteFile(target, []byte(tt.content), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -384,19 +384,6 @@ func checkStream(t *testing.T, stream string, pid int) {
 	}
 }
 
-func notesMention(r *report.Report, subs ...string) bool {
-	for _, n := range r.Notes {
-		all := true
-		for _, s := range subs {
-			all = all && strings.Contains(n, s)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
-}
-
 // TestAttachErrors attaches to processes that cannot be observed: alone,
 // reach says why, naming each, and exits 1; beside one that can be, it
 // observes that one and notes the other in the report.

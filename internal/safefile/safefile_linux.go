@@ -1,18 +1,3 @@
-// Package safefile opens and writes files the way a tool that runs as root
-// must, in directories and on paths other users may control: a checkout,
-// /tmp, a file an orchestrator writes.
-//
-//   - Reading never blocks on a FIFO or a device: files are opened
-//     non-blocking and anything but a regular file is refused before a
-//     byte is read.
-//   - A file is written under a temporary name created (with its final
-//     mode) relative to a descriptor of its directory, and renamed relative
-//     to that descriptor: no name is resolved twice, so a link planted
-//     meanwhile is never followed.
-//   - An output that is a device, a FIFO or a socket is written to, never
-//     replaced.
-//   - Appending refuses a symbolic link, and a file another user owns in a
-//     sticky world-writable directory (the kernel's protected_regular).
 package safefile
 
 import (
@@ -28,17 +13,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-)
-
-var (
-	// ErrNotRegular reports a file that is not a regular file where only
-	// one will do.
-	ErrNotRegular = errors.New("not a regular file")
-	// ErrSymlink reports a symbolic link where reach does not follow one.
-	ErrSymlink = errors.New("a symbolic link")
-	// ErrUntrusted reports a file reach refuses to use because of who
-	// owns it or how it is linked.
-	ErrUntrusted = errors.New("not a file reach may trust")
 )
 
 // Open opens name for reading, following symbolic links. It does not block
@@ -466,16 +440,6 @@ func checkAppend(d *dir, st *unix.Stat_t) error {
 		return fmt.Errorf("%w: it has %d links, in a directory another user can write; remove it or choose another name", ErrUntrusted, st.Nlink)
 	}
 	return nil
-}
-
-// Owner returns the user ID that owns the file fi describes, and false
-// when fi does not say.
-func Owner(fi os.FileInfo) (uint32, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return st.Uid, true
 }
 
 // MkdirAll creates the directory path and its missing parents with mode

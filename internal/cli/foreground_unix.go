@@ -1,0 +1,13 @@
+//go:build unix
+
+package cli
+
+import "golang.org/x/sys/unix"
+
+// terminalForeground reports whether reach runs in the foreground process
+// group of the terminal on its standard input, where a typed ^C signals
+// every process of the group, the program included.
+func terminalForeground() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
