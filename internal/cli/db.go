@@ -33,25 +33,33 @@ func runDB(ctx context.Context, e *env, args []string) error {
 		return usageError("db: say info, show ID or lookup MODULE@VERSION")
 	}
 	sub, rest := fs.Arg(0), fs.Args()[1:]
+	// Usage errors first: they need no database.
+	switch {
+	case sub != "info" && sub != "show" && sub != "lookup":
+		return usageError("db: unknown subcommand %q: use info, show or lookup", sub)
+	case sub == "show" && len(rest) == 0:
+		return usageError("db show: no ID given: reach db show GO-2021-0113")
+	case sub == "lookup" && len(rest) == 0:
+		return usageError("db lookup: no module given: reach db lookup golang.org/x/text@v0.3.5")
+	}
+	var lookups []lookup
+	if sub == "lookup" {
+		var err error
+		if lookups, err = parseLookups(rest); err != nil {
+			return err
+		}
+	}
 	db, err := dbf.open(e)
 	if err != nil {
 		return err
 	}
 	switch sub {
-	case "info":
-		return dbInfo(ctx, e, db)
 	case "show":
-		if len(rest) == 0 {
-			return usageError("db show: no ID given: reach db show GO-2021-0113")
-		}
 		return dbShow(ctx, e, db, rest)
 	case "lookup":
-		if len(rest) == 0 {
-			return usageError("db lookup: no module given: reach db lookup golang.org/x/text@v0.3.5")
-		}
-		return dbLookup(ctx, e, db, rest)
+		return dbLookup(ctx, e, db, lookups)
 	}
-	return usageError("db: unknown subcommand %q: use info, show or lookup", sub)
+	return dbInfo(ctx, e, db)
 }
 
 // dbFlags are the flags that choose and bound the vulnerability database,
@@ -132,16 +140,33 @@ func dbShow(ctx context.Context, e *env, db *vulndb.Client, ids []string) error 
 	return errors.Join(errs...)
 }
 
-func dbLookup(ctx context.Context, e *env, db *vulndb.Client, args []string) error {
+// lookup is one MODULE@VERSION argument of db lookup.
+type lookup struct {
+	arg, mod string
+	sv       string
+}
+
+// parseLookups parses db lookup's arguments, before the database is
+// opened: a usage error needs none.
+func parseLookups(args []string) ([]lookup, error) {
+	var ls []lookup
 	for _, arg := range args {
 		mod, ver, ok := strings.Cut(arg, "@")
 		if !ok || mod == "" || ver == "" {
-			return usageError("db lookup %q: write MODULE@VERSION, such as golang.org/x/text@v0.3.5 or stdlib@go1.21.0", arg)
+			return nil, usageError("db lookup %q: write MODULE@VERSION, such as golang.org/x/text@v0.3.5 or stdlib@go1.21.0", arg)
 		}
 		sv, err := lookupVersion(mod, ver)
 		if err != nil {
-			return usageError("db lookup %q: %v", arg, err)
+			return nil, usageError("db lookup %q: %v", arg, err)
 		}
+		ls = append(ls, lookup{arg: arg, mod: mod, sv: sv})
+	}
+	return ls, nil
+}
+
+func dbLookup(ctx context.Context, e *env, db *vulndb.Client, lookups []lookup) error {
+	for _, l := range lookups {
+		arg, mod, sv := l.arg, l.mod, l.sv
 		entries, err := db.ByModule(ctx, mod)
 		if err != nil {
 			return err
