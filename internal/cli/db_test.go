@@ -60,11 +60,10 @@ func TestDBShow(t *testing.T) {
 func TestDBLookup(t *testing.T) {
 	db := realDB(t)
 	tests := []struct {
-		arg      string
-		want     []string // IDs that must be listed
-		wantNot  []string // IDs that must not
-		none     bool
-		usageErr bool
+		arg     string
+		want    []string // IDs that must be listed
+		wantNot []string // IDs that must not
+		none    bool
 	}{
 		{arg: "golang.org/x/text@v0.3.5", want: []string{"GO-2021-0113", "GO-2022-1059"}, wantNot: []string{"GO-2020-0015"}},
 		{arg: "golang.org/x/text@0.3.5", want: []string{"GO-2021-0113"}},
@@ -72,18 +71,10 @@ func TestDBLookup(t *testing.T) {
 		{arg: "stdlib@go1.21.0", want: []string{"GO-2024-2609"}},
 		{arg: "stdlib@go1.21.8", wantNot: []string{"GO-2024-2609"}},
 		{arg: "example.com/nothing@v1.0.0", none: true},
-		{arg: "golang.org/x/text", usageErr: true},
-		{arg: "golang.org/x/text@notaversion", usageErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.arg, func(t *testing.T) {
 			out, stderr, code := reach(t, "db", "-db", db, "lookup", tc.arg)
-			if tc.usageErr {
-				if code != 2 {
-					t.Errorf("exit %d, want 2 (usage); stderr %q", code, stderr)
-				}
-				return
-			}
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
