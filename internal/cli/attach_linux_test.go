@@ -455,17 +455,7 @@ func testAttachExit(t *testing.T, db string, others []int, reap bool) {
 	src := filepath.Join(dir, "main.go")
 	bin := testprog.Build(t, dir, testprog.Plain)
 	prog := exec.Command(bin, "wait")
-	in, err := prog.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := prog.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := prog.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := testprog.StartPiped(t, prog)
 	defer func() {
 		prog.Process.Kill()
 		if !reap {
@@ -532,17 +522,7 @@ func TestAttachFor(t *testing.T) {
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain)
 	prog := exec.Command(bin, "wait")
-	in, err := prog.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := prog.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := prog.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := testprog.StartPiped(t, prog)
 	defer func() {
 		prog.Process.Kill()
 		prog.Wait()

@@ -282,19 +282,9 @@ func TestTargetsSwapped(t *testing.T) {
 	secret := secretFile(t)
 	out := filepath.Join(t.TempDir(), "report.json")
 	cmd := exec.Command(reach, "run", "-db", db, "-format", "json", "-o", out, "-targets", targets, "--", prog, "wait")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := testprog.StartPiped(t, cmd)
 	defer cmd.Process.Kill()
 	lines := bufio.NewReader(stdout)
 	if l := readLine(t, lines, 10*time.Second); l != "ready" {

@@ -256,22 +256,12 @@ func TestRunTargetsLive(t *testing.T) {
 	out := filepath.Join(dir, "report.json")
 	cmd := exec.Command(reachBin(t), "run", "-v", "-db", db, "-format", "json", "-o", out, "-targets", tf, "--", bin, "steps")
 	cmd.Env = append(os.Environ(), "GOCOVERDIR="+cov)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd.Stderr = stderrW
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, stdout := testprog.StartPiped(t, cmd)
 	stderrW.Close()
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 

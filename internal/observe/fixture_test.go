@@ -158,18 +158,8 @@ type app struct {
 func startApp(t testing.TB, path string, args ...string) *app {
 	t.Helper()
 	cmd := exec.Command(path, args...)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, out := testprog.StartPiped(t, cmd)
 	t.Cleanup(func() {
 		in.Close()
 		cmd.Process.Kill()

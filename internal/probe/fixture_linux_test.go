@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,18 +32,8 @@ type hot struct {
 func startHot(t testing.TB, path string) *hot {
 	t.Helper()
 	cmd := exec.Command(path)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, out := testprog.StartPiped(t, cmd)
 	h := &hot{t: t, path: path, cmd: cmd, in: in, out: bufio.NewScanner(out)}
 	t.Cleanup(func() {
 		in.Close()
@@ -79,36 +68,11 @@ func (h *hot) do(format string, args ...any) string {
 // codeByte reads the byte at file offset off of the executable as mapped in
 // the process, through /proc/PID/mem.
 func codeByte(pid int, exe string, off uint64) (byte, error) {
-	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	b, err := testprog.CodeBytes(pid, exe, []uint64{off})
 	if err != nil {
 		return 0, err
 	}
-	exe, err = filepath.EvalSymlinks(exe)
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(maps), "\n") {
-		var lo, hi, mapOff uint64
-		var perms, dev, path string
-		var inode int
-		if n, _ := fmt.Sscanf(l, "%x-%x %s %x %s %d %s", &lo, &hi, &perms, &mapOff, &dev, &inode, &path); n < 7 || path != exe {
-			continue
-		}
-		if off < mapOff || off >= mapOff+hi-lo {
-			continue
-		}
-		f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		b := []byte{0}
-		if _, err := f.ReadAt(b, int64(lo+off-mapOff)); err != nil {
-			return 0, err
-		}
-		return b[0], nil
-	}
-	return 0, fmt.Errorf("file offset %#x of %s not mapped in process %d", off, exe, pid)
+	return b[0], nil
 }
 
 // waitByte polls the code byte at off until it is want.

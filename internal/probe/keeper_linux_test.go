@@ -249,36 +249,6 @@ func waitSites(pid int, exe string, sites []Site, want []byte, wait time.Duratio
 	}
 }
 
-// kernelLeakLines returns the kernel log's "leaking uprobe" lines of tasks
-// named comm.
-func kernelLeakLines(t *testing.T, comm string) []string {
-	t.Helper()
-	// Raw system calls: os.File would wait in the poller for more.
-	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("read the kernel log: %v", err)
-	}
-	defer unix.Close(fd)
-	var lines []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.Read(fd, buf)
-		if errors.Is(err, unix.EAGAIN) || (err == nil && n == 0) {
-			return lines
-		}
-		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.EINTR) {
-			continue // overwritten while read
-		}
-		if err != nil {
-			t.Fatalf("read the kernel log: %v", err)
-		}
-		l := string(buf[:n])
-		if strings.Contains(l, "leaking uprobe") && strings.Contains(l, " "+comm+":") {
-			lines = append(lines, strings.TrimSpace(l))
-		}
-	}
-}
-
 // TestKeeperLifetime checks that the keeper holds the links, ignores the
 // terminal's signals, and exits when the engine closes.
 func TestKeeperLifetime(t *testing.T) {
@@ -401,4 +371,15 @@ func strayKeepers() []int {
 		}
 	}
 	return pids
+}
+
+// kernelLeakLines returns the kernel log's "leaking uprobe" lines of tasks
+// named comm.
+func kernelLeakLines(t *testing.T, comm string) []string {
+	t.Helper()
+	lines, err := testprog.KernelLeaks(comm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
 }

@@ -201,53 +201,6 @@ func entries(t testing.TB) []*osv.Entry {
 	return es
 }
 
-// codeBytes reads the bytes at the given file offsets of exe as mapped in
-// process pid, through /proc/PID/mem.
-func codeBytes(pid int, exe string, offs []uint64) ([]byte, error) {
-	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		return nil, err
-	}
-	exe, err = filepath.EvalSymlinks(exe)
-	if err != nil {
-		return nil, err
-	}
-	type mapping struct{ lo, hi, off uint64 }
-	var ms []mapping
-	for _, l := range strings.Split(string(maps), "\n") {
-		var m mapping
-		var perms, dev, path string
-		var inode int
-		if n, _ := fmt.Sscanf(l, "%x-%x %s %x %s %d %s", &m.lo, &m.hi, &perms, &m.off, &dev, &inode, &path); n < 7 || path != exe {
-			continue
-		}
-		ms = append(ms, m)
-	}
-	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer mem.Close()
-	out := make([]byte, len(offs))
-	for i, off := range offs {
-		found := false
-		for _, m := range ms {
-			if off < m.off || off >= m.off+m.hi-m.lo {
-				continue
-			}
-			if _, err := mem.ReadAt(out[i:i+1], int64(m.lo+off-m.off)); err != nil {
-				return nil, fmt.Errorf("read process %d at file offset %#x: %w", pid, off, err)
-			}
-			found = true
-			break
-		}
-		if !found {
-			return nil, fmt.Errorf("file offset %#x of %s not mapped in process %d", off, exe, pid)
-		}
-	}
-	return out, nil
-}
-
 // checkPristine waits up to 5s for every probe site in process pid to hold
 // its original byte again, and fails naming the sites that do not, and the
 // processes that hold BPF links.
@@ -267,7 +220,7 @@ func waitPristine(pid int, exe string, sites []probeSite, limit time.Duration) e
 	}
 	var bad []string
 	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
-		got, err := codeBytes(pid, exe, offs)
+		got, err := testprog.CodeBytes(pid, exe, offs)
 		if err != nil {
 			return fmt.Errorf("process %d: %w", pid, err)
 		}
@@ -281,20 +234,9 @@ func waitPristine(pid int, exe string, sites []probeSite, limit time.Duration) e
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("process %d: probe sites still patched %s after reach left:\n%s\nBPF link holders: %s", pid, limit, strings.Join(bad, "\n"), linkHolders())
+			return fmt.Errorf("process %d: probe sites still patched %s after reach left:\n%s\nBPF link holders: %s", pid, limit, strings.Join(bad, "\n"), testprog.LinkHolders())
 		}
 	}
-}
-
-// kernelLeaks counts the kernel's "leaking uprobe" warnings in its log:
-// the kernel could not remove a breakpoint when a probe went away, and
-// left it in the process.
-func kernelLeaks() int {
-	out, err := exec.Command("dmesg").Output()
-	if err != nil {
-		return -1
-	}
-	return bytes.Count(out, []byte("failed to unregister, leaking uprobe"))
 }
 
 // armedSites returns how many of sites hold an int3 (0xcc) in process pid
@@ -305,7 +247,7 @@ func armedSites(t testing.TB, pid int, exe string, sites []probeSite) int {
 	for i, s := range sites {
 		offs[i] = s.site.Offset
 	}
-	got, err := codeBytes(pid, exe, offs)
+	got, err := testprog.CodeBytes(pid, exe, offs)
 	if err != nil {
 		t.Fatalf("process %d: %v", pid, err)
 	}
@@ -316,20 +258,6 @@ func armedSites(t testing.TB, pid int, exe string, sites []probeSite) int {
 		}
 	}
 	return n
-}
-
-// linkHolders lists the processes that hold BPF link file descriptors.
-func linkHolders() string {
-	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	n := map[string]int{}
-	for _, fd := range fds {
-		if l, err := os.Readlink(fd); err == nil && strings.Contains(l, "bpf_link") {
-			pid := strings.Split(fd, "/")[2]
-			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-			n[pid+" "+strings.TrimSpace(string(comm))]++
-		}
-	}
-	return fmt.Sprint(n)
 }
 
 func uprobeEvents() string {
@@ -353,18 +281,8 @@ type stressProc struct {
 func startStress(t testing.TB, path string) *stressProc {
 	t.Helper()
 	cmd := exec.Command(path, "until-eof")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	in, out := testprog.StartPiped(t, cmd)
 	p := &stressProc{t: t, cmd: cmd, in: in, rounds: make(chan string, 1<<16), done: make(chan struct{})}
 	t.Cleanup(func() {
 		in.Close()
@@ -482,4 +400,14 @@ func referenceChecksum(t testing.TB, path string) string {
 	}
 	reference.sums[path] = a[3]
 	return a[3]
+}
+
+// kernelLeaks counts the kernel's "leaking uprobe" warnings in its log
+// (testprog.KernelLeaks), or -1 when the log cannot be read.
+func kernelLeaks() int {
+	lines, err := testprog.KernelLeaks("")
+	if err != nil {
+		return -1
+	}
+	return len(lines)
 }
