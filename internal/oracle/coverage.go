@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"go/ast"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/tools/cover"
 )
 
 // Coverage is what Go's coverage saw run, per source function: how often
@@ -78,57 +79,21 @@ func ReadCoverage(ctx context.Context, env []string, dir string, pkgs []*Package
 }
 
 // parseProfile reads a text coverage profile ("mode: atomic", then
-// "file:l0.c0,l1.c1 stmts count" per block) into the count of each block,
-// keyed by where it starts. A block listed more than once (several counter
-// files) gets the sum of its counts.
+// "file:l0.c0,l1.c1 stmts count" per block) with golang.org/x/tools/cover
+// into the count of each block, keyed by where it starts. A block listed
+// more than once (several counter files) gets the sum of its counts.
 func parseProfile(r io.Reader) (map[blockKey]uint64, error) {
+	profiles, err := cover.ParseProfilesFromReader(r)
+	if err != nil {
+		return nil, err
+	}
 	blocks := make(map[blockKey]uint64)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		line := sc.Text()
-		if lineNo == 1 && strings.HasPrefix(line, "mode:") {
-			continue
+	for _, p := range profiles {
+		for _, b := range p.Blocks {
+			blocks[blockKey{p.FileName, b.StartLine, b.StartCol}] += uint64(b.Count)
 		}
-		if line == "" {
-			continue
-		}
-		key, n, err := parseBlock(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", lineNo, err)
-		}
-		blocks[key] += n
 	}
-	return blocks, sc.Err()
-}
-
-// parseBlock parses one block line of a text coverage profile.
-func parseBlock(line string) (blockKey, uint64, error) {
-	colon := strings.LastIndexByte(line, ':')
-	if colon < 0 {
-		return blockKey{}, 0, fmt.Errorf("no file name in %q", line)
-	}
-	fields := strings.Fields(line[colon+1:])
-	if len(fields) != 3 {
-		return blockKey{}, 0, fmt.Errorf("want range, statements and count in %q", line)
-	}
-	start, _, ok := strings.Cut(fields[0], ",")
-	if !ok {
-		return blockKey{}, 0, fmt.Errorf("bad range in %q", line)
-	}
-	ls, cs, ok := strings.Cut(start, ".")
-	if !ok {
-		return blockKey{}, 0, fmt.Errorf("bad position in %q", line)
-	}
-	l, err1 := strconv.Atoi(ls)
-	c, err2 := strconv.Atoi(cs)
-	n, err3 := strconv.ParseUint(fields[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return blockKey{}, 0, fmt.Errorf("bad numbers in %q", line)
-	}
-	return blockKey{line[:colon], l, c}, n, nil
+	return blocks, nil
 }
 
 // mapBlocks gives each declared function of pkgs the count of the block

@@ -7,13 +7,14 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/tools/cover"
 )
 
 // CoveredFuncs reads the coverage data that programs built with
@@ -97,23 +98,19 @@ func ReadCoverage(t testing.TB, toolchain, dir, covDir string) *Coverage {
 }
 
 func parseCoverage(toolchain, dir, prof string) (*Coverage, error) {
-	data, err := os.ReadFile(prof)
+	profiles, err := cover.ParseProfiles(prof)
 	if err != nil {
 		return nil, err
 	}
-	// Lines: "import/path/file.go:12.34,15.2 3 7" after a "mode:" line.
 	byName := map[string][]coverBlock{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "mode:") {
-			continue
+	for _, p := range profiles {
+		for _, b := range p.Blocks {
+			byName[p.FileName] = append(byName[p.FileName], coverBlock{
+				start: linecol{b.StartLine, b.StartCol},
+				end:   linecol{b.EndLine, b.EndCol},
+				count: uint64(b.Count),
+			})
 		}
-		name, b, err := parseBlock(line)
-		if err != nil {
-			return nil, err
-		}
-		byName[name] = append(byName[name], b)
 	}
 	pkgs := map[string]bool{}
 	for name := range byName {
@@ -147,20 +144,6 @@ func parseCoverage(toolchain, dir, prof string) (*Coverage, error) {
 		}
 	}
 	return c, nil
-}
-
-func parseBlock(line string) (string, coverBlock, error) {
-	bad := fmt.Errorf("bad coverage line %q", line)
-	colon := strings.LastIndexByte(line, ':')
-	if colon < 0 {
-		return "", coverBlock{}, bad
-	}
-	var b coverBlock
-	var stmts int
-	if _, err := fmt.Sscanf(line[colon+1:], "%d.%d,%d.%d %d %d", &b.start.line, &b.start.col, &b.end.line, &b.end.col, &stmts, &b.count); err != nil {
-		return "", coverBlock{}, bad
-	}
-	return line[:colon], b, nil
 }
 
 // packageDirs returns the source directories of pkgs, as `go list` of
