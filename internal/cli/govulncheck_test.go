@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,63 +14,8 @@ import (
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
-// govulncheckPath finds govulncheck v1.8.0, the peer reach is compared with.
-func govulncheckPath(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("govulncheck"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(string(bytes.TrimSpace(out)), "bin", "govulncheck")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("govulncheck not found; .ci/run installs golang.org/x/vuln/cmd/govulncheck@v1.8.0")
-	}
-	t.Skip("govulncheck not found: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0")
-	return ""
-}
-
 // gvFinding is one finding of govulncheck's JSON stream.
-type gvFinding struct {
-	OSV   string `json:"osv"`
-	Trace []struct {
-		Module   string `json:"module"`
-		Package  string `json:"package"`
-		Function string `json:"function"`
-		Receiver string `json:"receiver"`
-	} `json:"trace"`
-}
-
-// govulncheckBinary runs govulncheck -mode=binary and returns its findings.
-func govulncheckBinary(t *testing.T, gv, db, bin string) []gvFinding {
-	t.Helper()
-	cmd := exec.Command(gv, "-mode=binary", "-db", "file://"+db, "-format", "json", bin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("govulncheck on %s: %v\n%s", bin, err, stderr.String())
-	}
-	var findings []gvFinding
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for {
-		var msg struct {
-			Finding *gvFinding `json:"finding"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("decode govulncheck output: %v", err)
-		}
-		if msg.Finding != nil {
-			findings = append(findings, *msg.Finding)
-		}
-	}
-	return findings
-}
+type gvFinding = testprog.GovulncheckFinding
 
 // TestAgreesWithGovulncheck checks that every symbol-level finding
 // govulncheck makes on a binary, reach reports as linked, and that every
@@ -83,7 +24,7 @@ func govulncheckBinary(t *testing.T, gv, db, bin string) []gvFinding {
 // symbols it names on the unstripped build.
 func TestAgreesWithGovulncheck(t *testing.T) {
 	db := realDB(t)
-	gv := govulncheckPath(t)
+	testprog.Govulncheck(t) // skips (or fails under CI) before anything is built
 	type prog struct {
 		dir string
 		v   testprog.Variant
@@ -100,7 +41,7 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 	for _, p := range progs {
 		t.Run(p.dir+"/"+p.v.Name, func(t *testing.T) {
 			bin := testprog.Build(t, testprog.Dir(t, p.dir), p.v)
-			gvFindings := govulncheckBinary(t, gv, db, bin)
+			gvFindings := testprog.GovulncheckBinary(t, db, bin)
 			rb := scanJSON(t, db, bin).Binaries[0]
 			symbols := checkAgreement(t, db, bin, rb, gvFindings)
 			if symbols == 0 {
@@ -118,7 +59,7 @@ func TestAgreesWithGovulncheck(t *testing.T) {
 			// every vulnerable symbol is present. Count what it names that
 			// the program does not contain.
 			guessed := 0
-			for _, f := range govulncheckBinary(t, gv, db, sbin) {
+			for _, f := range testprog.GovulncheckBinary(t, db, sbin) {
 				if len(f.Trace) > 0 && f.Trace[0].Function != "" && !namedIn(gvFindings, f) {
 					guessed++
 				}
@@ -143,7 +84,7 @@ func TestAgreesWithGovulncheckLarge(t *testing.T) {
 		return
 	}
 	db := realDB(t)
-	gvFindings := govulncheckBinary(t, govulncheckPath(t), db, bin)
+	gvFindings := testprog.GovulncheckBinary(t, db, bin)
 	rb := scanJSON(t, db, bin).Binaries[0]
 	symbols := checkAgreement(t, db, bin, rb, gvFindings)
 	entries, whole := map[string]bool{}, map[string]bool{}

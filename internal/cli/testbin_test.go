@@ -28,7 +28,7 @@ func textlangDirs(t *testing.T) (pkg, prog string) {
 // module other than the standard library is in the test binary's report.
 func TestScanTestBinary(t *testing.T) {
 	db := realDB(t)
-	gv := govulncheckPath(t)
+	testprog.Govulncheck(t) // skips (or fails under CI) before anything is built
 	pkgDir, progDir := textlangDirs(t)
 	for _, tc := range []string{"", "go1.21.0"} {
 		t.Run("toolchain="+cmp.Or(tc, "local"), func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestScanTestBinary(t *testing.T) {
 				t.Fatalf("the program's report lacks GO-2021-0113 (language.Parse); the comparison proves little: %q", want)
 			}
 			var gvDeps []gvFinding
-			for _, f := range govulncheckBinary(t, gv, db, prog) {
+			for _, f := range testprog.GovulncheckBinary(t, db, prog) {
 				if len(f.Trace) > 0 && f.Trace[0].Module != "stdlib" && f.Trace[0].Module != "toolchain" {
 					gvDeps = append(gvDeps, f)
 				}
@@ -63,7 +63,7 @@ func TestScanTestBinary(t *testing.T) {
 					var gvStd []gvFinding
 					gvOthers := 0
 					otherOS := 0
-					for _, f := range govulncheckBinary(t, gv, db, bin) {
+					for _, f := range testprog.GovulncheckBinary(t, db, bin) {
 						switch {
 						case len(f.Trace) == 0 || !report.IsGo(f.Trace[0].Module):
 							gvOthers++

@@ -1,12 +1,7 @@
 package match
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -20,46 +15,9 @@ import (
 // reports: "symbol", "package" or "module".
 func govulncheckLevels(t *testing.T, path, db string) map[string]string {
 	t.Helper()
-	exe, err := exec.LookPath("govulncheck")
-	if err != nil {
-		home, _ := os.UserHomeDir()
-		exe = filepath.Join(home, "go", "bin", "govulncheck")
-		if _, err := os.Stat(exe); err != nil {
-			testprog.Skip(t, "govulncheck not installed: go install golang.org/x/vuln/cmd/govulncheck@v1.8.0 to compare with it")
-		}
-	}
-	abs, err := filepath.Abs(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, stderr bytes.Buffer
-	cmd := exec.Command(exe, "-mode", "binary", "-db", "file://"+abs, "-json", path)
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
-	}
 	rank := map[string]int{"module": 1, "package": 2, "symbol": 3}
 	levels := map[string]string{}
-	dec := json.NewDecoder(&out)
-	for {
-		var msg struct {
-			Finding *struct {
-				OSV   string `json:"osv"`
-				Trace []struct {
-					Function string `json:"function"`
-					Package  string `json:"package"`
-				} `json:"trace"`
-			} `json:"finding"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("govulncheck output: %v", err)
-		}
-		f := msg.Finding
-		if f == nil {
-			continue
-		}
+	for _, f := range testprog.GovulncheckBinary(t, db, path) {
 		level := "module"
 		if len(f.Trace) > 0 && f.Trace[0].Function != "" {
 			level = "symbol"
