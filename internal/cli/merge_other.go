@@ -16,4 +16,3 @@ func openMerge(name string) (*os.File, error) {
 	}
 	return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 }
-
