@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ const (
 // per test process.
 func reachBin(t *testing.T) string {
 	t.Helper()
-	return testprog.Build(t, filepath.Join("..", "..", "cmd", "reach"), testprog.Plain)
+	return testprog.Reach(t)
 }
 
 // runReach runs the reach binary with args to completion.

@@ -52,18 +52,15 @@ func setupFixtures() (string, error) {
 		return "", err
 	}
 	v := module.Version{Path: "example.com/hazard", Version: "v1.0.0"}
-	orig, err := testprog.ServeModules(dir, map[module.Version]string{v: filepath.Join("testdata", "hazard")})
+	_, err = testprog.ServeModules(dir, map[module.Version]string{v: filepath.Join("testdata", "hazard")})
 	if err != nil {
 		return "", err
 	}
-	origModCache, origProxy = orig.ModCache, orig.Proxy
 	if err := os.CopyFS(filepath.Join(dir, "stress"), os.DirFS(filepath.Join("testdata", "stress"))); err != nil {
 		return "", err
 	}
 	return dir, nil
 }
-
-var origModCache, origProxy string
 
 // envInt reads a count from the environment, for bench/reliability to
 // scale the tests up; def when unset.
@@ -91,34 +88,10 @@ func buildStress(t testing.TB, v testprog.Variant) string {
 	return testprog.Build(t, filepath.Join(fixtureDir, "stress"), v)
 }
 
-var reachBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // buildReach builds cmd/reach once per test process.
 func buildReach(t testing.TB) string {
 	t.Helper()
-	reachBuild.once.Do(func() {
-		out := filepath.Join(fixtureDir, "reach")
-		cmd := exec.Command("go", "build", "-o", out, "github.com/reach-sca/reach/cmd/reach")
-		cmd.Env = os.Environ()
-		if origModCache != "" {
-			cmd.Env = append(cmd.Env, "GOMODCACHE="+origModCache, "GOPROXY="+origProxy)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			reachBuild.err = fmt.Errorf("build reach: %v\n%s", err, stderr.String())
-			return
-		}
-		reachBuild.path = out
-	})
-	if reachBuild.err != nil {
-		t.Fatal(reachBuild.err)
-	}
-	return reachBuild.path
+	return testprog.Reach(t)
 }
 
 func dbDir(t testing.TB) string {

@@ -46,6 +46,7 @@ func ServeModules(dir string, mods map[module.Version]string) (GoEnv, error) {
 	}
 	mu.Lock()
 	toolchainCache = orig.ModCache
+	reachEnv = orig
 	mu.Unlock()
 	os.Setenv("GOPROXY", strings.Join(proxies, ","))
 	os.Setenv("GOSUMDB", "off")

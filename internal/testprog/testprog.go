@@ -214,6 +214,7 @@ func Cleanup() {
 		os.RemoveAll(outDir)
 		outDir = ""
 		builds = map[string]*build{}
+		reachBuild = build{}
 	}
 }
 
