@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -29,7 +30,11 @@ func checkPrivileges() error {
 	// helper that drops a locked thread's privileges (testprog.AsOther)
 	// may leave the main thread wedged as another user, while the others
 	// keep theirs.
+	// Locked, so that the thread the file names is this one while it is
+	// read (a thread may exit once its goroutine moves on).
+	runtime.LockOSThread()
 	b, err := os.ReadFile("/proc/thread-self/status")
+	runtime.UnlockOSThread()
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
