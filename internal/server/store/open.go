@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,13 +28,14 @@ type Store struct {
 	postgres bool // else SQLite
 	opts     Options
 	dsn      string // for messages: the SQLite path, or the URL without password
+	claimer  string // names this Store in the deliveries it claims
 }
 
 // Open opens (creating when needed) the store at dsn: a postgres:// or
 // postgresql:// URL, or else the path of a SQLite file. It runs the
 // migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	s := &Store{opts: opts}
+	s := &Store{opts: opts, claimer: hex.EncodeToString(randomBytes(8))}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.postgres = true

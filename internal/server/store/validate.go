@@ -307,3 +307,9 @@ func quote(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// validUTF8 is s with invalid UTF-8 and NUL bytes replaced, for storing a
+// message that did not come from a request (an error).
+func validUTF8(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

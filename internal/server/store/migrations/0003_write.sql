@@ -1,4 +1,4 @@
--- reach server schema, version 2: what the write path needs beyond 1.
+-- reach server schema: what the write path needs beyond version 1.
 
 -- reached_batch is "AGENT/SEQ" of the batch that made the finding reached
 -- (set with first_reached), so that Ingest tells a finding it made
