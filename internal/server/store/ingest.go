@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -73,15 +71,18 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 		if err := s.applyRules(ctx, tx, rows, now); err != nil {
 			return err
 		}
+		if err := s.readStored(ctx, tx, rows); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			r.plan(agentID)
+		}
 		marker := agentID + "/" + strconv.FormatUint(b.Seq, 10)
 		reached, err := s.upsertFindings(ctx, tx, rows, marker)
 		if err != nil {
 			return err
 		}
 		if err := s.upsertSightings(ctx, tx, agentID, rows); err != nil {
-			return err
-		}
-		if err := s.sumHits(ctx, tx, rows); err != nil {
 			return err
 		}
 		if err := s.queueReached(ctx, tx, reached, now); err != nil {
@@ -149,6 +150,9 @@ type findingRow struct {
 	firstReached   int64 // 0: not reached
 	triage         rowTriage
 	sightings      map[string]*sighting // by instance
+	stored         *storedFinding       // nil: not stored yet
+	hits           int64                // to add to the stored hits (plan)
+	write          bool                 // the row needs writing (plan)
 	id             int64                // once upserted
 }
 
@@ -164,6 +168,8 @@ type sighting struct {
 	labels, pids                string // JSON
 	hits                        int64
 	firstSeen, lastSeen         int64
+	stored                      *storedSighting // nil: not stored yet
+	write                       bool            // the sighting needs writing (plan)
 }
 
 // collectRows turns a checked batch into finding rows, merging rows with
@@ -304,15 +310,6 @@ func binaryKey(b *report.Binary) string {
 	return "path:" + b.Path
 }
 
-// jsonText is v as JSON, or empty when v is empty.
-func jsonText[T any](v T, empty string) string {
-	data, err := json.Marshal(v)
-	if err != nil || string(data) == "null" {
-		return empty
-	}
-	return string(data)
-}
-
 func (s *Store) updateAgent(ctx context.Context, tx *sql.Tx, agentID string, b *fleet.Batch, now time.Time) error {
 	// What the agent says of itself now is taken from the newest batch
 	// only: an older one, arriving late, updates last_seen alone.
@@ -364,6 +361,8 @@ func (s *Store) updateAgent(ctx context.Context, tx *sql.Tx, agentID string, b *
 	return nil
 }
 
+// upsertBinaries stores the batch's binaries that are new or changed
+// (or last seen more than lastSeenStep ago).
 func (s *Store) upsertBinaries(ctx context.Context, tx *sql.Tx, b *fleet.Batch, now time.Time) error {
 	type key struct{ service, buildID string }
 	seen := make(map[key]bool)
@@ -376,8 +375,20 @@ func (s *Store) upsertBinaries(ctx context.Context, tx *sql.Tx, b *fleet.Batch, 
 		}
 		seen[k] = true
 		bin := o.Binary
-		args = append(args, k.service, k.buildID, bin.Path, bin.GoVersion, bin.MainModule, bin.MainVersion,
-			boolInt(bin.Stripped), boolInt(bin.PIE), jsonText(bin.Modules, "[]"), now.UnixNano(), now.UnixNano())
+		row := []any{k.service, k.buildID, bin.Path, bin.GoVersion, bin.MainModule, bin.MainVersion,
+			boolInt(bin.Stripped), boolInt(bin.PIE), jsonText(bin.Modules, "[]"), now.UnixNano(), now.UnixNano()}
+		var stored [7]any
+		var lastSeen int64
+		err := tx.QueryRowContext(ctx, s.rebind(`SELECT path, go_version, main_module, main_version, stripped, pie, modules, last_seen
+			FROM binaries WHERE service = ? AND build_id = ?`), k.service, k.buildID).
+			Scan(&stored[0], &stored[1], &stored[2], &stored[3], &stored[4], &stored[5], &stored[6], &lastSeen)
+		if err == nil && now.UnixNano() < lastSeen+int64(lastSeenStep) && sameValues(stored[:], row[2:9]) {
+			continue
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("binaries: %w", err)
+		}
+		args = append(args, row...)
 	}
 	const cols = 11
 	return s.execChunks(ctx, tx, args, cols, func(n int) string {
@@ -388,24 +399,92 @@ func (s *Store) upsertBinaries(ctx context.Context, tx *sql.Tx, b *fleet.Batch, 
 	})
 }
 
-func (s *Store) upsertVulns(ctx context.Context, tx *sql.Tx, b *fleet.Batch) error {
-	seen := make(map[string]bool)
-	var args []any
-	for i := range b.Observations {
-		for _, f := range b.Observations[i].Binary.Findings {
-			if seen[f.OSV] {
-				continue
+// sameValues reports whether the values scanned (strings and integers)
+// are those of want.
+func sameValues(scanned, want []any) bool {
+	for i, v := range scanned {
+		switch v := v.(type) {
+		case []byte:
+			if s, ok := want[i].(string); !ok || s != string(v) {
+				return false
 			}
-			seen[f.OSV] = true
-			args = append(args, f.OSV, f.Summary, jsonText(f.Aliases, "[]"))
+		default:
+			if v != want[i] {
+				return false
+			}
 		}
 	}
+	return true
+}
+
+// upsertVulns stores the batch's OSV entries that are new or changed.
+func (s *Store) upsertVulns(ctx context.Context, tx *sql.Tx, b *fleet.Batch) error {
+	type vuln struct{ summary, aliases string }
+	vulns := make(map[string]vuln)
+	var osvs []string
+	for i := range b.Observations {
+		for _, f := range b.Observations[i].Binary.Findings {
+			if _, ok := vulns[f.OSV]; !ok {
+				osvs = append(osvs, f.OSV)
+			}
+			v := vulns[f.OSV]
+			if f.Summary != "" {
+				v.summary = f.Summary
+			}
+			if len(f.Aliases) > 0 {
+				v.aliases = jsonText(f.Aliases, "[]")
+			}
+			vulns[f.OSV] = v
+		}
+	}
+	stored := make(map[string]vuln)
+	for start := 0; start < len(osvs); {
+		n := min(len(osvs)-start, 500)
+		args := make([]any, n)
+		for i, osv := range osvs[start : start+n] {
+			args[i] = osv
+		}
+		start += n
+		rs, err := tx.QueryContext(ctx, s.rebind(`SELECT osv, summary, aliases FROM vulns WHERE osv IN (`+values(1, n)[1:]), args...)
+		if err != nil {
+			return fmt.Errorf("vulns: %w", err)
+		}
+		for rs.Next() {
+			var osv string
+			var v vuln
+			if err := rs.Scan(&osv, &v.summary, &v.aliases); err != nil {
+				rs.Close()
+				return fmt.Errorf("vulns: %w", err)
+			}
+			stored[osv] = v
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("vulns: %w", err)
+		}
+	}
+	var args []any
+	for _, osv := range osvs {
+		v := vulns[osv]
+		old, ok := stored[osv]
+		if ok && (v.summary == "" || v.summary == old.summary) && (v.aliases == "" || v.aliases == old.aliases) {
+			continue
+		}
+		if v.aliases == "" {
+			v.aliases = "[]"
+		}
+		args = append(args, osv, v.summary, v.aliases)
+	}
 	const cols = 3
-	return s.execChunks(ctx, tx, args, cols, func(n int) string {
+	err := s.execChunks(ctx, tx, args, cols, func(n int) string {
 		return `INSERT INTO vulns (osv, summary, aliases) VALUES ` + values(n, cols) + ` ON CONFLICT (osv) DO UPDATE SET
 			summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE vulns.summary END,
 			aliases = CASE WHEN excluded.aliases <> '[]' THEN excluded.aliases ELSE vulns.aliases END`
 	})
+	if err != nil {
+		return fmt.Errorf("vulns: %w", err)
+	}
+	return nil
 }
 
 // applyRules sets the triage each row starts with, should it be new: the
@@ -470,134 +549,6 @@ func firstRule(rules map[[2]string]*rowTriage, keys ...[2]string) *rowTriage {
 	return nil
 }
 
-// upsertFindings writes the rows, sets their IDs and returns those of the
-// rows that became reached.
-func (s *Store) upsertFindings(ctx context.Context, tx *sql.Tx, rows []*findingRow, marker string) (reached []int64, err error) {
-	const cols = 27
-	byKey := make(map[findingKey]*findingRow, len(rows))
-	for start := 0; start < len(rows); {
-		n := chunkSize(len(rows)-start, cols)
-		chunk := rows[start : start+n]
-		start += n
-		args := make([]any, 0, n*cols)
-		for _, r := range chunk {
-			byKey[r.key] = r
-			k := r.key
-			var firstReached any
-			reachedBy := ""
-			if r.firstReached != 0 {
-				firstReached, reachedBy = r.firstReached, marker
-			}
-			t := r.triage
-			args = append(args, k.service, k.buildID, k.osv, k.pkg, k.symbol, k.function, k.file, int64(k.line),
-				r.module, r.version, r.fixed, r.scope, string(r.status), int64(r.status.Rank()), boolInt(r.hitsLowerBound),
-				r.stack, r.firstSeen, r.lastSeen, firstReached, reachedBy,
-				t.state, t.justification, t.note, t.by, nullInt(t.at), nullInt(t.expires), nullInt(t.rule))
-		}
-		q := `INSERT INTO findings (service, build_id, osv, package, symbol, callsite_function, callsite_file, callsite_line,
-			module, version, fixed_version, scope, status, status_rank, hits_lower_bound,
-			stack, first_seen, last_seen, first_reached, reached_batch,
-			triage_state, triage_justification, triage_note, triage_by, triage_at, triage_expires, triage_rule) VALUES ` + values(n, cols) + findingsConflict
-		rs, err := tx.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return nil, fmt.Errorf("findings: %w", err)
-		}
-		for rs.Next() {
-			var k findingKey
-			var id, line int64
-			var reachedBy string
-			if err := rs.Scan(&id, &k.service, &k.buildID, &k.osv, &k.pkg, &k.symbol, &k.function, &k.file, &line, &reachedBy); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("findings: %w", err)
-			}
-			k.line = int(line)
-			r := byKey[k]
-			if r == nil {
-				rs.Close()
-				return nil, fmt.Errorf("findings: upsert returned a row not asked for")
-			}
-			r.id = id
-			if reachedBy == marker && r.firstReached != 0 {
-				reached = append(reached, id)
-			}
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("findings: %w", err)
-		}
-	}
-	for _, r := range rows {
-		if r.id == 0 {
-			return nil, fmt.Errorf("findings: upsert returned no row for %s %s", r.key.osv, r.key.symbol)
-		}
-	}
-	sort.Slice(reached, func(i, j int) bool { return reached[i] < reached[j] })
-	return reached, nil
-}
-
-// findingsConflict merges a row into the one stored: the status only goes
-// up, first_seen back and last_seen forward, first_reached to the earliest
-// hit (reached_batch then says which batch made it reached), the first
-// stack stays, and a reached finding without any triage state gets
-// "affected" by reach. SET expressions see the stored row's old values.
-const findingsConflict = `
-ON CONFLICT (service, build_id, osv, package, symbol, callsite_function, callsite_file, callsite_line) DO UPDATE SET
-  module = excluded.module,
-  version = excluded.version,
-  fixed_version = CASE WHEN excluded.fixed_version <> '' THEN excluded.fixed_version ELSE findings.fixed_version END,
-  scope = excluded.scope,
-  status = CASE WHEN excluded.status_rank > findings.status_rank THEN excluded.status ELSE findings.status END,
-  status_rank = CASE WHEN excluded.status_rank > findings.status_rank THEN excluded.status_rank ELSE findings.status_rank END,
-  hits_lower_bound = CASE WHEN excluded.hits_lower_bound > findings.hits_lower_bound THEN excluded.hits_lower_bound ELSE findings.hits_lower_bound END,
-  stack = CASE WHEN findings.stack = '[]' THEN excluded.stack ELSE findings.stack END,
-  first_seen = CASE WHEN excluded.first_seen < findings.first_seen THEN excluded.first_seen ELSE findings.first_seen END,
-  last_seen = CASE WHEN excluded.last_seen > findings.last_seen THEN excluded.last_seen ELSE findings.last_seen END,
-  first_reached = CASE WHEN findings.first_reached IS NULL OR excluded.first_reached < findings.first_reached THEN excluded.first_reached ELSE findings.first_reached END,
-  reached_batch = CASE WHEN findings.first_reached IS NULL AND excluded.first_reached IS NOT NULL THEN excluded.reached_batch ELSE findings.reached_batch END,
-  triage_state = CASE WHEN findings.triage_state = '' AND excluded.status = 'reached' THEN 'affected' ELSE findings.triage_state END,
-  triage_by = CASE WHEN findings.triage_state = '' AND excluded.status = 'reached' THEN 'reach' ELSE findings.triage_by END,
-  triage_at = CASE WHEN findings.triage_state = '' AND excluded.status = 'reached' THEN excluded.last_seen ELSE findings.triage_at END
-RETURNING id, service, build_id, osv, package, symbol, callsite_function, callsite_file, callsite_line, reached_batch`
-
-func (s *Store) upsertSightings(ctx context.Context, tx *sql.Tx, agentID string, rows []*findingRow) error {
-	const cols = 10
-	var args []any
-	for _, r := range rows {
-		// In instance order, so that two transactions lock rows in the
-		// same order.
-		instances := make([]string, 0, len(r.sightings))
-		for in := range r.sightings {
-			instances = append(instances, in)
-		}
-		sort.Strings(instances)
-		for _, in := range instances {
-			g := r.sightings[in]
-			args = append(args, r.id, g.instance, agentID, g.host, g.environment, g.labels, g.pids, g.hits, g.firstSeen, g.lastSeen)
-		}
-	}
-	return s.execChunks(ctx, tx, args, cols, func(n int) string {
-		return `INSERT INTO sightings (finding_id, instance, agent_id, host, environment, labels, pids, hits, first_seen, last_seen) VALUES ` +
-			values(n, cols) + ` ON CONFLICT (finding_id, instance) DO UPDATE SET
-			agent_id = excluded.agent_id, host = excluded.host, environment = excluded.environment,
-			labels = excluded.labels, pids = excluded.pids,
-			hits = CASE WHEN excluded.hits > sightings.hits THEN excluded.hits ELSE sightings.hits END,
-			first_seen = CASE WHEN excluded.first_seen < sightings.first_seen THEN excluded.first_seen ELSE sightings.first_seen END,
-			last_seen = CASE WHEN excluded.last_seen > sightings.last_seen THEN excluded.last_seen ELSE sightings.last_seen END`
-	})
-}
-
-// sumHits sets the hits of the rows to the sum over their sightings.
-func (s *Store) sumHits(ctx context.Context, tx *sql.Tx, rows []*findingRow) error {
-	args := make([]any, len(rows))
-	for i, r := range rows {
-		args[i] = r.id
-	}
-	return s.execChunks(ctx, tx, args, 1, func(n int) string {
-		return `UPDATE findings SET hits = (SELECT COALESCE(SUM(hits), 0) FROM sightings WHERE sightings.finding_id = findings.id)
-			WHERE id IN (` + values(1, n)[1:]
-	})
-}
-
 // queueReached queues each reached finding for each sink.
 func (s *Store) queueReached(ctx context.Context, tx *sql.Tx, reached []int64, now time.Time) error {
 	var args []any
@@ -610,50 +561,4 @@ func (s *Store) queueReached(ctx context.Context, tx *sql.Tx, reached []int64, n
 	return s.execChunks(ctx, tx, args, cols, func(n int) string {
 		return `INSERT INTO outbox (sink, finding_id, created) VALUES ` + values(n, cols)
 	})
-}
-
-// execChunks executes the multi-row statement query(n) over args, cols
-// arguments a row, as few times as the dialect's limit on arguments lets.
-func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, args []any, cols int, query func(rows int) string) error {
-	for len(args) > 0 {
-		n := chunkSize(len(args)/cols, cols)
-		if _, err := tx.ExecContext(ctx, s.rebind(query(n)), args[:n*cols]...); err != nil {
-			return err
-		}
-		args = args[n*cols:]
-	}
-	return nil
-}
-
-// chunkSize is how many of rows rows of cols columns one statement takes:
-// at most 8,000 arguments (SQLite allows 32,766, PostgreSQL 65,535), and
-// sizes from a few fixed ones so that statements repeat and their plans
-// are cached.
-func chunkSize(rows, cols int) int {
-	for _, n := range []int{256, 64, 16, 4} {
-		if rows >= n && n*cols <= 8000 {
-			return n
-		}
-	}
-	return 1
-}
-
-// values is "(?, ?), (?, ?)" for rows rows of cols columns.
-func values(rows, cols int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func nullInt(p *int64) any {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
