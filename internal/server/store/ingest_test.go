@@ -274,3 +274,47 @@ func TestIngestConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestOtherAgentsInstance has an agent report hits under an
+// instance name another agent uses: the other agent's sighting is left
+// alone, and the finding's hits do not grow from it.
+func TestIngestOtherAgentsInstance(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		a, b := enrol(t, s, "h1"), enrol(t, s, "h2")
+		mustIngest(t, s, a.AgentID, batch(a.AgentID, 1, "shared", "h1", "api", reached("GO-1", "Parse", t0, "main.a", 5)))
+		mustIngest(t, s, b.AgentID, batch(b.AgentID, 1, "shared", "h2", "api", reached("GO-1", "Parse", t0, "main.a", 1000)))
+		if r := rowOf(t, s, "api", "GO-1", "Parse", "main.a"); r.Hits != 5 {
+			t.Errorf("hits = %d, want agent a's 5 only", r.Hits)
+		}
+		if n := count(t, s, "sightings", "host = 'h1' AND hits = 5"); n != 1 {
+			t.Errorf("agent a's sighting changed")
+		}
+		// Agent a's own next total still counts.
+		mustIngest(t, s, a.AgentID, batch(a.AgentID, 2, "shared", "h1", "api", reached("GO-1", "Parse", t0, "main.a", 7)))
+		if r := rowOf(t, s, "api", "GO-1", "Parse", "main.a"); r.Hits != 7 {
+			t.Errorf("hits = %d, want 7", r.Hits)
+		}
+	})
+}
+
+// TestIngestAgentState: what an agent says of itself comes from its
+// newest batch, whatever order batches arrive in.
+func TestIngestAgentState(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		ag := enrol(t, s, "h1")
+		b5 := batch(ag.AgentID, 5, "i", "h1", "api")
+		b5.Agent.Processes, b5.Applied = 5, &fleet.Applied{Version: 3, Error: "target GO-X unknown"}
+		b4 := batch(ag.AgentID, 4, "i", "h1", "api")
+		b4.Agent.Processes, b4.Applied = 4, &fleet.Applied{Version: 2}
+		mustIngest(t, s, ag.AgentID, b5)
+		mustIngest(t, s, ag.AgentID, b4)
+		a, err := s.AgentByToken(ctx, ag.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.LastSeq != 5 || a.Processes != 5 || a.AppliedVersion != 3 || a.AppliedError != "target GO-X unknown" || a.AppliedAt == nil {
+			t.Errorf("agent = %+v, want batch 5's state", a)
+		}
+	})
+}
