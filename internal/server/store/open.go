@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,13 +28,14 @@ type Store struct {
 	postgres bool // else SQLite
 	opts     Options
 	dsn      string // for messages: the SQLite path, or the URL without password
+	claimer  string // names this Store in the deliveries it claims
 }
 
 // Open opens (creating when needed) the store at dsn: a postgres:// or
 // postgresql:// URL, or else the path of a SQLite file. It runs the
 // migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	s := &Store{opts: opts}
+	s := &Store{opts: opts, claimer: hex.EncodeToString(randomBytes(8))}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.postgres = true
@@ -146,42 +148,50 @@ func (s *Store) schema(text string) string {
 	return strings.ReplaceAll(text, "{{id}}", id)
 }
 
-// migrate runs the migrations not run yet, each in its own transaction,
-// under a lock so that servers starting together on one PostgreSQL run
-// each once.
+// migrate runs the migrations not run yet, each in its own transaction.
+// On PostgreSQL it holds an advisory lock all along, so that servers
+// starting together run each once (and do not race to create
+// schema_migrations, which CREATE TABLE IF NOT EXISTS does not prevent
+// there); SQLite's write lock serializes them.
 func (s *Store) migrate(ctx context.Context) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s.postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7225001)`); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7225001)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
 		return err
 	}
 	for i, name := range names {
 		version := i + 1
-		if err := s.migrateOne(ctx, version, name); err != nil {
+		if err := s.migrateOne(ctx, conn, version, name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) migrateOne(ctx context.Context, version int, name string) error {
+func (s *Store) migrateOne(ctx context.Context, conn *sql.Conn, version int, name string) error {
 	text, err := migrations.ReadFile(name)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if s.postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7225001)`); err != nil {
-			return err
-		}
-	}
 	var done int
 	err = tx.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&done)
 	if err != nil || done > 0 {

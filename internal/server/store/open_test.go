@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -18,8 +20,9 @@ func TestOpenSQLiteMigratesOnce(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 {
-			t.Errorf("schema_migrations has %d rows, want 1", n)
+		names, _ := fs.Glob(migrations, "migrations/*.sql")
+		if n != len(names) || n < 2 {
+			t.Errorf("schema_migrations has %d rows, want one per migration (%d)", n, len(names))
 		}
 		s.Close()
 	}
@@ -35,5 +38,39 @@ func TestRebind(t *testing.T) {
 	}
 	if got, want := redact("postgres://u:secret@h:5432/db"), "postgres://u:xxxxx@h:5432/db"; got != want {
 		t.Errorf("redact = %q, want %q", got, want)
+	}
+}
+
+// TestOpenRace opens one new database from several stores at once (as
+// servers starting together): each migration runs once, and every Open
+// succeeds.
+func TestOpenRace(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			dsn := d.dsn(t)
+			const n = 4
+			stores := make([]*Store, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { stores[i], errs[i] = Open(ctx, dsn, Options{}) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("Open %d: %v", i, err)
+					continue
+				}
+				defer stores[i].Close()
+			}
+			if t.Failed() {
+				return
+			}
+			names, _ := fs.Glob(migrations, "migrations/*.sql")
+			if got := count(t, stores[0], "schema_migrations"); got != len(names) {
+				t.Errorf("schema_migrations has %d rows, want %d", got, len(names))
+			}
+		})
 	}
 }
