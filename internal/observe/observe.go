@@ -26,6 +26,7 @@ import (
 	"github.com/reach-sca/reach/internal/analysis"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/probe/execwatch"
 	"github.com/reach-sca/reach/internal/report"
 )
 
@@ -67,7 +68,7 @@ type Options struct {
 	// as the probe engine, rather than at the first Run.
 	Follow bool
 	// CacheDir, when set, is a directory where the session may keep what
-	// it learns of the running kernel across runs (see probe.ExecOptions).
+	// it learns of the running kernel across runs (see execwatch.Options).
 	CacheDir string
 	// Programs are executables to analyse while New starts the probe
 	// engine, such as the program Run will start: its probes are then
@@ -118,7 +119,7 @@ type Session struct {
 	nextBin   uint32
 	groups    map[uint64]*group // every group of every analysed binary
 	procs     map[int]*process
-	watcher   *probe.ExecWatcher // started by the first Run
+	watcher   *execwatch.Watcher // started by the first Run
 	armingMu  sync.Mutex         // serializes arming changes (Add, SetTargets, exits); before mu
 	spawnMu   sync.Mutex         // serializes Run's starts; taken with no other lock held
 
@@ -203,7 +204,7 @@ func New(ctx context.Context, db analysis.Entries, opts Options) (*Session, erro
 	// engine's: for Run, do both at once, and analyse the programs to
 	// run meanwhile.
 	var (
-		watcher    *probe.ExecWatcher
+		watcher    *execwatch.Watcher
 		watcherErr error
 		wg         sync.WaitGroup
 	)

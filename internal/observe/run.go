@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
-	"github.com/reach-sca/reach/internal/probe"
+	"github.com/reach-sca/reach/internal/probe/execwatch"
 )
 
 // Run starts cmd, observes it and every program it and its descendants
@@ -19,7 +19,7 @@ import (
 //
 // Each program is armed before it executes its first instruction, so calls
 // in package init are seen: the kernel stops a followed process at exec
-// (probe.ExecWatcher), the session analyses the new executable and arms
+// (execwatch.Watcher), the session analyses the new executable and arms
 // its probes for that process, then continues it. Programs that are not
 // Go run on untouched. The stop is a SIGSTOP: a parent in the observed tree
 // that waits for its children with WUNTRACED (a shell with job control)
@@ -106,12 +106,12 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 const killDelay = 5 * time.Second
 
 // newExecWatcher starts an exec watcher as opts configure it.
-func newExecWatcher(opts Options) (*probe.ExecWatcher, error) {
-	return probe.NewExecWatcher(context.Background(), probe.ExecOptions{Logger: opts.Logger, CacheDir: opts.CacheDir})
+func newExecWatcher(opts Options) (*execwatch.Watcher, error) {
+	return execwatch.New(context.Background(), execwatch.Options{Logger: opts.Logger, CacheDir: opts.CacheDir})
 }
 
 // execWatcher starts the session's exec watcher on first use.
-func (s *Session) execWatcher() (*probe.ExecWatcher, error) {
+func (s *Session) execWatcher() (*execwatch.Watcher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -132,7 +132,7 @@ func (s *Session) execWatcher() (*probe.ExecWatcher, error) {
 
 // handleExecs arms each program a followed process executes, in parallel,
 // and continues the process.
-func (s *Session) handleExecs(w *probe.ExecWatcher) {
+func (s *Session) handleExecs(w *execwatch.Watcher) {
 	defer s.wg.Done()
 	for e := range w.Execs() {
 		s.wg.Add(1)

@@ -12,9 +12,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/reach-sca/reach/internal/probe/bpfenv"
 	"github.com/reach-sca/reach/internal/probe/keeper"
 	"github.com/reach-sca/reach/internal/procfs"
 )
@@ -85,18 +85,15 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 	if opts.RingBytes <= 0 {
 		opts.RingBytes = 1 << 20
 	}
-	opts.RingBytes = ringSize(opts.RingBytes)
+	opts.RingBytes = bpfenv.RingSize(opts.RingBytes)
 	if opts.MaxCounters <= 0 {
 		opts.MaxCounters = 1 << 16
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Second
 	}
-	if err := checkPrivileges(); err != nil {
+	if err := bpfenv.Prepare(); err != nil {
 		return nil, err
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raise the locked memory limit for BPF maps: %w", err)
 	}
 	if err := checkKernel(); err != nil {
 		return nil, err
@@ -115,7 +112,7 @@ func newEngine(ctx context.Context, opts Options) (_ Engine, err error) {
 	}
 	e.objs, err = newObjects(opts)
 	if err != nil {
-		return nil, permissionHint(err)
+		return nil, bpfenv.PermissionHint(err)
 	}
 	defer func() {
 		if err != nil {
@@ -169,32 +166,17 @@ func (e *engine) chooseLinks() error {
 			return nil
 		}
 		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return permissionHint(err)
+			return bpfenv.PermissionHint(err)
 		}
 		e.multiState = "classic (no uprobe_multi program support)"
 	}
 	e.log.Info("using classic per-site uprobes: detaching them takes about 100 ms each", "reason", e.multiState)
 	prog, err := e.objs.loadProgram(false)
 	if err != nil {
-		return permissionHint(err)
+		return bpfenv.PermissionHint(err)
 	}
 	e.classic = prog
 	return nil
-}
-
-func permissionHint(err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%w: %v (run as root, or with CAP_BPF and CAP_PERFMON)", ErrPermission, err)
-	}
-	return err
-}
-
-func ringSize(n int) int {
-	size := unix.Getpagesize()
-	for size < n {
-		size *= 2
-	}
-	return size
 }
 
 func (e *engine) Hits() <-chan Hit { return e.hits }
@@ -385,7 +367,7 @@ func (e *engine) fallBack(cause error) error {
 	if e.classic == nil {
 		prog, err := e.objs.loadProgram(false)
 		if err != nil {
-			return permissionHint(err)
+			return bpfenv.PermissionHint(err)
 		}
 		e.classic = prog
 	}

@@ -27,14 +27,18 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/reach-sca/reach/internal/probe/bpfenv"
 )
 
 // ErrNotSupported reports a platform or kernel that lacks a feature the
-// engine needs; the error names the feature.
-var ErrNotSupported = errors.New("not supported")
+// engine needs; the error names the feature. It is bpfenv's: the exec
+// watcher (package execwatch) fails with the same.
+var ErrNotSupported = bpfenv.ErrNotSupported
 
-// ErrPermission reports missing privileges; the error names them.
-var ErrPermission = errors.New("permission denied")
+// ErrPermission reports missing privileges; the error names them. It is
+// bpfenv's, as ErrNotSupported.
+var ErrPermission = bpfenv.ErrPermission
 
 // ErrArmed reports a group that is already armed in the process.
 var ErrArmed = errors.New("group already armed")

@@ -1,4 +1,4 @@
-package probe
+package bpfenv
 
 import (
 	"bufio"
@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,8 +22,42 @@ const (
 	capBPF      = 39
 )
 
-// checkPrivileges reports the capabilities the engine needs and the process
-// lacks: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN.
+// Prepare readies the process to load eBPF programs: it fails with
+// ErrPermission, naming the capabilities the process lacks (CAP_BPF and
+// CAP_PERFMON, or CAP_SYS_ADMIN), and otherwise lifts the locked-memory
+// limit that BPF maps count against on kernels before 5.11.
+func Prepare() error {
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("raise the locked memory limit for BPF maps: %w", err)
+	}
+	return nil
+}
+
+// PermissionHint turns err, an error of the kernel that loading or
+// attaching a BPF object returned, into ErrPermission with a hint when the
+// kernel said EPERM.
+func PermissionHint(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: %v (run as root, or with CAP_BPF and CAP_PERFMON)", ErrPermission, err)
+	}
+	return err
+}
+
+// RingSize returns the size of a BPF ring buffer that holds at least n
+// bytes: the kernel wants a power of two pages.
+func RingSize(n int) int {
+	size := unix.Getpagesize()
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// checkPrivileges reports the capabilities reach's eBPF programs need and
+// the process lacks: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN.
 func checkPrivileges() error {
 	// The calling thread's capabilities, not the main thread's: a test
 	// helper that drops a locked thread's privileges (testprog.AsOther)
@@ -99,56 +132,4 @@ func missingCaps(eff uint64) error {
 	}
 	return fmt.Errorf("%w: missing %s (run as root, or grant them: setcap cap_bpf,cap_perfmon+ep on the reach binary)",
 		ErrPermission, strings.Join(missing, " and "))
-}
-
-// checkKernel reports the kernel features the engine cannot do without.
-func checkKernel() error {
-	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
-		return kernelErr("BPF ring buffers (Linux 5.8)", err)
-	}
-	if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie); err != nil {
-		return kernelErr("BPF cookies for uprobes (Linux 5.15)", err)
-	}
-	return nil
-}
-
-func kernelErr(what string, err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("%w: the kernel lacks %s: upgrade the kernel", ErrNotSupported, what)
-	}
-	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%w: probing for %s: %v (run as root)", ErrPermission, what, err)
-	}
-	return fmt.Errorf("probe kernel for %s: %w", what, err)
-}
-
-// multiPIDFilterWorks reports whether uprobe_multi's PID filter covers a
-// whole process. Before Linux 6.10 (commit 46ba0e49b642, "bpf: fix
-// multi-uprobe PID filtering logic") it only let the one thread whose ID
-// was given through, which would miss every hit on another thread.
-func multiPIDFilterWorks() (bool, string) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return false, "unknown"
-	}
-	rel := unix.ByteSliceToString(u.Release[:])
-	major, minor, ok := kernelVersion(rel)
-	return ok && (major > 6 || major == 6 && minor >= 10), rel
-}
-
-func kernelVersion(rel string) (major, minor int, ok bool) {
-	parts := strings.SplitN(rel, ".", 3)
-	if len(parts) < 2 {
-		return 0, 0, false
-	}
-	major, err1 := strconv.Atoi(parts[0])
-	minorDigits := parts[1]
-	if i := strings.IndexFunc(minorDigits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		minorDigits = minorDigits[:i]
-	}
-	minor, err2 := strconv.Atoi(minorDigits)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return major, minor, true
 }

@@ -1,10 +1,9 @@
-package probe
+package execwatch
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,15 +12,16 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/reach-sca/reach/internal/procfs"
 	"github.com/reach-sca/reach/internal/testprog"
 )
 
-// TestExecWatcher starts a shell that runs two programs: the shell and
+// TestWatcher starts a shell that runs two programs: the shell and
 // both programs must be stopped at exec and reported, and run to the end
 // once continued.
-func TestExecWatcher(t *testing.T) {
+func TestWatcher(t *testing.T) {
 	testprog.RequireRoot(t)
-	w, err := NewExecWatcher(context.Background(), ExecOptions{})
+	w, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +82,11 @@ func TestExecWatcher(t *testing.T) {
 }
 
 func procState(t *testing.T, pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.LastIndexByte(b, ')')
-	f := bytes.Fields(b[i+1:])
-	return string(f[0])
+	return string(st.State)
 }
 
 // execFromThread is a program that, run without arguments, executes
@@ -126,13 +124,13 @@ func main() {
 }
 `
 
-// TestExecWatcherExecFromThread checks that a followed Go program that
+// TestWatcherExecFromThread checks that a followed Go program that
 // executes a program from a thread other than its main one (as the go
 // command does when it switches to another toolchain) is stopped and
 // reported at that exec too: the kernel ends the main thread before the
 // exec, and the process must stay followed. Once it is gone, the sweeper
 // forgets it.
-func TestExecWatcherExecFromThread(t *testing.T) {
+func TestWatcherExecFromThread(t *testing.T) {
 	testprog.RequireRoot(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
@@ -145,7 +143,7 @@ func TestExecWatcherExecFromThread(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	w, err := NewExecWatcher(context.Background(), ExecOptions{})
+	w, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +186,7 @@ func TestExecWatcherExecFromThread(t *testing.T) {
 
 // startFollowed starts cmd followed by w (this process is followed while
 // it starts), and returns a channel that gets cmd.Wait's result.
-func startFollowed(t *testing.T, w *ExecWatcher, cmd *exec.Cmd) <-chan error {
+func startFollowed(t *testing.T, w *Watcher, cmd *exec.Cmd) <-chan error {
 	t.Helper()
 	if err := w.Follow(os.Getpid()); err != nil {
 		t.Fatal(err)

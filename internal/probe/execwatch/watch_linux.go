@@ -1,4 +1,4 @@
-package probe
+package execwatch
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/reach-sca/reach/internal/probe/bpfenv"
 	"github.com/reach-sca/reach/internal/procfs"
 )
 
-// ExecWatcher stops followed processes when they execute a program, so
+// Watcher stops followed processes when they execute a program, so
 // that probes can be armed before the program runs any code, and reports
 // them on Execs. A process is followed when Follow names it or when a
 // followed process forks it: the descendants of a followed process are
@@ -31,7 +31,7 @@ import (
 // at exec: a parent that waits for its children with WUNTRACED sees it.
 // Processes the watcher stopped stay stopped until Continue: keep reading
 // Execs.
-type ExecWatcher struct {
+type Watcher struct {
 	log      *slog.Logger
 	followed *ebpf.Map
 	events   *ebpf.Map
@@ -44,26 +44,23 @@ type ExecWatcher struct {
 	once     sync.Once
 }
 
-// NewExecWatcher loads and attaches the watcher's programs. It fails with
-// ErrPermission or ErrNotSupported, naming what is missing.
-func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err error) {
+// New loads and attaches the watcher's programs. It fails with
+// bpfenv.ErrPermission or bpfenv.ErrNotSupported, naming what is missing.
+func New(ctx context.Context, opts Options) (_ *Watcher, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxFollowed <= 0 {
 		opts.MaxFollowed = 1 << 16
 	}
-	if err := checkPrivileges(); err != nil {
+	if err := bpfenv.Prepare(); err != nil {
 		return nil, err
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raise the locked memory limit for BPF maps: %w", err)
 	}
 	tgidOff, err := taskTgidOffset(opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}
-	w := &ExecWatcher{
+	w := &Watcher{
 		log:   opts.Logger.With("component", "exec-watcher"),
 		execs: make(chan Exec, 256),
 		stop:  make(chan struct{}),
@@ -77,11 +74,11 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 		Name: "reach_followed", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: uint32(opts.MaxFollowed),
 	})
 	if err != nil {
-		return nil, permissionHint(fmt.Errorf("create followed-process map: %w", err))
+		return nil, bpfenv.PermissionHint(fmt.Errorf("create followed-process map: %w", err))
 	}
-	w.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "reach_execs", Type: ebpf.RingBuf, MaxEntries: uint32(ringSize(64 << 10))})
+	w.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "reach_execs", Type: ebpf.RingBuf, MaxEntries: uint32(bpfenv.RingSize(64 << 10))})
 	if err != nil {
-		return nil, permissionHint(fmt.Errorf("create exec ring buffer: %w", err))
+		return nil, bpfenv.PermissionHint(fmt.Errorf("create exec ring buffer: %w", err))
 	}
 	for _, tp := range []struct {
 		name string
@@ -96,12 +93,12 @@ func NewExecWatcher(ctx context.Context, opts ExecOptions) (_ *ExecWatcher, err 
 			Instructions: tp.ins, License: "Dual MIT/GPL",
 		})
 		if err != nil {
-			return nil, permissionHint(fmt.Errorf("load the %s program: %w", tp.name, err))
+			return nil, bpfenv.PermissionHint(fmt.Errorf("load the %s program: %w", tp.name, err))
 		}
 		w.progs = append(w.progs, prog)
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: prog})
 		if err != nil {
-			return nil, permissionHint(fmt.Errorf("attach to tracepoint %s: %w", tp.name, err))
+			return nil, bpfenv.PermissionHint(fmt.Errorf("attach to tracepoint %s: %w", tp.name, err))
 		}
 		w.links = append(w.links, l)
 	}
@@ -129,7 +126,7 @@ const sigStop = 19
 // sched_process_fork(parent, child). The child of a process that is not
 // followed is made unfollowed: its PID may be that of a followed process
 // that exited (see exitProgram).
-func (w *ExecWatcher) forkProgram(tgidOff uint32) asm.Instructions {
+func (w *Watcher) forkProgram(tgidOff uint32) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		// child->tgid
@@ -179,7 +176,7 @@ const (
 
 // execProgram stops a followed process that executed a program and reports
 // it: raw tracepoint sched_process_exec, which runs in the process.
-func (w *ExecWatcher) execProgram() asm.Instructions {
+func (w *Watcher) execProgram() asm.Instructions {
 	return asm.Instructions{
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.RSh.Imm(asm.R0, 32),
@@ -213,7 +210,7 @@ func (w *ExecWatcher) execProgram() asm.Instructions {
 // thread first; the exec program then follows the process on. The
 // sweeper forgets processes that are gone, and the fork program a PID
 // used again.
-func (w *ExecWatcher) exitProgram() asm.Instructions {
+func (w *Watcher) exitProgram() asm.Instructions {
 	return asm.Instructions{
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.Mov.Reg(asm.R1, asm.R0),
@@ -245,7 +242,7 @@ const sweepInterval = time.Second
 // sweep forgets, every sweepInterval until Close, the followed processes
 // whose main thread exited (see exitProgram) and that are gone or zombies
 // now, so that the map holds the processes that live.
-func (w *ExecWatcher) sweep() {
+func (w *Watcher) sweep() {
 	defer w.wg.Done()
 	tick := time.NewTicker(sweepInterval)
 	defer tick.Stop()
@@ -259,7 +256,7 @@ func (w *ExecWatcher) sweep() {
 	}
 }
 
-func (w *ExecWatcher) sweepOnce() {
+func (w *Watcher) sweepOnce() {
 	var (
 		pid, value uint32
 		gone       []uint32
@@ -289,7 +286,7 @@ func (w *ExecWatcher) sweepOnce() {
 // alive reports whether process pid exists and is not a zombie.
 func alive(pid int) bool { return !procfs.Exited(pid) }
 
-func (w *ExecWatcher) read() {
+func (w *Watcher) read() {
 	defer w.wg.Done()
 	defer close(w.execs)
 	var rec ringbuf.Record
@@ -311,10 +308,10 @@ func (w *ExecWatcher) read() {
 
 // Execs delivers the followed processes that executed a program, stopped,
 // until Close, then is closed.
-func (w *ExecWatcher) Execs() <-chan Exec { return w.execs }
+func (w *Watcher) Execs() <-chan Exec { return w.execs }
 
 // Follow follows process pid and the processes it forks from now on.
-func (w *ExecWatcher) Follow(pid int) error {
+func (w *Watcher) Follow(pid int) error {
 	if err := w.followed.Put(uint32(pid), uint32(1)); err != nil {
 		return fmt.Errorf("follow process %d: %w", pid, err)
 	}
@@ -323,7 +320,7 @@ func (w *ExecWatcher) Follow(pid int) error {
 
 // Unfollow stops following process pid; the children it forked already
 // stay followed.
-func (w *ExecWatcher) Unfollow(pid int) error {
+func (w *Watcher) Unfollow(pid int) error {
 	if err := w.followed.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unfollow process %d: %w", pid, err)
 	}
@@ -331,7 +328,7 @@ func (w *ExecWatcher) Unfollow(pid int) error {
 }
 
 // Continue resumes a process the watcher stopped at exec.
-func (w *ExecWatcher) Continue(pid int) error {
+func (w *Watcher) Continue(pid int) error {
 	if err := unix.Kill(pid, unix.SIGCONT); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("continue process %d: %w", pid, err)
 	}
@@ -343,7 +340,7 @@ func (w *ExecWatcher) Continue(pid int) error {
 // queued are continued. Close
 // does not return until the reader stopped; the caller must not block
 // Execs' consumer on Close.
-func (w *ExecWatcher) Close() error {
+func (w *Watcher) Close() error {
 	var err error
 	w.once.Do(func() {
 		for _, l := range w.links {
@@ -365,7 +362,7 @@ func (w *ExecWatcher) Close() error {
 	return err
 }
 
-func (w *ExecWatcher) closeObjects() {
+func (w *Watcher) closeObjects() {
 	for _, l := range w.links {
 		l.Close()
 	}
