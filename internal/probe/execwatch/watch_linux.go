@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,7 +128,7 @@ const sigStop = 19
 // followed is made unfollowed: its PID may be that of a followed process
 // that exited (see exitProgram).
 func (w *Watcher) forkProgram(tgidOff uint32) asm.Instructions {
-	return asm.Instructions{
+	return slices.Concat(asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		// child->tgid
 		asm.LoadMem(asm.R3, asm.R6, 8, asm.DWord),
@@ -137,13 +138,7 @@ func (w *Watcher) forkProgram(tgidOff uint32) asm.Instructions {
 		asm.Mov.Imm(asm.R2, 4),
 		asm.FnProbeReadKernel.Call(),
 		asm.JNE.Imm(asm.R0, 0, "exit"),
-		asm.FnGetCurrentPidTgid.Call(),
-		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, fpTgid, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, w.followed.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpTgid),
-		asm.FnMapLookupElem.Call(),
+	}, w.lookupCurrent(), asm.Instructions{
 		asm.JNE.Imm(asm.R0, 0, "follow"),
 		asm.LoadMapPtr(asm.R1, w.followed.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
@@ -160,6 +155,21 @@ func (w *Watcher) forkProgram(tgidOff uint32) asm.Instructions {
 		asm.FnMapUpdateElem.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),
+	})
+}
+
+// lookupCurrent looks the current process up in the followed map: R0 is
+// the address of its value, or 0 when it is not followed. It leaves the
+// process's ID at fpTgid, as a u64 (the exec program's event).
+func (w *Watcher) lookupCurrent() asm.Instructions {
+	return asm.Instructions{
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, fpTgid, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, w.followed.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, fpTgid),
+		asm.FnMapLookupElem.Call(),
 	}
 }
 
@@ -177,14 +187,7 @@ const (
 // execProgram stops a followed process that executed a program and reports
 // it: raw tracepoint sched_process_exec, which runs in the process.
 func (w *Watcher) execProgram() asm.Instructions {
-	return asm.Instructions{
-		asm.FnGetCurrentPidTgid.Call(),
-		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, fpTgid, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, w.followed.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpTgid),
-		asm.FnMapLookupElem.Call(),
+	return slices.Concat(w.lookupCurrent(), asm.Instructions{
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		// Live again, whichever thread executed.
 		asm.StoreImm(asm.R0, 0, followedLive, asm.Word),
@@ -199,7 +202,7 @@ func (w *Watcher) execProgram() asm.Instructions {
 		asm.FnRingbufOutput.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),
-	}
+	})
 }
 
 // exitProgram marks a followed process whose main thread exits
