@@ -377,6 +377,20 @@ func (s *Session) closeBinaries() {
 	}
 }
 
+// goUnlessClosed runs f on a goroutine that Close waits for, or returns
+// ErrClosed once Close has begun, so that no goroutine is added to s.wg
+// while Close waits for them. (The goroutines of handleExecs are added
+// while it runs, which Close also waits for.)
+func (s *Session) goUnlessClosed(f func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.wg.Go(f)
+	return nil
+}
+
 func (s *Session) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

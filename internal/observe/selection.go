@@ -249,14 +249,13 @@ func (s *Session) knownSymbol(ctx context.Context, sel string) (bool, error) {
 func (s *Session) warnUnmatched() {
 	unmatched := s.unmatched()
 	s.mu.Lock()
-	if s.closed || len(s.bins) == 0 || len(unmatched) == 0 {
-		s.mu.Unlock()
+	analysed := len(s.bins) > 0
+	s.mu.Unlock()
+	if !analysed || len(unmatched) == 0 {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
+	// Once the session is closed, there is nothing to warn about.
+	s.goUnlessClosed(func() {
 		// Close waits for this goroutine. The report needs the same
 		// lookups (they are remembered): let them finish.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -271,7 +270,7 @@ func (s *Session) warnUnmatched() {
 				s.log.Warn("target selects nothing so far: " + msg)
 			}
 		}
-	}()
+	})
 }
 
 // quoteShort quotes untrusted text for a message: at most 80 bytes of it,

@@ -350,15 +350,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 	if err := s.SetTargets(ctx, t); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
+	return s.goUnlessClosed(func() {
 		pending := stamp
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
@@ -404,8 +396,7 @@ func (s *Session) WatchTargets(ctx context.Context, path string, interval time.D
 				s.rec.Note(fmt.Sprintf("targets file %s rejected at %s, the targets stayed as they were: %v", path, time.Now().Format(time.RFC3339), err))
 			}
 		}
-	}()
-	return nil
+	})
 }
 
 // fileStamp is what tells a changed file: modification time, size and
