@@ -102,9 +102,11 @@ type Session struct {
 	handled atomic.Uint64
 
 	// Lock order: spawnMu is taken alone; armingMu before mu; mu is
-	// innermost and never held across an engine call, a /proc read or a
-	// wait (every hit takes it). The engine's own locks come after
-	// armingMu and are never taken under mu.
+	// never held across an engine call, a /proc read or a wait (every hit
+	// takes it). The engine's own locks come after armingMu and are never
+	// taken under mu. The report recorder's lock (rec) is innermost: it
+	// is taken under mu (so that the report sees arming and removal in
+	// the session's order) and takes none of the session's.
 	mu      sync.Mutex
 	closed  bool
 	targets Selection
