@@ -78,15 +78,9 @@ func codeByte(pid int, exe string, off uint64) (byte, error) {
 // waitByte polls the code byte at off until it is want.
 func waitByte(t testing.TB, pid int, exe string, off uint64, want byte) {
 	t.Helper()
-	var got byte
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		got, err = codeByte(pid, exe, off)
-		if err == nil && got == want {
-			return
-		}
+	if err := testprog.WaitCodeBytes(pid, exe, []testprog.CodeByte{{Off: off, Want: want}}, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("code byte at file offset %#x in process %d: got %#x (err %v), want %#x", off, pid, got, err, want)
 }
 
 func uprobeEvents(t testing.TB) []byte {

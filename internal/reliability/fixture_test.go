@@ -187,29 +187,14 @@ func checkPristine(t testing.TB, pid int, exe string, sites []probeSite, what st
 // waitPristine waits up to limit for every probe site in process pid to
 // hold its original byte again.
 func waitPristine(pid int, exe string, sites []probeSite, limit time.Duration) error {
-	offs := make([]uint64, len(sites))
+	want := make([]testprog.CodeByte, len(sites))
 	for i, s := range sites {
-		offs[i] = s.site.Offset
+		want[i] = testprog.CodeByte{Off: s.site.Offset, Want: s.orig, Name: fmt.Sprintf("%s %s site", s.symbol, s.site.Kind)}
 	}
-	var bad []string
-	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
-		got, err := testprog.CodeBytes(pid, exe, offs)
-		if err != nil {
-			return fmt.Errorf("process %d: %w", pid, err)
-		}
-		bad = bad[:0]
-		for i, s := range sites {
-			if got[i] != s.orig {
-				bad = append(bad, fmt.Sprintf("%s %s site %#x: %#x, want %#x", s.symbol, s.site.Kind, s.site.Offset, got[i], s.orig))
-			}
-		}
-		if len(bad) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("process %d: probe sites still patched %s after reach left:\n%s\nBPF link holders: %s", pid, limit, strings.Join(bad, "\n"), testprog.LinkHolders())
-		}
+	if err := testprog.WaitCodeBytes(pid, exe, want, limit); err != nil {
+		return fmt.Errorf("probe sites still patched after reach left: %w", err)
 	}
+	return nil
 }
 
 // armedSites returns how many of sites hold an int3 (0xcc) in process pid

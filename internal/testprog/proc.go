@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // CodeBytes reads the bytes at the given file offsets of exe as mapped in
@@ -52,6 +53,46 @@ func CodeBytes(pid int, exe string, offs []uint64) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// CodeByte is the byte expected at a file offset of an executable, as
+// mapped in a process; Name, when set, names it in errors (such as the
+// probe site it is).
+type CodeByte struct {
+	Off  uint64
+	Want byte
+	Name string
+}
+
+// WaitCodeBytes waits up to limit for each of bytes to hold its Want in
+// process pid, polling through /proc/PID/mem (see CodeBytes), such as for
+// probe sites to be pristine again once probes are removed. Its error
+// names the bytes that do not, or the last read error, and the processes
+// that hold BPF links.
+func WaitCodeBytes(pid int, exe string, bytes []CodeByte, limit time.Duration) error {
+	offs := make([]uint64, len(bytes))
+	for i, b := range bytes {
+		offs[i] = b.Off
+	}
+	var bad []string
+	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
+		got, err := CodeBytes(pid, exe, offs)
+		bad = bad[:0]
+		if err != nil {
+			bad = append(bad, err.Error())
+		}
+		for i, b := range bytes {
+			if err == nil && got[i] != b.Want {
+				bad = append(bad, fmt.Sprintf("%s file offset %#x: %#x, want %#x", b.Name, b.Off, got[i], b.Want))
+			}
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d: code bytes not as expected after %s:\n%s\nBPF link holders: %s", pid, limit, strings.Join(bad, "\n"), LinkHolders())
+		}
+	}
 }
 
 // LinkHolders lists the processes that hold BPF link file descriptors.
