@@ -52,7 +52,7 @@ func TestRunGoTest(t *testing.T) {
 			covered := map[string]map[string]bool{}
 			for _, pkg := range []string{"lang", "yamlcfg"} {
 				bin := testprog.Build(t, filepath.Join(dir, pkg), testprog.Variant{Name: "gosuite-cover-" + tc, Test: true, Toolchain: tc, CoverPkg: gosuiteCover})
-				covered["example.com/gosuite/"+pkg] = testCoverage(t, bin)
+				covered["example.com/gosuite/"+pkg] = testCoverage(t, tc, filepath.Join(dir, pkg), bin)
 			}
 			for _, fail := range []bool{false, true} {
 				if fail && tc != "" {

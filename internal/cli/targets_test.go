@@ -87,9 +87,9 @@ func checkAgainstCoverage(t *testing.T, b *report.Binary, ran map[string]bool, w
 }
 
 // runCovered runs `reach run -format json ARGS -- BIN` for bin, a
-// coverage build, and returns reach's report, bin's binary in it and the
-// functions coverage saw run. reach must exit 0.
-func runCovered(t *testing.T, bin string, args ...string) (*report.Report, *report.Binary, map[string]bool) {
+// coverage build of textyaml with toolchain, and returns reach's report,
+// bin's binary in it and the functions coverage saw run. reach must exit 0.
+func runCovered(t *testing.T, toolchain, bin string, args ...string) (*report.Report, *report.Binary, map[string]bool) {
 	t.Helper()
 	dir := t.TempDir()
 	cov := filepath.Join(dir, "cover")
@@ -108,10 +108,7 @@ func runCovered(t *testing.T, bin string, args ...string) (*report.Report, *repo
 	if stdout.String() != "en-US\n" {
 		t.Errorf("program output %q, want en-US", stdout.String())
 	}
-	ran, err := testprog.CoveredFuncs(cov)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ran := testprog.CoveredFuncs(t, toolchain, testprog.Dir(t, "textyaml"), cov)
 	r := readReport(t, out)
 	return r, observedBinary(t, r, bin), ran
 }
@@ -151,7 +148,7 @@ func TestRunTargetsCoverage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tf := writeTargets(t, filepath.Join(t.TempDir(), "targets"), "# one target\n"+tc.selector+"\n")
-			r, b, ran := runCovered(t, bin, "-targets", tf)
+			r, b, ran := runCovered(t, coverTextYAML.Toolchain, bin, "-targets", tf)
 			unwatchedRan, watched := checkAgainstCoverage(t, b, ran, tc.selects)
 			if watched == 0 {
 				t.Errorf("%s selected no symbol of the report", tc.selector)
@@ -187,7 +184,7 @@ func TestRunTargetsVariants(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			bin := testprog.Build(t, testprog.Dir(t, "textyaml"), v)
 			tf := writeTargets(t, filepath.Join(t.TempDir(), "targets"), "GO-2021-0113\n")
-			_, b, ran := runCovered(t, bin, "-targets", tf)
+			_, b, ran := runCovered(t, v.Toolchain, bin, "-targets", tf)
 			if b.Stripped != v.Stripped || b.PIE != v.PIE {
 				t.Errorf("stripped %v PIE %v, want %v %v", b.Stripped, b.PIE, v.Stripped, v.PIE)
 			}
@@ -210,7 +207,7 @@ func TestRunTargetsMaxSites(t *testing.T) {
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "textyaml"), coverTextYAML)
 	// Nothing is reached: -fail-on reached passes.
-	_, b, ran := runCovered(t, bin, "-max-sites", "1", "-fail-on", "reached")
+	_, b, ran := runCovered(t, coverTextYAML.Toolchain, bin, "-max-sites", "1", "-fail-on", "reached")
 	unwatchedRan, _ := checkAgainstCoverage(t, b, ran, func(*report.Finding, *report.Symbol) bool { return false })
 	if unwatchedRan == 0 {
 		t.Error("no symbol ran")
@@ -330,10 +327,7 @@ func TestRunTargetsLive(t *testing.T) {
 		t.Fatalf("reach run: %v\n%s", err, stderrText())
 	}
 
-	ran, err := testprog.CoveredFuncs(cov)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ran := testprog.CoveredFuncs(t, coverTextYAML.Toolchain, testprog.Dir(t, "textyaml"), cov)
 	r := readReport(t, out)
 	b := observedBinary(t, r, bin)
 	for _, k := range []string{"golang.org/x/text/language.Parse", "gopkg.in/yaml.v2.Unmarshal", "gopkg.in/yaml.v2.decoder.unmarshal"} {

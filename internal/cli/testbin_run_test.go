@@ -36,7 +36,7 @@ func TestRunTestBinary(t *testing.T) {
 				covBin := testprog.Build(t, pkgDir, testprog.Variant{Name: "test-cover-" + tc, Test: true, Toolchain: tc, CoverPkg: textlangCover})
 				for _, run := range []string{"TestLang", "TestNothing"} {
 					t.Run(run, func(t *testing.T) {
-						covered := testCoverage(t, covBin, "-test.run=^"+run+"$")
+						covered := testCoverage(t, tc, pkgDir, covBin, "-test.run=^"+run+"$")
 						out := filepath.Join(t.TempDir(), "report.json")
 						res := runReach(t, "run", "-db", db, "-format", "json", "-o", out, "--", bin, "-test.run=^"+run+"$")
 						if res.code != 0 || !strings.Contains(res.stdout, "PASS") {
@@ -107,19 +107,15 @@ func checkDepsAgainstCoverage(t *testing.T, b *report.Binary, covered map[string
 	t.Logf("%d symbols agree with coverage", watched)
 }
 
-// testCoverage runs the coverage build of a test binary with args and
-// returns, for each function of the covered packages ("pkg.Name",
-// "pkg.T.M"), whether any of its statements ran.
-func testCoverage(t *testing.T, bin string, args ...string) map[string]bool {
+// testCoverage runs the coverage build of a test binary (of the package
+// in dir, built with toolchain) with args and returns, for each function of
+// the covered packages ("pkg.Name", "pkg.T.M"), whether it ran.
+func testCoverage(t *testing.T, toolchain, dir, bin string, args ...string) map[string]bool {
 	t.Helper()
-	dir := t.TempDir()
-	run := exec.Command(bin, append(args, "-test.gocoverdir="+dir)...)
+	covDir := t.TempDir()
+	run := exec.Command(bin, append(args, "-test.gocoverdir="+covDir)...)
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", bin, err, out)
 	}
-	ran, err := testprog.CoveredFuncs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ran
+	return testprog.CoveredFuncs(t, toolchain, dir, covDir)
 }

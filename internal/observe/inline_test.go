@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/covdata"
 	"github.com/reach-sca/reach/internal/osv"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
@@ -84,7 +85,7 @@ func TestInlineCopiesCoverage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cov := testprog.Variant{Name: name + "-cover", Toolchain: tc, CoverPkg: "net/http,crypto/tls,golang.org/x/text/language,gopkg.in/yaml.v2,example.com/inlinecopies"}
 			covPath := testprog.Build(t, dir, cov)
-			calls := make([]*testprog.Coverage, len(cases))
+			calls := make([]*covdata.Coverage, len(cases))
 			for k, c := range cases {
 				covDir := t.TempDir()
 				cmd := exec.Command(covPath, c.args...)
@@ -107,7 +108,7 @@ func TestInlineCopiesCoverage(t *testing.T) {
 					if out, err := cmd.CombinedOutput(); err != nil {
 						t.Fatalf("%s %v: %v\n%s", covPath, args, err, out)
 					}
-					n, ok := testprog.ReadCoverage(t, tc, dir, covDir).Calls("crypto/tls", "Conn.quicSetReadSecret")
+					n, ok := testprog.ReadCoverage(t, tc, dir, covDir).Calls["crypto/tls"]["Conn.quicSetReadSecret"]
 					if !ok {
 						t.Fatal("crypto/tls.Conn.quicSetReadSecret: not in the coverage profile")
 					}
@@ -128,7 +129,7 @@ func TestInlineCopiesCoverage(t *testing.T) {
 						s := newSession(t, inlineDB{}, Options{Mode: probe.Count, Report: report.Report{Mode: "run"}})
 						r := runApp(t, s, path, c.args...)
 						for _, w := range c.wants {
-							n, ok := calls[k].Calls(w.pkg, w.sym)
+							n, ok := calls[k].Calls[w.pkg][w.sym]
 							if !ok {
 								t.Fatalf("%s.%s: not in the coverage profile (%s)", w.pkg, w.sym, calls[k])
 							}

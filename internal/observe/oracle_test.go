@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/reach-sca/reach/internal/covdata"
 	"github.com/reach-sca/reach/internal/probe"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/testprog"
@@ -25,7 +26,7 @@ const coveredStd = "net/http,net/textproto,net/url"
 type countRun struct {
 	path string
 	r    *report.Report
-	cov  *testprog.Coverage
+	cov  *covdata.Coverage
 	s    *Session // closed
 	// events are the hits the session streamed (Options.OnHit).
 	events []Event
@@ -141,7 +142,7 @@ func checkCounts(t *testing.T, run countRun, mode probe.Mode) int {
 				continue
 			}
 			seen[name] = true
-			calls, ok := run.cov.Calls(s.Package, s.Name)
+			calls, ok := run.cov.Calls[s.Package][s.Name]
 			if !ok {
 				t.Errorf("%s: not in the coverage profile (%s)", name, run.cov)
 				continue
@@ -190,7 +191,7 @@ func TestCountHTTPOracle(t *testing.T) {
 			// The symbols the issue saw counted twice or more.
 			for _, name := range []string{"body.Read", "bodyEOFSignal.Read", "bodyEOFSignal.Close", "Server.Serve"} {
 				s := symbol(t, run.r, run.path, "GO-2024-2687", name)
-				calls, _ := run.cov.Calls("net/http", name)
+				calls, _ := run.cov.Calls["net/http"][name]
 				t.Logf("%s: %d hits, coverage %d calls", name, s.Hits, calls)
 				if s.Status != report.Reached {
 					t.Errorf("%s: %s, want reached", name, s.Status)

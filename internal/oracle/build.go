@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/reach-sca/reach/internal/covdata"
 )
 
 // Case is one program or test suite to observe: built twice (plain and
@@ -182,6 +184,21 @@ func coverable(p *Package) bool {
 		return false
 	}
 	return true
+}
+
+// readCoverage reads the counter files in dir (written through GOCOVERDIR
+// or -test.gocoverdir) and maps them onto the functions of pkgs, running
+// the go command with env.
+func readCoverage(ctx context.Context, env []string, dir string, pkgs []*Package) (*covdata.Coverage, error) {
+	prof, err := covdata.ReadProfile(ctx, env, dir)
+	if err != nil {
+		return nil, err
+	}
+	src := make([]covdata.Package, len(pkgs))
+	for i, p := range pkgs {
+		src[i] = covdata.Package{ImportPath: p.ImportPath, Dir: p.Dir, GoFiles: p.GoFiles}
+	}
+	return prof.Map(src)
 }
 
 // goCmd runs the go command in dir with env added and returns its standard

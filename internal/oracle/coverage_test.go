@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/reach-sca/reach/internal/testprog"
@@ -42,7 +41,7 @@ func TestCoverageCountsCalls(t *testing.T) {
 			if err != nil || out.Code != 0 {
 				t.Fatalf("run: %v, exit %d", err, out.Code)
 			}
-			cov, err := ReadCoverage(ctx, w.env, covDir, w.pkgs)
+			cov, err := readCoverage(ctx, w.env, covDir, w.pkgs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,42 +56,6 @@ func TestCoverageCountsCalls(t *testing.T) {
 			}
 			if !cov.Ran(w.mainPkg.ImportPath) {
 				t.Error("Ran says no function of the package ran")
-			}
-		})
-	}
-}
-
-func TestParseProfile(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     map[blockKey]uint64
-		err      bool
-	}{
-		{"blocks", "mode: atomic\na/b.go:7.77,11.72 1 4216\na/b.go:11.72,12.47 1 0\n",
-			map[blockKey]uint64{{"a/b.go", 7, 77}: 4216, {"a/b.go", 11, 72}: 0}, false},
-		{"repeated blocks add up", "mode: atomic\nx/y.go:1.2,3.4 1 2\nx/y.go:1.2,3.4 1 3\n",
-			map[blockKey]uint64{{"x/y.go", 1, 2}: 5}, false},
-		{"colon in path", "mode: set\nC:/w/x.go:1.2,3.4 1 1\n", map[blockKey]uint64{{"C:/w/x.go", 1, 2}: 1}, false},
-		{"no count", "mode: atomic\na.go:1.2,3.4 1\n", nil, true},
-		{"bad position", "mode: atomic\na.go:1,3.4 1 1\n", nil, true},
-		{"no file", "1.2,3.4 1 1\n", nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseProfile(strings.NewReader(tt.in))
-			if (err != nil) != tt.err {
-				t.Fatalf("err = %v, want error %v", err, tt.err)
-			}
-			if tt.err {
-				return
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %v, want %v", got, tt.want)
-			}
-			for k, n := range tt.want {
-				if got[k] != n {
-					t.Errorf("%v: %d, want %d", k, got[k], n)
-				}
 			}
 		})
 	}

@@ -49,6 +49,7 @@ import (
 	"strings"
 
 	"github.com/reach-sca/reach/internal/binfo"
+	"github.com/reach-sca/reach/internal/covdata"
 	"github.com/reach-sca/reach/internal/match"
 	"github.com/reach-sca/reach/internal/vulndb"
 )
@@ -209,7 +210,7 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 	type runOut struct {
 		outcome *Outcome
 		obs     *Observation
-		cov     *Coverage
+		cov     *covdata.Coverage
 	}
 	do := func(name string, bin string, count, underReach, cover bool) (*runOut, error) {
 		log.Info("run", "run", name)
@@ -240,7 +241,7 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 			}
 		}
 		if cover {
-			if out.cov, err = ReadCoverage(ctx, w.env, spec.covDir, w.pkgs); err != nil {
+			if out.cov, err = readCoverage(ctx, w.env, spec.covDir, w.pkgs); err != nil {
 				return nil, err
 			}
 			// A package go list names but the linker left out has no
@@ -260,7 +261,7 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	covRuns := []*Coverage{cover.cov}
+	covRuns := []*covdata.Coverage{cover.cov}
 	var pending []func()
 	for _, bin := range []string{"cover", "plain"} {
 		for _, count := range []bool{false, true} {
@@ -296,7 +297,7 @@ func Check(ctx context.Context, cfg Config, c Case) (*Result, error) {
 
 // ran returns coverage's call count for k (for a package or module: 1 when
 // any of its functions other than init ran).
-func ran(k Key, vuln *Vulnerable, cov *Coverage) uint64 {
+func ran(k Key, vuln *Vulnerable, cov *covdata.Coverage) uint64 {
 	switch {
 	case k.Package == "":
 		for _, p := range vuln.Modules[k.Module] {
@@ -315,7 +316,7 @@ func ran(k Key, vuln *Vulnerable, cov *Coverage) uint64 {
 }
 
 // unstable lists the keys on which the coverage runs disagree.
-func unstable(vuln *Vulnerable, runs []*Coverage) []Key {
+func unstable(vuln *Vulnerable, runs []*covdata.Coverage) []Key {
 	var out []Key
 	for k := range vuln.Keys {
 		for _, c := range runs[1:] {
@@ -332,7 +333,7 @@ func unstable(vuln *Vulnerable, runs []*Coverage) []Key {
 // compare fills run with the comparison of reach's observation with
 // coverage, leaving out the keys in skip (for a run whose coverage comes
 // from another run) and those coverage could not count.
-func compare(run *Run, vuln *Vulnerable, coverable map[string]bool, cov *Coverage, obs *Observation, skip []Key) {
+func compare(run *Run, vuln *Vulnerable, coverable map[string]bool, cov *covdata.Coverage, obs *Observation, skip []Key) {
 	keys := make([]Key, 0, len(vuln.Keys))
 	for k := range vuln.Keys {
 		keys = append(keys, k)
