@@ -58,14 +58,11 @@ func startFailure(name string, err error) error {
 		msg = "is a directory"
 	case errors.Is(err, fs.ErrPermission):
 		msg = "permission denied: is it executable (chmod +x), on a file system mounted without noexec?"
-	case errors.Is(err, syscall.ENOEXEC):
-		msg = "exec format error: not a program this machine can run (built for another architecture or system?)"
 	default:
-		var errno syscall.Errno
-		if !errors.As(err, &errno) {
+		var ok bool
+		if msg, ok = errnoMessage(err); !ok {
 			return nil
 		}
-		msg = errno.Error()
 	}
 	return &startError{code: code, err: fmt.Errorf("run %s: %s", name, msg)}
 }

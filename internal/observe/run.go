@@ -90,8 +90,8 @@ func (s *Session) Run(ctx context.Context, cmd *exec.Cmd, signals <-chan os.Sign
 	err = cmd.Wait()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
+		if sig, ok := signalled(exitErr); ok {
+			return 128 + sig, nil
 		}
 		return exitErr.ExitCode(), nil
 	}

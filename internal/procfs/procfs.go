@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 )
 
 // Stat is the part of /proc/PID/stat that reach reads.
@@ -74,7 +73,7 @@ func Exited(pid int) bool {
 	}
 	st, err := ReadStat(pid)
 	if err != nil {
-		return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+		return errors.Is(err, os.ErrNotExist) || noProcess(err)
 	}
 	return st.Exited()
 }
