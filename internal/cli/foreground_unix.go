@@ -8,6 +8,10 @@ import "golang.org/x/sys/unix"
 // group of the terminal on its standard input, where a typed ^C signals
 // every process of the group, the program included.
 func terminalForeground() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
+	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	if err != nil {
+		return false
+	}
+	own, err := unix.Getpgid(0) // Getpgrp differs between systems
+	return err == nil && fg == own
 }

@@ -17,8 +17,3 @@ func openMerge(name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
-
-// lockMerge waits for an exclusive lock on f, which closing f releases.
-func lockMerge(f *os.File) error {
-	return unix.Flock(int(f.Fd()), unix.LOCK_EX)
-}
