@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +15,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/reach-sca/reach/internal/safefile"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -74,21 +74,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // createPrivate creates the SQLite file readable by its owner only when
-// it does not exist yet, and refuses anything but a regular file.
+// it does not exist yet, and refuses a link or anything but a regular
+// file (safefile.OpenAppend's checks).
 func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := safefile.OpenAppend(path, 0o600)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	return nil
+	return f.Close()
 }
 
 // redact removes the password from a database URL.
