@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/reach-sca/reach/internal/report"
@@ -48,6 +51,11 @@ func (s *Store) readStored(ctx context.Context, tx *sql.Tx, rows []*findingRow) 
 	instances := make(map[binKey]map[string]bool)
 	var order []binKey
 	for _, r := range rows {
+		// From scratch: a transaction may run again (inTx).
+		r.stored, r.id = nil, 0
+		for _, g := range r.sightings {
+			g.stored = nil
+		}
 		k := binKey{r.key.service, r.key.buildID}
 		if bins[k] == nil {
 			bins[k] = make(map[findingKey]*findingRow)
@@ -84,7 +92,7 @@ func (s *Store) readStored(ctx context.Context, tx *sql.Tx, rows []*findingRow) 
 			if r := byKey[k]; r != nil {
 				st.rank, st.firstReached = int(rank), firstReached.Int64
 				st.stackEmpty, st.lowerBound = stackEmpty != 0, lowerBound != 0
-				r.stored = &st
+				r.stored, r.id = &st, st.id
 				byID[st.id] = r
 			}
 		}
@@ -159,16 +167,18 @@ func (r *findingRow) plan(agentID string) {
 		r.write = true
 		return
 	}
-	r.write = r.hits > 0 ||
-		r.status.Rank() > st.rank ||
+	// Most rows that change only count more hits, or were seen again: a
+	// narrow update by ID writes them.
+	r.narrow = r.hits > 0 || r.lastSeen > st.lastSeen+int64(lastSeenStep)
+	r.write = r.status.Rank() > st.rank ||
 		r.firstSeen < st.firstSeen ||
-		r.lastSeen > st.lastSeen+int64(lastSeenStep) ||
 		r.firstReached != 0 && (st.firstReached == 0 || r.firstReached < st.firstReached) ||
 		r.status == report.Reached && st.triage == "" ||
 		r.stack != "[]" && st.stackEmpty ||
 		r.hitsLowerBound && !st.lowerBound ||
 		r.fixed != "" && r.fixed != st.fixed ||
 		r.module != st.module || r.version != st.version || r.scope != st.scope
+	r.narrow = r.narrow && !r.write
 }
 
 // upsertFindings writes the rows that need it, sets the IDs of all and
@@ -177,14 +187,24 @@ func (s *Store) upsertFindings(ctx context.Context, tx *sql.Tx, rows []*findingR
 	const cols = 28
 	byKey := make(map[findingKey]*findingRow, len(rows))
 	var write []*findingRow
+	var lock []int64
 	for _, r := range rows {
 		if r.stored != nil {
 			r.id = r.stored.id
+			if r.write || r.narrow {
+				lock = append(lock, r.id)
+			}
 		}
 		if r.write {
 			write = append(write, r)
 		}
 	}
+	if err := s.lockFindings(ctx, tx, lock); err != nil {
+		return nil, err
+	}
+	// New rows in key order, so that transactions inserting the same keys
+	// wait for one another rather than deadlock.
+	sort.Slice(write, func(i, j int) bool { return write[i].key.less(write[j].key) })
 	for start := 0; start < len(write); {
 		n := chunkSize(len(write)-start, cols)
 		chunk := write[start : start+n]
@@ -241,8 +261,70 @@ func (s *Store) upsertFindings(ctx context.Context, tx *sql.Tx, rows []*findingR
 			return nil, fmt.Errorf("findings: upsert returned no row for %s %s", r.key.osv, r.key.symbol)
 		}
 	}
+	if err := s.updateFindings(ctx, tx, rows); err != nil {
+		return nil, err
+	}
 	sort.Slice(reached, func(i, j int) bool { return reached[i] < reached[j] })
 	return reached, nil
+}
+
+// lockFindings locks the stored rows a batch writes, in ID order, before
+// it writes any: two transactions writing rows in different orders
+// (upserts go in key order, updates in the table's order) would deadlock
+// on PostgreSQL. SQLite has one writer at a time: nothing to lock there.
+func (s *Store) lockFindings(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	if !s.postgres || len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	for len(args) > 0 {
+		n := min(len(args), 1000)
+		rs, err := tx.QueryContext(ctx, s.rebind(`SELECT id FROM findings WHERE id IN (`+values(1, n)[1:]+` ORDER BY id FOR UPDATE`), args[:n]...)
+		if err != nil {
+			return fmt.Errorf("findings: lock: %w", err)
+		}
+		for rs.Next() {
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("findings: lock: %w", err)
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
+// less orders keys.
+func (k findingKey) less(o findingKey) bool {
+	return cmp.Or(strings.Compare(k.service, o.service), strings.Compare(k.buildID, o.buildID), strings.Compare(k.osv, o.osv),
+		strings.Compare(k.pkg, o.pkg), strings.Compare(k.symbol, o.symbol), strings.Compare(k.function, o.function),
+		strings.Compare(k.file, o.file), cmp.Compare(k.line, o.line)) < 0
+}
+
+// updateFindings writes the rows whose hits grew or that were seen again,
+// and nothing else changed, by ID.
+func (s *Store) updateFindings(ctx context.Context, tx *sql.Tx, rows []*findingRow) error {
+	const cols = 3
+	var args []any
+	for _, r := range rows {
+		if r.narrow {
+			args = append(args, r.id, r.hits, r.lastSeen)
+		}
+	}
+	one := "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+	err := s.execChunks(ctx, tx, args, cols, func(n int) string {
+		return `UPDATE findings SET hits = findings.hits + v.column2,
+			last_seen = CASE WHEN v.column3 > findings.last_seen THEN v.column3 ELSE findings.last_seen END
+			FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") + `) AS v WHERE findings.id = v.column1`
+	})
+	if err != nil {
+		return fmt.Errorf("findings: %w", err)
+	}
+	return nil
 }
 
 // findingsConflict merges a row into the one stored: hits are added (the
@@ -271,13 +353,17 @@ ON CONFLICT (service, build_id, osv, package, symbol, callsite_function, callsit
   triage_at = CASE WHEN findings.triage_state = '' AND excluded.status = 'reached' THEN excluded.last_seen ELSE findings.triage_at END
 RETURNING id, service, build_id, osv, package, symbol, callsite_function, callsite_file, callsite_line, reached_batch`
 
-// upsertSightings writes the sightings that need it. The update keeps an
+// upsertSightings writes the sightings that need it, of the rows stored
+// before the batch (stored), or of the others. The update keeps an
 // instance's largest total and is the agent's own only: a sighting of
 // another agent under the same instance name stays as it is.
-func (s *Store) upsertSightings(ctx context.Context, tx *sql.Tx, agentID string, rows []*findingRow) error {
+func (s *Store) upsertSightings(ctx context.Context, tx *sql.Tx, agentID string, rows []*findingRow, stored bool) error {
 	const cols = 10
 	var args []any
 	for _, r := range rows {
+		if (r.stored != nil) != stored {
+			continue
+		}
 		// In instance order, so that two transactions lock rows in the
 		// same order.
 		instances := make([]string, 0, len(r.sightings))

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +50,8 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 	var res IngestResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = IngestResult{}
-		r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO batches (agent_id, seq, received, updates) VALUES (?, ?, ?, 0) ON CONFLICT (agent_id, seq) DO NOTHING`),
-			agentID, int64(b.Seq), now.UnixNano())
+		r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO batches (agent_id, seq, received, updates) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, seq) DO NOTHING`),
+			agentID, int64(b.Seq), now.UnixNano(), len(rows))
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
@@ -77,12 +79,18 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 		for _, r := range rows {
 			r.plan(agentID)
 		}
+		// The sightings of stored rows first, and the finding rows last,
+		// so that the finding rows, which agents of a service share, are
+		// locked for as short a time as can be.
+		if err := s.upsertSightings(ctx, tx, agentID, rows, true); err != nil {
+			return err
+		}
 		marker := agentID + "/" + strconv.FormatUint(b.Seq, 10)
 		reached, err := s.upsertFindings(ctx, tx, rows, marker)
 		if err != nil {
 			return err
 		}
-		if err := s.upsertSightings(ctx, tx, agentID, rows); err != nil {
+		if err := s.upsertSightings(ctx, tx, agentID, rows, false); err != nil {
 			return err
 		}
 		if err := s.queueReached(ctx, tx, reached, now); err != nil {
@@ -90,8 +98,7 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 		}
 		res.Updates = len(rows)
 		res.Reached = reached
-		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE batches SET updates = ? WHERE agent_id = ? AND seq = ?`), len(rows), agentID, int64(b.Seq))
-		return err
+		return nil
 	})
 	if errors.Is(err, errDuplicate) {
 		return IngestResult{Duplicate: true}, nil
@@ -104,29 +111,6 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 
 // errDuplicate rolls back the transaction of a batch stored before.
 var errDuplicate = errors.New("duplicate batch")
-
-// inTx runs f in a transaction, committed when f returns nil. A database
-// that does not answer is ErrUnavailable.
-func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrapUnavailable(err)
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return s.wrapUnavailable(err)
-	}
-	return s.wrapUnavailable(tx.Commit())
-}
-
-// wrapUnavailable marks err as ErrUnavailable when the database is not
-// there.
-func (s *Store) wrapUnavailable(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) || !isUnavailable(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
-}
 
 // findingKey is the deduplication key of a finding row.
 type findingKey struct {
@@ -153,6 +137,7 @@ type findingRow struct {
 	stored         *storedFinding       // nil: not stored yet
 	hits           int64                // to add to the stored hits (plan)
 	write          bool                 // the row needs writing (plan)
+	narrow         bool                 // only its hits and last_seen do (plan)
 	id             int64                // once upserted
 }
 
@@ -367,8 +352,15 @@ func (s *Store) upsertBinaries(ctx context.Context, tx *sql.Tx, b *fleet.Batch, 
 	type key struct{ service, buildID string }
 	seen := make(map[key]bool)
 	var args []any
+	// In key order: the order rows are locked in.
+	obs := make([]*fleet.Observation, len(b.Observations))
 	for i := range b.Observations {
-		o := &b.Observations[i]
+		obs[i] = &b.Observations[i]
+	}
+	slices.SortFunc(obs, func(x, y *fleet.Observation) int {
+		return cmp.Or(strings.Compare(x.Service, y.Service), strings.Compare(binaryKey(x.Binary), binaryKey(y.Binary)))
+	})
+	for _, o := range obs {
 		k := key{o.Service, binaryKey(o.Binary)}
 		if seen[k] {
 			continue
@@ -437,6 +429,7 @@ func (s *Store) upsertVulns(ctx context.Context, tx *sql.Tx, b *fleet.Batch) err
 			vulns[f.OSV] = v
 		}
 	}
+	slices.Sort(osvs) // the order rows are locked in
 	stored := make(map[string]vuln)
 	for start := 0; start < len(osvs); {
 		n := min(len(osvs)-start, 500)

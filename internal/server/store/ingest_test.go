@@ -235,7 +235,7 @@ func TestIngestConcurrent(t *testing.T) {
 			ids[i] = enrol(t, s, fmt.Sprintf("h%d", i)).AgentID
 		}
 		var wg sync.WaitGroup
-		errs := make(chan error, agents*batches)
+		errs := make(chan error, 2*agents*batches)
 		for a := range agents {
 			wg.Go(func() {
 				for seq := 1; seq <= batches; seq++ {
