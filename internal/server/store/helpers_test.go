@@ -10,6 +10,7 @@ import (
 
 	"github.com/reach-sca/reach/internal/fleet"
 	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // dialects are the stores every test runs on.
@@ -18,6 +19,7 @@ var dialects = []struct {
 	dsn  func(t testing.TB) string
 }{
 	{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "reach.db") }},
+	{"postgres", testprog.Postgres},
 }
 
 // forEachStore runs f on a fresh store of each dialect.
