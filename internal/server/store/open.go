@@ -3,17 +3,21 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/reach-sca/reach/internal/safefile"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -219,7 +223,19 @@ func stripComments(stmt string) string {
 }
 
 // isUnavailable reports whether err means the database is not there
-// (connection refused or lost), as opposed to a bad query.
+// (connection refused or lost, the server shutting down), as opposed to a
+// bad query.
 func isUnavailable(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	// PostgreSQL's connection exceptions (class 08) and operator
+	// interventions (57P: shutting down, starting up).
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P")
+	}
+	var op *net.OpError
+	return errors.As(err, &op)
 }
