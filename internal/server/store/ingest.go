@@ -61,6 +61,9 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 			res.Duplicate = true
 			return errDuplicate
 		}
+		// Before readStored: the agent's row, locked until the end,
+		// serializes its batches, so that what readStored reads of its
+		// sightings stays true (TestIngestSameAgentConcurrent).
 		if err := s.updateAgent(ctx, tx, agentID, b, now); err != nil {
 			return err
 		}

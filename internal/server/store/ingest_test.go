@@ -318,3 +318,36 @@ func TestIngestAgentState(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestSameAgentConcurrent sends one agent's batches all at once to
+// two stores on one database (as retries through a load balancer would):
+// the hits are the instance's largest total, not a sum of increments
+// computed from stale reads.
+func TestIngestSameAgentConcurrent(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			dsn := d.dsn(t)
+			stores := []*Store{openTest(t, dsn, Options{}), openTest(t, dsn, Options{})}
+			ag := enrol(t, stores[0], "h1")
+			const n = 16
+			var wg sync.WaitGroup
+			for seq := 1; seq <= n; seq++ {
+				wg.Go(func() {
+					f := reached("GO-1", "Parse", t0, "main.a", seq, "main.b", 2*seq)
+					b := batch(ag.AgentID, uint64(seq), "i1", "h1", "api", f, linked("GO-2", "F"))
+					if _, err := stores[seq%2].Ingest(context.Background(), ag.AgentID, b); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			a, b := rowOf(t, stores[0], "api", "GO-1", "Parse", "main.a"), rowOf(t, stores[0], "api", "GO-1", "Parse", "main.b")
+			if a.Hits != n || b.Hits != 2*n {
+				t.Errorf("hits %d and %d, want the largest totals %d and %d", a.Hits, b.Hits, n, 2*n)
+			}
+			if a, err := stores[1].AgentByToken(context.Background(), ag.Token); err != nil || a.LastSeq != n {
+				t.Errorf("agent's last seq = %v (%v), want %d", a, err, n)
+			}
+		})
+	}
+}
