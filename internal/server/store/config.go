@@ -54,6 +54,23 @@ func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
 // lost. Rules are checked: each has targets, and no string is empty, too
 // long or has control characters (ErrInvalid).
 func (s *Store) SetConfig(ctx context.Context, cfg fleet.Config, by string) (fleet.Config, error) {
+	return s.setConfig(ctx, -1, cfg, by)
+}
+
+// SetConfigFrom stores cfg as the version after from, if from is the
+// current version, else fails with ErrConflict (someone changed the
+// configuration since from was read): the check and the change are one,
+// on every server of the database. Otherwise as SetConfig.
+func (s *Store) SetConfigFrom(ctx context.Context, from int64, cfg fleet.Config, by string) (fleet.Config, error) {
+	if from < 0 {
+		return fleet.Config{}, fmt.Errorf("%w: configuration: version %d", ErrInvalid, from)
+	}
+	return s.setConfig(ctx, from, cfg, by)
+}
+
+// setConfig stores cfg after version from, or after the current version
+// (from -1).
+func (s *Store) setConfig(ctx context.Context, from int64, cfg fleet.Config, by string) (fleet.Config, error) {
 	if err := validateConfig(&cfg); err != nil {
 		return fleet.Config{}, err
 	}
@@ -65,11 +82,15 @@ func (s *Store) SetConfig(ctx context.Context, cfg fleet.Config, by string) (fle
 	}
 	cfg.UpdatedBy = by
 	// The next version is the largest plus one; a server that took it
-	// first makes the insert do nothing, and this one tries the next.
+	// first makes the insert do nothing, and this one tries the next (or,
+	// after from, fails).
 	for range 100 {
 		v, err := s.ConfigVersion(ctx)
 		if err != nil {
 			return fleet.Config{}, err
+		}
+		if from >= 0 && v != from {
+			return fleet.Config{}, fmt.Errorf("configuration: %w: version %d is current, not %d", ErrConflict, v, from)
 		}
 		cfg.Version = v + 1
 		cfg.Updated = time.Now().UTC()

@@ -108,3 +108,45 @@ func TestSetConfigConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestSetConfigFrom has people edit version 1 on two stores at once:
+// exactly one change is stored, the other gets ErrConflict.
+func TestSetConfigFrom(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			dsn := d.dsn(t)
+			stores := []*Store{openTest(t, dsn, Options{}), openTest(t, dsn, Options{})}
+			cfg := fleet.Config{Rules: []fleet.Rule{{Targets: []string{"*"}}}}
+			if _, err := stores[0].SetConfigFrom(ctx, 1, cfg, "alice"); !errors.Is(err, ErrConflict) {
+				t.Errorf("from version 1 before any: %v, want ErrConflict", err)
+			}
+			if got, err := stores[0].SetConfigFrom(ctx, 0, cfg, "alice"); err != nil || got.Version != 1 {
+				t.Fatalf("from version 0: %+v, %v; want version 1", got, err)
+			}
+			const n = 8
+			errs := make(chan error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					_, err := stores[i%2].SetConfigFrom(ctx, 1, cfg, "bob")
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			stored := 0
+			for err := range errs {
+				switch {
+				case err == nil:
+					stored++
+				case !errors.Is(err, ErrConflict):
+					t.Error(err)
+				}
+			}
+			if v, _ := stores[1].ConfigVersion(ctx); stored != 1 || v != 2 {
+				t.Errorf("%d edits of version 1 stored, version %d now; want 1 and 2", stored, v)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ var (
 	ErrUnauthorized = errors.New("invalid token")     // 401
 	ErrForbidden    = errors.New("forbidden")         // 403: another agent's ID
 	ErrInvalid      = errors.New("invalid request")   // 400, wrapped with what is wrong
+	ErrConflict     = errors.New("conflict")          // 409: changed meanwhile (SetConfigFrom)
 	ErrUnavailable  = errors.New("store unavailable") // 503: the database is down
 )
 
