@@ -169,7 +169,13 @@ func (r *findingRow) plan(agentID string) {
 	}
 	// Most rows that change only count more hits, or were seen again: a
 	// narrow update by ID writes them.
-	r.narrow = r.hits > 0 || r.lastSeen > st.lastSeen+int64(lastSeenStep)
+	if r.lastSeen <= st.lastSeen+int64(lastSeenStep) {
+		// last_seen moves in steps: a row whose hits alone change keeps
+		// its indexed columns, which lets PostgreSQL update it in place
+		// (a heap-only tuple).
+		r.lastSeen = st.lastSeen
+	}
+	r.narrow = r.hits > 0 || r.lastSeen > st.lastSeen
 	r.write = r.status.Rank() > st.rank ||
 		r.firstSeen < st.firstSeen ||
 		r.firstReached != 0 && (st.firstReached == 0 || r.firstReached < st.firstReached) ||

@@ -136,6 +136,10 @@ func (s *Store) rebind(q string) string {
 	return b.String()
 }
 
+// postgresOnly starts a migration statement that runs on PostgreSQL only
+// (a storage parameter SQLite does not have).
+const postgresOnly = "/*postgres*/"
+
 // schema returns migration text for the dialect.
 func (s *Store) schema(text string) string {
 	id := "INTEGER PRIMARY KEY"
@@ -195,8 +199,15 @@ func (s *Store) migrateOne(ctx context.Context, conn *sql.Conn, version int, nam
 		return err
 	}
 	for _, stmt := range strings.Split(stripComments(s.schema(string(text))), ";") {
-		if strings.TrimSpace(stmt) == "" {
+		stmt = strings.TrimSpace(stmt)
+		if stmt == "" {
 			continue
+		}
+		if rest, ok := strings.CutPrefix(stmt, postgresOnly); ok {
+			if !s.postgres {
+				continue
+			}
+			stmt = rest
 		}
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%w\n%s", err, strings.TrimSpace(stmt))
