@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // pgTimeout bounds each administrative step against a test PostgreSQL
@@ -40,8 +42,17 @@ func Postgres(tb testing.TB) string {
 	}
 	tb.Cleanup(func() {
 		// WITH (FORCE) (PostgreSQL 13 and later) ends the connections the
-		// test left open rather than failing on them.
-		if err := pgExec(admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		// test left open rather than failing on them. It cannot end an
+		// autovacuum worker busy in the database, for a role that is no
+		// superuser (SQLSTATE 42501, "must be a member of the role whose
+		// process is being terminated"): try again until it is done.
+		drop := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
+		err := pgExec(admin, drop)
+		for deadline := time.Now().Add(pgTimeout); isPgCode(err, "42501") && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			err = pgExec(admin, drop)
+		}
+		if err != nil {
 			tb.Errorf("drop test database %s: %v", name, err)
 		}
 	})
@@ -91,4 +102,10 @@ func pgExec(dsn, sql string) error {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// isPgCode reports whether err is a PostgreSQL error with this SQLSTATE.
+func isPgCode(err error, code string) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == code
 }
