@@ -125,6 +125,11 @@ func TestNoRawTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		tokens := []string{enrolTok, admin, ag.Token}
+		for _, tok := range tokens {
+			if len(tok) != len(EnrolTokenPrefix)+43 || len(EnrolTokenPrefix) != len(AgentTokenPrefix) || len(AgentTokenPrefix) != len(AdminTokenPrefix) {
+				t.Fatalf("token %d bytes long, want a 12-byte prefix and 43 of base64url", len(tok))
+			}
+		}
 		q := `SELECT name FROM sqlite_master WHERE type = 'table'`
 		if s.Postgres() {
 			q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
@@ -162,7 +167,7 @@ func TestNoRawTokens(t *testing.T) {
 				for i, v := range vals {
 					values++
 					for _, tok := range tokens {
-						random := tok[strings.LastIndexByte(tok, '_')+1:]
+						random := tok[len(EnrolTokenPrefix):] // base64url has _ too: not after the last _
 						if bytes.Contains(v, []byte(random)) {
 							t.Errorf("%s.%s holds a raw token", table, cols[i])
 						}
