@@ -169,13 +169,14 @@ func (r *findingRow) plan(agentID string) {
 	}
 	// Most rows that change only count more hits, or were seen again: a
 	// narrow update by ID writes them.
-	if r.lastSeen <= st.lastSeen+int64(lastSeenStep) {
-		// last_seen moves in steps: a row whose hits alone change keeps
-		// its indexed columns, which lets PostgreSQL update it in place
-		// (a heap-only tuple).
-		r.lastSeen = st.lastSeen
+	// last_seen moves in steps: a row whose hits alone change keeps its
+	// indexed columns, which lets PostgreSQL update it in place (a
+	// heap-only tuple).
+	r.narrowLastSeen = st.lastSeen
+	if r.lastSeen > st.lastSeen+int64(lastSeenStep) {
+		r.narrowLastSeen = r.lastSeen
 	}
-	r.narrow = r.hits > 0 || r.lastSeen > st.lastSeen
+	r.narrow = r.hits > 0 || r.narrowLastSeen > st.lastSeen
 	r.write = r.status.Rank() > st.rank ||
 		r.firstSeen < st.firstSeen ||
 		r.firstReached != 0 && (st.firstReached == 0 || r.firstReached < st.firstReached) ||
@@ -318,7 +319,7 @@ func (s *Store) updateFindings(ctx context.Context, tx *sql.Tx, rows []*findingR
 	var args []any
 	for _, r := range rows {
 		if r.narrow {
-			args = append(args, r.id, r.hits, r.lastSeen)
+			args = append(args, r.id, r.hits, r.narrowLastSeen)
 		}
 	}
 	one := "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"

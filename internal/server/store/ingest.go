@@ -141,6 +141,7 @@ type findingRow struct {
 	hits           int64                // to add to the stored hits (plan)
 	write          bool                 // the row needs writing (plan)
 	narrow         bool                 // only its hits and last_seen do (plan)
+	narrowLastSeen int64                // the last_seen a narrow update writes (plan)
 	id             int64                // once upserted
 }
 

@@ -351,3 +351,33 @@ func TestIngestSameAgentConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestLastSeen: last_seen moves forward in steps of lastSeenStep,
+// and a row whose hits grow gets them whatever its last_seen.
+func TestIngestLastSeen(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		ag := enrol(t, s, "h1")
+		base := time.Now().Add(time.Hour)
+		send := func(seq uint64, last time.Time, hits int) storedRow {
+			t.Helper()
+			f := reached("GO-1", "Parse", t0, "main.a", hits)
+			f.Symbols[0].LastSeen = &last
+			mustIngest(t, s, ag.AgentID, batch(ag.AgentID, seq, "i1", "h1", "api", f))
+			return rowOf(t, s, "api", "GO-1", "Parse", "main.a")
+		}
+		r := send(1, base, 1)
+		if r.LastSeen != base.UnixNano() {
+			t.Fatalf("last_seen %d, want %d", r.LastSeen, base.UnixNano())
+		}
+		if r = send(2, base.Add(lastSeenStep/2), 2); r.LastSeen != base.UnixNano() || r.Hits != 2 {
+			t.Errorf("half a step later: last_seen +%v, hits %d; want unchanged, 2", time.Duration(r.LastSeen-base.UnixNano()), r.Hits)
+		}
+		later := base.Add(2 * lastSeenStep)
+		if r = send(3, later, 2); r.LastSeen != later.UnixNano() || r.Hits != 2 {
+			t.Errorf("two steps later: last_seen +%v, hits %d; want +%v, 2", time.Duration(r.LastSeen-base.UnixNano()), r.Hits, 2*lastSeenStep)
+		}
+		if r = send(4, base, 3); r.LastSeen != later.UnixNano() || r.Hits != 3 {
+			t.Errorf("an older last_seen: last_seen +%v, hits %d; want +%v, 3", time.Duration(r.LastSeen-base.UnixNano()), r.Hits, 2*lastSeenStep)
+		}
+	})
+}
