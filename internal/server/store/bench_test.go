@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 // OSVs x 5 symbols, 10 of them reached from 2 callsites), hits growing
 // from batch to batch ("steady": most rows repeat the batch before;
 // "changing": every row's hits grow). It reports finding updates stored
-// per second.
+// per second, and the p50 and p99 of Ingest's latency.
 func BenchmarkIngest(b *testing.B) {
 	for _, d := range dialects {
 		for _, mode := range []string{"steady", "changing"} {
@@ -36,6 +38,8 @@ func benchIngest(b *testing.B, dsn string, changing bool) {
 		ids[i] = enrol(b, s, fmt.Sprintf("host-%d", i)).AgentID
 	}
 	var next, updates atomic.Int64
+	var mu sync.Mutex
+	var took []time.Duration
 	b.SetParallelism(8) // 8 x GOMAXPROCS goroutines
 	b.ResetTimer()
 	start := time.Now()
@@ -47,15 +51,25 @@ func benchIngest(b *testing.B, dsn string, changing bool) {
 		seq := uint64(g) << 32
 		for pb.Next() {
 			seq++
-			res, err := s.Ingest(context.Background(), ids[a], benchBatch(ids[a], seq, a, changing))
+			batch := benchBatch(ids[a], seq, a, changing)
+			t := time.Now()
+			res, err := s.Ingest(context.Background(), ids[a], batch)
 			if err != nil {
 				b.Error(err)
 				return
 			}
+			mu.Lock()
+			took = append(took, time.Since(t))
+			mu.Unlock()
 			updates.Add(int64(res.Updates))
 		}
 	})
 	b.ReportMetric(float64(updates.Load())/time.Since(start).Seconds(), "updates/s")
+	slices.Sort(took)
+	if len(took) > 0 {
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	}
 }
 
 // benchBatch is agent a's batch seq: 260 finding updates of service

@@ -31,15 +31,16 @@ type Store struct {
 	db       *sql.DB
 	postgres bool // else SQLite
 	opts     Options
-	dsn      string // for messages: the SQLite path, or the URL without password
-	claimer  string // names this Store in the deliveries it claims
+	dsn      string        // for messages: the SQLite path, or the URL without password
+	claimer  string        // names this Store in the deliveries it claims
+	writer   chan struct{} // SQLite: one write transaction at a time (inTx)
 }
 
 // Open opens (creating when needed) the store at dsn: a postgres:// or
 // postgresql:// URL, or else the path of a SQLite file. It runs the
 // migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	s := &Store{opts: opts, claimer: hex.EncodeToString(randomBytes(8))}
+	s := &Store{opts: opts, claimer: hex.EncodeToString(randomBytes(8)), writer: make(chan struct{}, 1)}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.postgres = true

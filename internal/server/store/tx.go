@@ -27,6 +27,18 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	if !s.postgres {
+		// SQLite has one writer at a time: the others wait here, in
+		// turn, rather than in its busy handler, which sleeps up to 100
+		// ms between tries (the p99 latency of BenchmarkIngest's steady
+		// fleet was 565 ms that way, 87 ms this way).
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
