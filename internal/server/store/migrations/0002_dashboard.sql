@@ -1,0 +1,10 @@
+-- Indexes of the read path (queries.go, overview.go).
+
+-- The overview ranks OSV entries by the services that reach them: it
+-- groups findings by OSV and service over this index alone (covering),
+-- without reading the table.
+CREATE INDEX findings_rank ON findings (osv, service, status_rank, first_reached, last_seen);
+-- Findings lists reached first, most recently seen next.
+CREATE INDEX findings_recent ON findings (status_rank, last_seen);
+-- Hosts counted in the overview.
+CREATE INDEX sightings_host ON sightings (host);
