@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/reach-sca/reach/internal/report"
@@ -20,39 +22,45 @@ const day = int64(24 * time.Hour)
 // Overview summarizes the fleet. f.Limit bounds Ranked (0: DefaultLimit);
 // the counts cover every matching finding.
 //
-// With 100,000 findings it stays well under the dashboard's 200 ms (see
-// dashboard's BenchmarkOverview): the ranking aggregates in the database,
-// first per OSV and service over the covering index findings_rank
-// (migration 0002), then per OSV, so that only one row per OSV entry
-// comes back.
+// It is three queries, run at once on connections of their own: the
+// ranking, which also counts findings by status, the services and hosts,
+// and the timeline. The ranking aggregates in the database, first per
+// OSV and service (over the covering index findings_rank of migration
+// 0002 on SQLite), then per OSV, so that one row per OSV entry comes
+// back. With 100,000 findings the page is served in well under 200 ms
+// (dashboard's BenchmarkOverview).
 func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	w, err := filterWhere(f)
 	if err != nil {
 		return nil, err
 	}
 	o := &Overview{Findings: map[report.Status]int{}, Vulns: map[report.Status]int{}}
-	if err := s.rankVulns(ctx, w, f, o); err != nil {
+	var wg sync.WaitGroup
+	var errs [3]error
+	wg.Go(func() { errs[0] = s.rankVulns(ctx, w, f, o) })
+	wg.Go(func() { errs[1] = s.overviewCounts(ctx, w, o) })
+	wg.Go(func() { o.Timeline, errs[2] = s.timeline(ctx, w, time.Now()) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("store %s: overview: %w", s.dsn, err)
-	}
-	if err := s.overviewCounts(ctx, w, f, o); err != nil {
-		return nil, fmt.Errorf("store %s: overview: %w", s.dsn, err)
-	}
-	if o.Timeline, err = s.timeline(ctx, w, time.Now()); err != nil {
-		return nil, fmt.Errorf("store %s: overview timeline: %w", s.dsn, err)
 	}
 	return o, nil
 }
 
-// rankVulns fills o.Ranked and o.Vulns.
+// rankVulns fills o.Ranked, o.Vulns and o.Findings.
 func (s *Store) rankVulns(ctx context.Context, w *where, f Filter, o *Overview) error {
 	q := `SELECT g.osv, MAX(g.r),
   SUM(CASE WHEN g.r = 4 THEN 1 ELSE 0 END),
   SUM(CASE WHEN g.r IN (2, 3) THEN 1 ELSE 0 END),
-  MIN(g.fr), MAX(g.ls)
+  MIN(g.fr), MAX(g.ls), SUM(g.n4), SUM(g.n3), SUM(g.n2), SUM(g.n1)
 FROM (SELECT f.osv AS osv, f.service AS service, MAX(f.status_rank) AS r,
-    MIN(f.first_reached) AS fr, MAX(f.last_seen) AS ls
+    MIN(f.first_reached) AS fr, MAX(f.last_seen) AS ls,
+    SUM(CASE WHEN f.status_rank = 4 THEN 1 ELSE 0 END) AS n4,
+    SUM(CASE WHEN f.status_rank = 3 THEN 1 ELSE 0 END) AS n3,
+    SUM(CASE WHEN f.status_rank = 2 THEN 1 ELSE 0 END) AS n2,
+    SUM(CASE WHEN f.status_rank = 1 THEN 1 ELSE 0 END) AS n1
   FROM findings f` + w.String() + `
-  GROUP BY f.osv, f.service) g
+  GROUP BY f.service, f.osv) g
 GROUP BY g.osv`
 	rows, err := s.db.QueryContext(ctx, s.rebind(q), w.args...)
 	if err != nil {
@@ -64,13 +72,17 @@ GROUP BY g.osv`
 		var v VulnRank
 		var rank, last int64
 		var first sql.NullInt64
-		if err := rows.Scan(&v.OSV, &rank, &v.ReachedServices, &v.LinkedServices, &first, &last); err != nil {
+		var n [4]int
+		if err := rows.Scan(&v.OSV, &rank, &v.ReachedServices, &v.LinkedServices, &first, &last, &n[0], &n[1], &n[2], &n[3]); err != nil {
 			return err
 		}
 		v.Status = statusOfRank(rank)
 		v.FirstReached = nullTime(first)
 		v.LastSeen = fromNanos(last)
 		o.Vulns[v.Status]++
+		for i, st := range []report.Status{report.Reached, report.NotWatched, report.Linked, report.Imported} {
+			o.Findings[st] += n[i]
+		}
 		ranked = append(ranked, v)
 	}
 	if err := rows.Err(); err != nil {
@@ -131,32 +143,17 @@ func repeatArgs(n int) string {
 	return string(b)
 }
 
-// overviewCounts fills the counts of o.
-func (s *Store) overviewCounts(ctx context.Context, w *where, f Filter, o *Overview) error {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT f.status_rank, COUNT(*) FROM findings f`+w.String()+
-		` GROUP BY f.status_rank`), w.args...)
+// overviewCounts counts the services, hosts and agents of o.
+func (s *Store) overviewCounts(ctx context.Context, w *where, o *Overview) error {
+	// COUNT(*) of a DISTINCT subquery: PostgreSQL hashes it, where
+	// COUNT(DISTINCT) sorts.
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM (SELECT DISTINCT f.service FROM findings f`+w.String()+`) x`), w.args...).Scan(&o.Services)
 	if err != nil {
 		return s.readErr(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var rank int64
-		var n int
-		if err := rows.Scan(&rank, &n); err != nil {
-			return err
-		}
-		o.Findings[statusOfRank(rank)] += n
-	}
-	if err := rows.Err(); err != nil {
-		return s.readErr(err)
-	}
-	rows.Close()
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(DISTINCT f.service) FROM findings f`+w.String()), w.args...).Scan(&o.Services); err != nil {
-		return s.readErr(err)
-	}
-	hosts := `SELECT COUNT(DISTINCT host) FROM sightings`
+	hosts := `SELECT COUNT(*) FROM (SELECT DISTINCT host FROM sightings) x`
 	if len(w.conds) > 0 {
-		hosts = `SELECT COUNT(DISTINCT s.host) FROM sightings s WHERE s.finding_id IN (SELECT f.id FROM findings f` + w.String() + `)`
+		hosts = `SELECT COUNT(*) FROM (SELECT DISTINCT s.host FROM sightings s WHERE s.finding_id IN (SELECT f.id FROM findings f` + w.String() + `)) x`
 	}
 	if err := s.db.QueryRowContext(ctx, s.rebind(hosts), w.args...).Scan(&o.Hosts); err != nil {
 		return s.readErr(err)

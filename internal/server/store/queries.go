@@ -90,11 +90,12 @@ func filterWhere(f Filter) (*where, error) {
 	}
 	if f.Query != "" {
 		p := likePattern(f.Query)
-		w.add(`(LOWER(f.osv) LIKE ? ESCAPE '\' OR LOWER(f.module) LIKE ? ESCAPE '\'
-  OR LOWER(f.package) LIKE ? ESCAPE '\' OR LOWER(f.symbol) LIKE ? ESCAPE '\'
-  OR LOWER(f.service) LIKE ? ESCAPE '\'
-  OR EXISTS (SELECT 1 FROM vulns q WHERE q.osv = f.osv
-    AND (LOWER(q.summary) LIKE ? ESCAPE '\' OR LOWER(q.aliases) LIKE ? ESCAPE '\')))`,
+		// The OSV entries whose text matches are found once, not for each
+		// finding.
+		w.add(`(LOWER(f.module) LIKE ? ESCAPE '\' OR LOWER(f.package) LIKE ? ESCAPE '\'
+  OR LOWER(f.symbol) LIKE ? ESCAPE '\' OR LOWER(f.service) LIKE ? ESCAPE '\'
+  OR LOWER(f.osv) LIKE ? ESCAPE '\'
+  OR f.osv IN (SELECT q.osv FROM vulns q WHERE LOWER(q.summary) LIKE ? ESCAPE '\' OR LOWER(q.aliases) LIKE ? ESCAPE '\'))`,
 			p, p, p, p, p, p, p)
 	}
 	return w, nil
