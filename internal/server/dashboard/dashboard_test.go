@@ -1,0 +1,315 @@
+package dashboard
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/server/store"
+)
+
+// hostile is a symbol name as a hostile agent could send it.
+const hostile = `<script>window.pwned=1</script>`
+
+type userKey struct{}
+
+// testProtect stands for the server's login check: every request is
+// alice's.
+func testProtect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, "alice")))
+	})
+}
+
+func testUser(r *http.Request) string {
+	u, _ := r.Context().Value(userKey{}).(string)
+	return u
+}
+
+// fixture is a small fleet: api and web reach GO-2024-0001 (api through
+// a symbol with a hostile name), web links GO-2024-0002, batch imports
+// it, and api has a standard library finding not watched.
+func fixture(t *testing.T) *testDB {
+	t.Helper()
+	td := openSQLite(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	ago := func(d time.Duration) *time.Time { x := now.Add(-d); return &x }
+	td.insert(t, []row{
+		{Service: "api", BuildID: "b-api-1", OSV: "GO-2024-0001", Package: "example.com/m/p", Symbol: hostile,
+			CFunc: "main.serve", CFile: "/src/api/main.go", CLine: 42, Module: "example.com/m", Version: "v1.2.0", Fixed: "v1.2.3",
+			Status: report.Reached, Hits: 7, Stack: []report.Frame{{Function: "example.com/m/p.Vuln", File: "p.go", Line: 3}, {Function: "main.serve", File: "/src/api/main.go", Line: 42}},
+			FirstSeen: *ago(72 * time.Hour), LastSeen: *ago(time.Minute), FirstReached: ago(48 * time.Hour), Host: "h1", Env: "prod"},
+		{Service: "web", BuildID: "b-web-1", OSV: "GO-2024-0001", Package: "example.com/m/p", Symbol: "Parse",
+			CFunc: "main.page", CFile: "/src/web/main.go", CLine: 9, Module: "example.com/m", Version: "v1.1.0", Fixed: "v1.2.3",
+			Status: report.Reached, Hits: 2, FirstSeen: *ago(30 * time.Hour), LastSeen: *ago(time.Hour), FirstReached: ago(24 * time.Hour), Host: "h2", Env: "staging"},
+		{Service: "web", BuildID: "b-web-1", OSV: "GO-2024-0002", Package: "golang.org/x/text/language", Symbol: "Parse",
+			Module: "golang.org/x/text", Version: "v0.3.5", Fixed: "v0.3.8",
+			Status: report.Linked, FirstSeen: *ago(30 * time.Hour), LastSeen: *ago(time.Hour), Host: "h2", Env: "staging"},
+		{Service: "batch", BuildID: "b-batch-1", OSV: "GO-2024-0002", Package: "golang.org/x/text/language", Symbol: "Parse",
+			Module: "golang.org/x/text", Version: "v0.3.5", Fixed: "v0.3.8",
+			Status: report.Imported, FirstSeen: *ago(5 * time.Hour), LastSeen: *ago(2 * time.Hour), Host: "h3", Env: "prod"},
+		{Service: "api", BuildID: "b-api-1", OSV: "GO-2024-0003", Package: "net/http", Symbol: "Serve",
+			Module: "stdlib", Version: "v1.21.0", Fixed: "v1.21.5",
+			Status: report.NotWatched, FirstSeen: *ago(72 * time.Hour), LastSeen: *ago(time.Minute), Host: "h1", Env: "prod"},
+	})
+	for _, a := range []struct{ id, host, errText string }{{"agent-1", "h1", ""}, {"agent-2", "<b>h2</b>", "bad target <x>"}} {
+		_, err := td.db.Exec(`INSERT INTO agents (id, token_hash, hostname, reach_version, labels, created, last_seen, processes, probes, applied_version, applied_error)
+VALUES (?, ?, ?, 'v0.9.0', '{"k8s.namespace.name":"shop"}', ?, ?, 3, 12, 0, ?)`, a.id, "hash-"+a.id, a.host, now.UnixNano(), now.UnixNano(), a.errText)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return td
+}
+
+// serve returns the dashboard of td on a test server.
+func serve(t *testing.T, td *testDB) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	New(td.st, Options{User: testUser}).Register(mux, testProtect)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestPages(t *testing.T) {
+	srv := serve(t, fixture(t))
+	tests := []struct {
+		path     string
+		code     int
+		want     []string // in this order
+		dontWant []string
+	}{
+		{"/", 200, []string{">3<", "services", "<svg", "GO-2024-0001", "GO-2024-0003", "GO-2024-0002"}, nil},
+		{"/?service=web", 200, []string{"GO-2024-0001", "GO-2024-0002"}, []string{"GO-2024-0003"}},
+		{"/?environment=prod", 200, []string{"GO-2024-0001", "GO-2024-0003", "GO-2024-0002"}, nil},
+		{"/?environment=staging&status=linked", 200, []string{"GO-2024-0002"}, []string{"GO-2024-0001<", "GO-2024-0003"}},
+		{"/?q=text%2Flang", 200, []string{"GO-2024-0002"}, []string{"GO-2024-0001<", "GO-2024-0003"}},
+		{"/?q=cve-go-2024-0003", 200, []string{"GO-2024-0003"}, []string{"GO-2024-0001<", "GO-2024-0002<"}},
+		{"/?q=%25", 200, []string{"No vulnerability matches"}, []string{"GO-2024-0001<"}},
+		{"/?status=bogus", 400, []string{"status &#34;bogus&#34;"}, nil},
+		{"/?limit=x", 400, []string{"limit must be a number"}, nil},
+		{"/vulns/GO-2024-0001", 200, []string{"summary of GO-2024-0001", "go get example.com/m@v1.2.3", "api", "main.serve", "/src/api/main.go:42", "web"}, nil},
+		{"/vulns/GO-2024-0003", 200, []string{"go get toolchain@go1.21.5"}, nil},
+		{"/vulns/GO-2024-0001?environment=staging", 200, []string{"main.page"}, []string{"main.serve"}},
+		{"/vulns/GO-0000-0000", 404, []string{"not found"}, nil},
+		{"/services", 200, []string{"api", "batch", "web"}, nil},
+		{"/services?status=imported", 200, []string{"batch"}, []string{">api<", ">web<"}},
+		{"/services/api", 200, []string{"b-api-1", "example.com/m v1.2.0", "the whole service api", "GO-2024-0001", "GO-2024-0003"}, []string{"GO-2024-0002"}},
+		{"/services/nope", 404, nil, nil},
+		{"/agents", 200, []string{"agent-1", "&lt;b&gt;h2&lt;/b&gt;", "bad target &lt;x&gt;", "k8s.namespace.name=shop"}, []string{"<b>h2"}},
+		{"/static/reach.css", 200, []string{"--reached"}, nil},
+		{"/static/reach.js", 200, []string{"sortBy"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body := get(t, nil, srv.URL+tt.path)
+			if code != tt.code {
+				t.Fatalf("GET %s = %d, want %d\n%s", tt.path, code, tt.code, body)
+			}
+			rest := body
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("GET %s: no %q (in this order among %q)\n%s", tt.path, w, tt.want, body)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, w := range tt.dontWant {
+				if strings.Contains(body, w) {
+					t.Errorf("GET %s: has %q", tt.path, w)
+				}
+			}
+		})
+	}
+}
+
+// A symbol named like a script is shown as text, and the pages forbid
+// inline scripts anyway.
+func TestHostileEscaped(t *testing.T) {
+	srv := serve(t, fixture(t))
+	for _, path := range []string{"/vulns/GO-2024-0001", "/services/api", "/services/api?q=" + url.QueryEscape(hostile)} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if strings.Contains(body, "<script>window") {
+			t.Errorf("GET %s: the hostile symbol is in the page as markup", path)
+		}
+		if !strings.Contains(body, "&lt;script&gt;window.pwned=1&lt;/script&gt;") {
+			t.Errorf("GET %s: the hostile symbol is not in the page as text", path)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q allows inline scripts", path, csp)
+		}
+	}
+}
+
+// The pages stay small: a service page with its 200 findings (the
+// default page) and the overview of 400 vulnerabilities.
+func TestPageSize(t *testing.T) {
+	td := openSQLite(t)
+	td.insert(t, fleetRows(20_000, time.Now()))
+	srv := serve(t, td)
+	for _, path := range []string{"/", "/services/svc-001", "/vulns/GO-2025-0037", "/services"} {
+		code, body := get(t, nil, srv.URL+path)
+		if code != 200 {
+			t.Fatalf("GET %s = %d\n%s", path, code, body)
+		}
+		if len(body) > 400<<10 {
+			t.Errorf("GET %s: %d bytes, want at most 400 KB", path, len(body))
+		}
+		t.Logf("GET %s: %d KB", path, len(body)>>10)
+	}
+	_, body := get(t, nil, srv.URL+"/services/svc-001")
+	if n := strings.Count(body, `name="finding"`); n != store.DefaultLimit {
+		t.Errorf("service page lists %d findings, want a page of %d", n, store.DefaultLimit)
+	}
+	if !strings.Contains(body, "offset=200") {
+		t.Error("service page has no link to the next page")
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// client returns a client with a cookie jar, and the CSRF token of the
+// page at path.
+func client(t *testing.T, srv *httptest.Server, path string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	_, body := get(t, c, srv.URL+path)
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET %s: no CSRF token in the page", path)
+	}
+	return c, m[1]
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestTriageForm(t *testing.T) {
+	td := fixture(t)
+	srv := serve(t, td)
+	ctx := context.Background()
+	c, tok := client(t, srv, "/vulns/GO-2024-0001")
+	ret := "/vulns/GO-2024-0001?environment=prod"
+
+	// Refused: no token, a wrong token, a token sent from another site.
+	for _, form := range []url.Values{
+		{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}},
+		{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}, "csrf": {tok + "x"}},
+	} {
+		if resp, body := post(t, c, srv.URL+"/triage", form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST /triage %v = %d, want 403\n%s", form, resp.StatusCode, body)
+		}
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/triage", strings.NewReader(url.Values{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}, "csrf": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /triage from another origin = %v, %v; want 403", resp.Status, err)
+	}
+	// Refused: bad fields.
+	for _, form := range []url.Values{
+		{"scope": {"findings"}, "state": {"fixed"}},
+		{"scope": {"findings"}, "finding": {"x"}, "state": {"fixed"}},
+		{"scope": {"findings"}, "finding": {"1"}, "state": {"wontfix"}},
+		{"scope": {"findings"}, "finding": {"1"}, "state": {"not_affected"}},
+		{"scope": {"everything"}, "state": {"fixed"}},
+		{"scope": {"osv"}, "state": {"fixed"}},
+	} {
+		form.Set("csrf", tok)
+		if resp, body := post(t, c, srv.URL+"/triage", form); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST /triage %v = %d, want 400\n%s", form, resp.StatusCode, body)
+		}
+	}
+	if f, err := td.st.Finding(ctx, 1); err != nil || f.Triage.State != store.StateAffected {
+		t.Fatalf("finding 1 after refused forms: %+v, %v; want its affected by reach", f, err)
+	}
+
+	resp, body := post(t, c, srv.URL+"/triage", url.Values{"csrf": {tok}, "return": {ret}, "scope": {"findings"}, "finding": {"1"},
+		"state": {"not_affected"}, "justification": {"vulnerable_code_cannot_be_controlled_by_adversary"}, "note": {"input is constant"}, "expires": {"2030-01-31"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != ret {
+		t.Fatalf("POST /triage = %d to %q, want 303 to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), ret, body)
+	}
+	f, err := td.st.Finding(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Triage.State != store.StateNotAffected || f.Triage.By != "alice" || f.Triage.Note != "input is constant" ||
+		f.Triage.Expires == nil || f.Triage.Expires.Format(time.DateOnly) != "2030-01-31" {
+		t.Errorf("finding 1 triage = %+v", f.Triage)
+	}
+	_, page := get(t, c, srv.URL+ret)
+	if !strings.Contains(page, "input is constant") || !strings.Contains(page, "tr-not_affected") {
+		t.Error("the vulnerability page does not show the new triage")
+	}
+
+	// Bulk: the whole service web; the return address must be local.
+	resp, _ = post(t, c, srv.URL+"/triage", url.Values{"csrf": {tok}, "return": {"//evil.example/x"}, "scope": {"service"}, "service": {"web"}, "state": {"under_investigation"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Errorf("POST /triage with a foreign return = %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	web, err := td.st.Findings(ctx, store.Filter{Service: "web"})
+	if err != nil || len(web) != 2 {
+		t.Fatalf("web's findings: %d, %v", len(web), err)
+	}
+	for _, f := range web {
+		if f.Triage.State != store.StateUnderInvestigation {
+			t.Errorf("web finding %d (%s): triage %q after the service's bulk triage", f.ID, f.OSV, f.Triage.State)
+		}
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/vulns/X?service=a": "/vulns/X?service=a",
+		"//evil.example":     "/",
+		"/\\evil.example":    "/",
+		"https://evil":       "/",
+		"javascript:alert()": "/",
+		"":                   "/",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
