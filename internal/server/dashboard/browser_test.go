@@ -55,7 +55,7 @@ func TestBrowser(t *testing.T) {
 		var err error
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			var ok bool
-			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (` + js + `)`))
+			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+js+`)`))
 			if err == nil && ok {
 				return
 			}
