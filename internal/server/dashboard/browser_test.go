@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -21,7 +22,8 @@ import (
 // and pauses the fleet through the forms, and checks the store. It saves
 // a screenshot of each main page under testprog.Artifacts("dashboard").
 func TestBrowser(t *testing.T) {
-	td := fixture(t)
+	td, id := fixture(t)
+	row := fmt.Sprintf("#finding-%d", id)
 	srv := serve(t, td)
 	ctx, cancel := context.WithTimeout(testprog.ChromeContext(t), 3*time.Minute)
 	defer cancel()
@@ -102,8 +104,8 @@ func TestBrowser(t *testing.T) {
 	if got := text("table.upgrades"); !strings.Contains(got, "go get example.com/m@v1.2.3") {
 		t.Errorf("fix table:\n%s\nwant the upgrade command", got)
 	}
-	if got := text("#finding-1"); !strings.Contains(got, hostile) || !strings.Contains(got, "main.serve") {
-		t.Errorf("finding 1's row:\n%s\nwant its symbol %s as text and its callsite", got, hostile)
+	if got := text(row); !strings.Contains(got, hostile) || !strings.Contains(got, "main.serve") {
+		t.Errorf("finding %d's row:\n%s\nwant its symbol %s as text and its callsite", id, got, hostile)
 	}
 	if !eval(`window.pwned === undefined`) {
 		t.Error("the hostile symbol's script ran")
@@ -112,22 +114,22 @@ func TestBrowser(t *testing.T) {
 
 	// Triage through the form: not affected, with a justification and a
 	// note; the page comes back showing it, and the store has it.
-	do(chromedp.Click(chromedp.CSS(`#finding-1 input[name=finding]`)),
+	do(chromedp.Click(chromedp.CSS(row+` input[name=finding]`)),
 		chromedp.SetValue(chromedp.CSS(`#triage-state`), "not_affected"),
 		chromedp.SetValue(chromedp.CSS(`#triage select[name=justification]`), "vulnerable_code_not_in_execute_path"),
 		chromedp.SendKeys(chromedp.CSS(`#triage-note`), "only called from tests"),
 		chromedp.Click(chromedp.CSS(`#triage-submit`)))
-	waitFor(`document.querySelector("#finding-1 .tr-not_affected") !== null`)
-	if got := text("#finding-1"); !strings.Contains(got, "only called from tests") || !strings.Contains(got, "alice") {
-		t.Errorf("finding 1's row after triage:\n%s\nwant the note and who", got)
+	waitFor(`document.querySelector("` + row + ` .tr-not_affected") !== null`)
+	if got := text(row); !strings.Contains(got, "only called from tests") || !strings.Contains(got, "alice") {
+		t.Errorf("finding %d's row after triage:\n%s\nwant the note and who", id, got)
 	}
-	f, err := td.st.Finding(ctx, 1)
+	f, err := td.st.Finding(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Triage.State != store.StateNotAffected || f.Triage.Justification != "vulnerable_code_not_in_execute_path" ||
 		f.Triage.Note != "only called from tests" || f.Triage.By != "alice" {
-		t.Errorf("stored triage of finding 1 = %+v", f.Triage)
+		t.Errorf("stored triage of finding %d = %+v", id, f.Triage)
 	}
 
 	// A service's page.

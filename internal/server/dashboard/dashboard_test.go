@@ -8,10 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reach-sca/reach/internal/fleet"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/server/store"
 )
@@ -34,40 +36,79 @@ func testUser(r *http.Request) string {
 	return u
 }
 
-// fixture is a small fleet: api and web reach GO-2024-0001 (api through
-// a symbol with a hostile name), web links GO-2024-0002, batch imports
-// it, and api has a standard library finding not watched.
-func fixture(t *testing.T) *testDB {
+// fixture is a small fleet, stored through Ingest as agents send it: api
+// and web reach GO-2024-0001 (api through a symbol with a hostile name),
+// web links GO-2024-0002, batch imports it, and api has a standard
+// library finding not watched. Agent 2 failed to apply its configuration.
+// hostileID is the ID of api's finding of GO-2024-0001.
+func fixture(t *testing.T) (td *testDB, hostileID int64) {
 	t.Helper()
-	td := openSQLite(t)
+	td = openSQLite(t)
+	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	ago := func(d time.Duration) *time.Time { x := now.Add(-d); return &x }
-	td.insert(t, []row{
-		{Service: "api", BuildID: "b-api-1", OSV: "GO-2024-0001", Package: "example.com/m/p", Symbol: hostile,
-			CFunc: "main.serve", CFile: "/src/api/main.go", CLine: 42, Module: "example.com/m", Version: "v1.2.0", Fixed: "v1.2.3",
-			Status: report.Reached, Hits: 7, Stack: []report.Frame{{Function: "example.com/m/p.Vuln", File: "p.go", Line: 3}, {Function: "main.serve", File: "/src/api/main.go", Line: 42}},
-			FirstSeen: *ago(72 * time.Hour), LastSeen: *ago(time.Minute), FirstReached: ago(48 * time.Hour), Host: "h1", Env: "prod"},
-		{Service: "web", BuildID: "b-web-1", OSV: "GO-2024-0001", Package: "example.com/m/p", Symbol: "Parse",
-			CFunc: "main.page", CFile: "/src/web/main.go", CLine: 9, Module: "example.com/m", Version: "v1.1.0", Fixed: "v1.2.3",
-			Status: report.Reached, Hits: 2, FirstSeen: *ago(30 * time.Hour), LastSeen: *ago(time.Hour), FirstReached: ago(24 * time.Hour), Host: "h2", Env: "staging"},
-		{Service: "web", BuildID: "b-web-1", OSV: "GO-2024-0002", Package: "golang.org/x/text/language", Symbol: "Parse",
-			Module: "golang.org/x/text", Version: "v0.3.5", Fixed: "v0.3.8",
-			Status: report.Linked, FirstSeen: *ago(30 * time.Hour), LastSeen: *ago(time.Hour), Host: "h2", Env: "staging"},
-		{Service: "batch", BuildID: "b-batch-1", OSV: "GO-2024-0002", Package: "golang.org/x/text/language", Symbol: "Parse",
-			Module: "golang.org/x/text", Version: "v0.3.5", Fixed: "v0.3.8",
-			Status: report.Imported, FirstSeen: *ago(5 * time.Hour), LastSeen: *ago(2 * time.Hour), Host: "h3", Env: "prod"},
-		{Service: "api", BuildID: "b-api-1", OSV: "GO-2024-0003", Package: "net/http", Symbol: "Serve",
-			Module: "stdlib", Version: "v1.21.0", Fixed: "v1.21.5",
-			Status: report.NotWatched, FirstSeen: *ago(72 * time.Hour), LastSeen: *ago(time.Minute), Host: "h1", Env: "prod"},
-	})
-	for _, a := range []struct{ id, host, errText string }{{"agent-1", "h1", ""}, {"agent-2", "<b>h2</b>", "bad target <x>"}} {
-		_, err := td.db.Exec(`INSERT INTO agents (id, token_hash, hostname, reach_version, labels, created, last_seen, processes, probes, applied_version, applied_error)
-VALUES (?, ?, ?, 'v0.9.0', '{"k8s.namespace.name":"shop"}', ?, ?, 3, 12, 0, ?)`, a.id, "hash-"+a.id, a.host, now.UnixNano(), now.UnixNano(), a.errText)
+	tok, err := td.st.CreateEnrolToken(ctx, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := make([]string, 2)
+	for i, host := range []string{"h1", "<b>h2</b>"} {
+		ag, err := td.st.Enrol(ctx, tok, fleet.EnrolRequest{Hostname: host, ReachVersion: "v0.9.0"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		agents[i] = ag.AgentID
 	}
-	return td
+	modM := func(v string) report.Module { return report.Module{Path: "example.com/m", Version: v} }
+	modText := report.Module{Path: "golang.org/x/text", Version: "v0.3.5"}
+	vuln1 := func(version string, sym *report.Symbol) *report.Finding {
+		return &report.Finding{OSV: "GO-2024-0001", Aliases: []string{"CVE-2024-0001"}, Summary: "summary of GO-2024-0001",
+			Module: "example.com/m", Version: version, FixedVersion: "v1.2.3", Status: report.Reached, Symbols: []*report.Symbol{sym}}
+	}
+	vuln2 := func(st report.Status) *report.Finding {
+		f := &report.Finding{OSV: "GO-2024-0002", Aliases: []string{"CVE-2024-0002"}, Summary: "summary of GO-2024-0002",
+			Module: "golang.org/x/text", Version: "v0.3.5", FixedVersion: "v0.3.8", Status: st}
+		if st != report.Imported {
+			f.Symbols = []*report.Symbol{{Package: "golang.org/x/text/language", Name: "Parse", Status: st}}
+		}
+		return f
+	}
+	obs := func(host, service, env, build string, mods []report.Module, fs ...*report.Finding) fleet.Observation {
+		return fleet.Observation{Instance: host + "/" + service, Host: host, Service: service, Environment: env, Mode: "agent",
+			Started: *ago(96 * time.Hour), Binary: &report.Binary{Path: "/srv/" + service, BuildID: build, GoVersion: "go1.26.8",
+				MainModule: "example.com/" + service, MainVersion: "v1.0.0", Modules: mods, Findings: fs}}
+	}
+	batches := []fleet.Batch{
+		{AgentID: agents[0], Seq: 1, Sent: now, Agent: fleet.AgentState{Hostname: "h1", ReachVersion: "v0.9.0",
+			Labels: map[string]string{"k8s.namespace.name": "shop"}, Processes: 3, Probes: 12},
+			Observations: []fleet.Observation{obs("h1", "api", "prod", "b-api-1", []report.Module{modM("v1.2.0")},
+				vuln1("v1.2.0", &report.Symbol{Package: "example.com/m/p", Name: hostile, Status: report.Reached, Hits: 7,
+					FirstSeen: ago(48 * time.Hour), LastSeen: ago(time.Minute),
+					Callsites: []*report.Callsite{{Function: "main.serve", File: "/src/api/main.go", Line: 42, Hits: 7}},
+					Stack: []report.Frame{{Function: "example.com/m/p.Vuln", File: "p.go", Line: 3}, {Function: "main.serve", File: "/src/api/main.go", Line: 42}}}),
+				&report.Finding{OSV: "GO-2024-0003", Summary: "summary of GO-2024-0003", Module: "stdlib", Version: "v1.21.0", FixedVersion: "v1.21.5",
+					Status: report.NotWatched, Symbols: []*report.Symbol{{Package: "net/http", Name: "Serve", Status: report.NotWatched}}})}},
+		{AgentID: agents[1], Seq: 1, Sent: now, Agent: fleet.AgentState{Hostname: "<b>h2</b>", ReachVersion: "v0.9.0", Processes: 1, Probes: 2},
+			Applied: &fleet.Applied{Version: 0, At: now, Error: "bad target <x>"},
+			Observations: []fleet.Observation{
+				obs("h2", "web", "staging", "b-web-1", []report.Module{modM("v1.1.0"), modText},
+					vuln1("v1.1.0", &report.Symbol{Package: "example.com/m/p", Name: "Parse", Status: report.Reached, Hits: 2,
+						FirstSeen: ago(24 * time.Hour), LastSeen: ago(time.Hour),
+						Callsites: []*report.Callsite{{Function: "main.page", File: "/src/web/main.go", Line: 9, Hits: 2}}}),
+					vuln2(report.Linked)),
+				obs("h3", "batch", "prod", "b-batch-1", []report.Module{modText}, vuln2(report.Imported)),
+			}},
+	}
+	for _, b := range batches {
+		if _, err := td.st.Ingest(ctx, b.AgentID, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := td.st.Findings(ctx, store.Filter{Service: "api", OSV: "GO-2024-0001"})
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("api's GO-2024-0001: %d findings, %v", len(fs), err)
+	}
+	return td, fs[0].ID
 }
 
 // serve returns the dashboard of td on a test server.
@@ -98,7 +139,8 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 }
 
 func TestPages(t *testing.T) {
-	srv := serve(t, fixture(t))
+	td, _ := fixture(t)
+	srv := serve(t, td)
 	tests := []struct {
 		path     string
 		code     int
@@ -152,7 +194,8 @@ func TestPages(t *testing.T) {
 // A symbol named like a script is shown as text, and the pages forbid
 // inline scripts anyway.
 func TestHostileEscaped(t *testing.T) {
-	srv := serve(t, fixture(t))
+	td, _ := fixture(t)
+	srv := serve(t, td)
 	for _, path := range []string{"/vulns/GO-2024-0001", "/services/api", "/services/api?q=" + url.QueryEscape(hostile)} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -226,22 +269,23 @@ func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Respon
 }
 
 func TestTriageForm(t *testing.T) {
-	td := fixture(t)
+	td, id := fixture(t)
 	srv := serve(t, td)
 	ctx := context.Background()
+	ids := strconv.FormatInt(id, 10)
 	c, tok := client(t, srv, "/vulns/GO-2024-0001")
 	ret := "/vulns/GO-2024-0001?environment=prod"
 
 	// Refused: no token, a wrong token, a token sent from another site.
 	for _, form := range []url.Values{
-		{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}},
-		{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}, "csrf": {tok + "x"}},
+		{"scope": {"findings"}, "finding": {ids}, "state": {"fixed"}},
+		{"scope": {"findings"}, "finding": {ids}, "state": {"fixed"}, "csrf": {tok + "x"}},
 	} {
 		if resp, body := post(t, c, srv.URL+"/triage", form); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("POST /triage %v = %d, want 403\n%s", form, resp.StatusCode, body)
 		}
 	}
-	req, _ := http.NewRequest("POST", srv.URL+"/triage", strings.NewReader(url.Values{"scope": {"findings"}, "finding": {"1"}, "state": {"fixed"}, "csrf": {tok}}.Encode()))
+	req, _ := http.NewRequest("POST", srv.URL+"/triage", strings.NewReader(url.Values{"scope": {"findings"}, "finding": {ids}, "state": {"fixed"}, "csrf": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "https://evil.example")
 	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
@@ -251,8 +295,8 @@ func TestTriageForm(t *testing.T) {
 	for _, form := range []url.Values{
 		{"scope": {"findings"}, "state": {"fixed"}},
 		{"scope": {"findings"}, "finding": {"x"}, "state": {"fixed"}},
-		{"scope": {"findings"}, "finding": {"1"}, "state": {"wontfix"}},
-		{"scope": {"findings"}, "finding": {"1"}, "state": {"not_affected"}},
+		{"scope": {"findings"}, "finding": {ids}, "state": {"wontfix"}},
+		{"scope": {"findings"}, "finding": {ids}, "state": {"not_affected"}},
 		{"scope": {"everything"}, "state": {"fixed"}},
 		{"scope": {"osv"}, "state": {"fixed"}},
 	} {
@@ -261,22 +305,22 @@ func TestTriageForm(t *testing.T) {
 			t.Errorf("POST /triage %v = %d, want 400\n%s", form, resp.StatusCode, body)
 		}
 	}
-	if f, err := td.st.Finding(ctx, 1); err != nil || f.Triage.State != store.StateAffected {
-		t.Fatalf("finding 1 after refused forms: %+v, %v; want its affected by reach", f, err)
+	if f, err := td.st.Finding(ctx, id); err != nil || f.Triage.State != store.StateAffected {
+		t.Fatalf("finding %d after refused forms: %+v, %v; want its affected by reach", id, f, err)
 	}
 
-	resp, body := post(t, c, srv.URL+"/triage", url.Values{"csrf": {tok}, "return": {ret}, "scope": {"findings"}, "finding": {"1"},
+	resp, body := post(t, c, srv.URL+"/triage", url.Values{"csrf": {tok}, "return": {ret}, "scope": {"findings"}, "finding": {ids},
 		"state": {"not_affected"}, "justification": {"vulnerable_code_cannot_be_controlled_by_adversary"}, "note": {"input is constant"}, "expires": {"2030-01-31"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != ret {
 		t.Fatalf("POST /triage = %d to %q, want 303 to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), ret, body)
 	}
-	f, err := td.st.Finding(ctx, 1)
+	f, err := td.st.Finding(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Triage.State != store.StateNotAffected || f.Triage.By != "alice" || f.Triage.Note != "input is constant" ||
 		f.Triage.Expires == nil || f.Triage.Expires.Format(time.DateOnly) != "2030-01-31" {
-		t.Errorf("finding 1 triage = %+v", f.Triage)
+		t.Errorf("finding %d triage = %+v", id, f.Triage)
 	}
 	_, page := get(t, c, srv.URL+ret)
 	if !strings.Contains(page, "input is constant") || !strings.Contains(page, "tr-not_affected") {
