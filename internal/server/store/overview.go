@@ -60,7 +60,7 @@ FROM (SELECT f.osv AS osv, f.service AS service, MAX(f.status_rank) AS r,
     SUM(CASE WHEN f.status_rank = 2 THEN 1 ELSE 0 END) AS n2,
     SUM(CASE WHEN f.status_rank = 1 THEN 1 ELSE 0 END) AS n1
   FROM findings f` + w.String() + `
-  GROUP BY f.service, f.osv) g
+  GROUP BY f.osv, f.service) g
 GROUP BY g.osv`
 	rows, err := s.db.QueryContext(ctx, s.rebind(q), w.args...)
 	if err != nil {
