@@ -59,7 +59,15 @@ func (w *where) String() string {
 // filterWhere returns the conditions of f on findings f, or ErrInvalid
 // for a filter that cannot match anything stored (an unknown status or
 // triage state, a negative limit).
-func filterWhere(f Filter) (*where, error) {
+//
+// scan is for the aggregates, which read every matching finding: their
+// status condition is written +f.status_rank, which keeps SQLite from
+// looking up each row through the status index (findings_recent), so
+// that it scans the covering index findings_rank instead, 4 to 10 times
+// faster with 100,000 findings. (A unary + disqualifies a column from
+// indexes in SQLite; in PostgreSQL it changes nothing.) Lists, which
+// want findings_recent's order, pass false.
+func filterWhere(f Filter, scan bool) (*where, error) {
 	w := &where{}
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, fmt.Errorf("%w: negative limit or offset", ErrInvalid)
@@ -74,7 +82,11 @@ func filterWhere(f Filter) (*where, error) {
 		if f.Status.Rank() == 0 {
 			return nil, fmt.Errorf("%w: status %q: want reached, not_watched, linked or imported", ErrInvalid, f.Status)
 		}
-		w.add("f.status_rank = ?", f.Status.Rank())
+		if scan {
+			w.add("+f.status_rank = ?", f.Status.Rank())
+		} else {
+			w.add("f.status_rank = ?", f.Status.Rank())
+		}
 	}
 	if f.OSV != "" {
 		w.add("f.osv = ?", f.OSV)
@@ -119,7 +131,7 @@ func limit(f Filter) (int, int) {
 
 // Findings lists findings, reached first, then most recently seen.
 func (s *Store) Findings(ctx context.Context, f Filter) ([]Finding, error) {
-	w, err := filterWhere(f)
+	w, err := filterWhere(f, false)
 	if err != nil {
 		return nil, err
 	}
