@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,13 +112,11 @@ func (s *Store) addVulnInfo(ctx context.Context, vs []VulnRank) error {
 		return nil
 	}
 	idx := make(map[string]int, len(vs))
-	args := make([]any, 0, len(vs))
 	for i, v := range vs {
 		idx[v.OSV] = i
-		args = append(args, v.OSV)
 	}
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT osv, summary, aliases FROM vulns WHERE osv IN (?`+
-		repeatArgs(len(args)-1)+`)`), args...)
+	in, args := inList(vs, func(v VulnRank) any { return v.OSV })
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT osv, summary, aliases FROM vulns WHERE osv `+in), args...)
 	if err != nil {
 		return s.readErr(err)
 	}
@@ -134,13 +133,14 @@ func (s *Store) addVulnInfo(ctx context.Context, vs []VulnRank) error {
 	return s.readErr(rows.Err())
 }
 
-// repeatArgs returns n times ", ?".
-func repeatArgs(n int) string {
-	b := make([]byte, 0, 3*n)
-	for range n {
-		b = append(b, ", ?"...)
+// inList returns "IN (?, ?, ...)" for the values key gives of xs, and
+// those values.
+func inList[T any](xs []T, key func(T) any) (string, []any) {
+	args := make([]any, len(xs))
+	for i, x := range xs {
+		args[i] = key(x)
 	}
-	return string(b)
+	return "IN (?" + strings.Repeat(", ?", len(xs)-1) + ")", args
 }
 
 // overviewCounts counts the services, hosts and agents of o.

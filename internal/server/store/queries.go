@@ -225,14 +225,11 @@ func (s *Store) addSightings(ctx context.Context, fs []Finding) error {
 		return nil
 	}
 	idx := make(map[int64]int, len(fs))
-	args := make([]any, 0, len(fs))
 	for i, f := range fs {
 		idx[f.ID] = i
-		args = append(args, f.ID)
 	}
-	q := `SELECT DISTINCT finding_id, host, environment FROM sightings WHERE finding_id IN (?` +
-		repeatArgs(len(args)-1) + `)`
-	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	in, args := inList(fs, func(f Finding) any { return f.ID })
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT DISTINCT finding_id, host, environment FROM sightings WHERE finding_id `+in), args...)
 	if err != nil {
 		return s.readErr(err)
 	}
