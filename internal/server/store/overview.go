@@ -108,39 +108,35 @@ GROUP BY g.osv`
 
 // addVulnInfo sets the summary and aliases of each ranked entry.
 func (s *Store) addVulnInfo(ctx context.Context, vs []VulnRank) error {
-	if len(vs) == 0 {
-		return nil
-	}
-	idx := make(map[string]int, len(vs))
-	for i, v := range vs {
-		idx[v.OSV] = i
-	}
-	in, args := inList(vs, func(v VulnRank) any { return v.OSV })
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT osv, summary, aliases FROM vulns WHERE osv `+in), args...)
-	if err != nil {
-		return s.readErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var osv, summary, aliases string
-		if err := rows.Scan(&osv, &summary, &aliases); err != nil {
-			return err
-		}
-		v := &vs[idx[osv]]
-		v.Summary = summary
-		_ = json.Unmarshal([]byte(aliases), &v.Aliases)
-	}
-	return s.readErr(rows.Err())
+	return eachIn(ctx, s, vs, func(v *VulnRank) string { return v.OSV }, `SELECT osv, summary, aliases FROM vulns WHERE osv`,
+		func(rows *sql.Rows, of map[string]*VulnRank) error {
+			var osv, summary, aliases string
+			if err := rows.Scan(&osv, &summary, &aliases); err != nil {
+				return err
+			}
+			if v := of[osv]; v != nil {
+				v.Summary = summary
+				_ = json.Unmarshal([]byte(aliases), &v.Aliases)
+			}
+			return nil
+		})
 }
 
-// inList returns "IN (?, ?, ...)" for the values key gives of xs, and
-// those values.
-func inList[T any](xs []T, key func(T) any) (string, []any) {
-	args := make([]any, len(xs))
-	for i, x := range xs {
-		args[i] = key(x)
+// eachIn runs q, which ends in "WHERE column", with " IN (...)" of the
+// keys of xs added, and calls fn for each row, with the elements of xs by
+// key.
+func eachIn[T any, K comparable](ctx context.Context, s *Store, xs []T, key func(*T) K, q string, fn func(rows *sql.Rows, of map[K]*T) error) error {
+	if len(xs) == 0 {
+		return nil
 	}
-	return "IN (?" + strings.Repeat(", ?", len(xs)-1) + ")", args
+	of := make(map[K]*T, len(xs))
+	args := make([]any, 0, len(xs))
+	for i := range xs {
+		k := key(&xs[i])
+		of[k] = &xs[i]
+		args = append(args, k)
+	}
+	return s.each(ctx, q+" IN (?"+strings.Repeat(", ?", len(xs)-1)+")", args, func(rows *sql.Rows) error { return fn(rows, of) })
 }
 
 // overviewCounts counts the services, hosts and agents of o.

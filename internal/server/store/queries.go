@@ -221,32 +221,21 @@ func scanFinding(rows *sql.Rows) (Finding, error) {
 
 // addSightings sets the hosts and environments of fs, sorted.
 func (s *Store) addSightings(ctx context.Context, fs []Finding) error {
-	if len(fs) == 0 {
-		return nil
-	}
-	idx := make(map[int64]int, len(fs))
-	for i, f := range fs {
-		idx[f.ID] = i
-	}
-	in, args := inList(fs, func(f Finding) any { return f.ID })
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT DISTINCT finding_id, host, environment FROM sightings WHERE finding_id `+in), args...)
-	if err != nil {
-		return s.readErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var host, env string
-		if err := rows.Scan(&id, &host, &env); err != nil {
-			return err
-		}
-		f := &fs[idx[id]]
-		f.Hosts = addSorted(f.Hosts, host)
-		if env != "" {
-			f.Environments = addSorted(f.Environments, env)
-		}
-	}
-	return s.readErr(rows.Err())
+	return eachIn(ctx, s, fs, func(f *Finding) int64 { return f.ID }, `SELECT DISTINCT finding_id, host, environment FROM sightings WHERE finding_id`,
+		func(rows *sql.Rows, of map[int64]*Finding) error {
+			var id int64
+			var host, env string
+			if err := rows.Scan(&id, &host, &env); err != nil {
+				return err
+			}
+			if f := of[id]; f != nil {
+				f.Hosts = addSorted(f.Hosts, host)
+				if env != "" {
+					f.Environments = addSorted(f.Environments, env)
+				}
+			}
+			return nil
+		})
 }
 
 // addSorted inserts v into the sorted set xs.
