@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -342,6 +343,41 @@ func TestTriageForm(t *testing.T) {
 		if f.Triage.State != store.StateUnderInvestigation {
 			t.Errorf("web finding %d (%s): triage %q after the service's bulk triage", f.ID, f.OSV, f.Triage.State)
 		}
+	}
+}
+
+func TestConfigForm(t *testing.T) {
+	td, _ := fixture(t)
+	srv := serve(t, td)
+	ctx := context.Background()
+	c, tok := client(t, srv, "/config")
+	form := func(version, mode string) url.Values {
+		return url.Values{"csrf": {tok}, "version": {version}, "paused": {"on"},
+			"rule_service": {"api", ""}, "rule_environment": {"prod", ""}, "rule_targets": {"GO-2024-0001, example.com/m/p", " "}, "rule_mode": {mode, "once"}}
+	}
+	for _, f := range []url.Values{form("0", "sometimes"), {"csrf": {tok}, "version": {"0"}, "rule_service": {"a", "b"}}} {
+		if resp, body := post(t, c, srv.URL+"/config", f); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST /config %v = %d, want 400\n%s", f, resp.StatusCode, body)
+		}
+	}
+	resp, body := post(t, c, srv.URL+"/config", form("0", "count"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/config?saved=1" {
+		t.Fatalf("POST /config = %d to %q, want 303 to /config?saved=1\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	cfg, err := td.st.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fleet.Rule{Service: "api", Environment: "prod", Targets: []string{"GO-2024-0001", "example.com/m/p"}, Count: true}
+	if cfg.Version != 1 || !cfg.Paused || cfg.UpdatedBy != "alice" || len(cfg.Rules) != 1 || !reflect.DeepEqual(cfg.Rules[0], want) {
+		t.Errorf("stored configuration = %+v, want version 1 paused by alice with %+v", cfg, want)
+	}
+	// A form made from version 0 after version 1 was saved would undo it.
+	if resp, body := post(t, c, srv.URL+"/config", form("0", "once")); resp.StatusCode != http.StatusConflict {
+		t.Errorf("POST /config of a stale version = %d, want 409\n%s", resp.StatusCode, body)
+	}
+	if _, page := get(t, c, srv.URL+"/config?saved=1"); !strings.Contains(page, "Saved as version 1") || !strings.Contains(page, `value="GO-2024-0001 example.com/m/p"`) {
+		t.Error("the configuration page does not show the saved version and its rule")
 	}
 }
 
