@@ -15,6 +15,7 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reach-sca/reach/internal/fleet"
 	"github.com/reach-sca/reach/internal/report"
 	"github.com/reach-sca/reach/internal/server/store"
 )
@@ -42,6 +44,11 @@ type Options struct {
 	// Logger receives the errors of requests that fail on the server's
 	// side; nil discards them.
 	Logger *slog.Logger
+	// ConfigChanged, when set, is called with the request's context and
+	// the configuration the configuration page saved, so that the server
+	// wakes its long-polling agents at once (server.ConfigChanged) rather
+	// than at its next poll of the store.
+	ConfigChanged func(context.Context, fleet.Config)
 }
 
 // Dashboard serves the pages. It is safe for concurrent use.

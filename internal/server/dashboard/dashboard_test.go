@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -348,7 +349,11 @@ func TestTriageForm(t *testing.T) {
 
 func TestConfigForm(t *testing.T) {
 	td, _ := fixture(t)
-	srv := serve(t, td)
+	var changed []int64
+	mux := http.NewServeMux()
+	New(td.st, Options{User: testUser, ConfigChanged: func(_ context.Context, cfg fleet.Config) { changed = append(changed, cfg.Version) }}).Register(mux, testProtect)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
 	ctx := context.Background()
 	c, tok := client(t, srv, "/config")
 	form := func(version, mode string) url.Values {
@@ -371,6 +376,9 @@ func TestConfigForm(t *testing.T) {
 	want := fleet.Rule{Service: "api", Environment: "prod", Targets: []string{"GO-2024-0001", "example.com/m/p"}, Count: true}
 	if cfg.Version != 1 || !cfg.Paused || cfg.UpdatedBy != "alice" || len(cfg.Rules) != 1 || !reflect.DeepEqual(cfg.Rules[0], want) {
 		t.Errorf("stored configuration = %+v, want version 1 paused by alice with %+v", cfg, want)
+	}
+	if !slices.Equal(changed, []int64{1}) {
+		t.Errorf("ConfigChanged called with versions %v, want [1]", changed)
 	}
 	// A form made from version 0 after version 1 was saved would undo it.
 	if resp, body := post(t, c, srv.URL+"/config", form("0", "once")); resp.StatusCode != http.StatusConflict {

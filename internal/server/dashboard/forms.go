@@ -75,6 +75,9 @@ func (d *Dashboard) setConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if d.opts.ConfigChanged != nil {
+		d.opts.ConfigChanged(r.Context(), saved)
+	}
 	d.log.Info("configuration set", "version", saved.Version, "by", d.user(r), "paused", saved.Paused, "rules", len(saved.Rules))
 	http.Redirect(w, r, "/config?saved="+strconv.FormatInt(saved.Version, 10), http.StatusSeeOther)
 	return nil
