@@ -92,6 +92,19 @@ func checkOverview(t *testing.T, st *store.Store, rows []row, now time.Time) {
 	if o.Services != len(services) || o.Hosts != len(hosts) {
 		t.Errorf("%d services, %d hosts; want %d, %d", o.Services, o.Hosts, len(services), len(hosts))
 	}
+	prodHosts, prodServices := map[string]bool{}, map[string]bool{}
+	for _, r := range rows {
+		if r.Env == "prod" {
+			prodHosts[r.Host], prodServices[r.Service] = true, true
+		}
+	}
+	prod, err := st.Overview(ctx, store.Filter{Environment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod.Hosts != len(prodHosts) || prod.Services != len(prodServices) {
+		t.Errorf("in prod: %d hosts, %d services; want %d, %d", prod.Hosts, prod.Services, len(prodHosts), len(prodServices))
+	}
 	if len(o.Timeline) != store.TimelineDays || !o.Timeline[0].Day.Equal(from) {
 		t.Fatalf("timeline of %d days from %v, want %d from %v", len(o.Timeline), o.Timeline[0].Day, store.TimelineDays, from)
 	}

@@ -39,7 +39,7 @@ func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	var wg sync.WaitGroup
 	var errs [3]error
 	wg.Go(func() { errs[0] = s.rankVulns(ctx, w, f, o) })
-	wg.Go(func() { errs[1] = s.overviewCounts(ctx, w, o) })
+	wg.Go(func() { errs[1] = s.overviewCounts(ctx, w, f, o) })
 	wg.Go(func() { o.Timeline, errs[2] = s.timeline(ctx, w, time.Now()) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
@@ -139,19 +139,30 @@ func eachIn[T any, K comparable](ctx context.Context, s *Store, xs []T, key func
 	return s.each(ctx, q+" IN (?"+strings.Repeat(", ?", len(xs)-1)+")", args, func(rows *sql.Rows) error { return fn(rows, of) })
 }
 
-// overviewCounts counts the services, hosts and agents of o.
-func (s *Store) overviewCounts(ctx context.Context, w *where, o *Overview) error {
+// overviewCounts counts the services, hosts and agents of o. The hosts
+// are those where a finding of w was seen, in f's environment if it has
+// one.
+func (s *Store) overviewCounts(ctx context.Context, w *where, f Filter, o *Overview) error {
 	// COUNT(*) of a DISTINCT subquery: PostgreSQL hashes it, where
 	// COUNT(DISTINCT) sorts.
 	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM (SELECT DISTINCT f.service FROM findings f`+w.String()+`) x`), w.args...).Scan(&o.Services)
 	if err != nil {
 		return s.readErr(err)
 	}
-	hosts := `SELECT COUNT(*) FROM (SELECT DISTINCT host FROM sightings) x`
-	if len(w.conds) > 0 {
-		hosts = `SELECT COUNT(*) FROM (SELECT DISTINCT s.host FROM sightings s WHERE s.finding_id IN (SELECT f.id FROM findings f` + w.String() + `)) x`
+	env := f.Environment
+	f.Environment = ""
+	other, err := filterWhere(f, true)
+	if err != nil {
+		return err
 	}
-	if err := s.db.QueryRowContext(ctx, s.rebind(hosts), w.args...).Scan(&o.Hosts); err != nil {
+	hosts := &where{}
+	if env != "" {
+		hosts.add("s.environment = ?", env)
+	}
+	if len(other.conds) > 0 {
+		hosts.add(`s.finding_id IN (SELECT f.id FROM findings f`+other.String()+`)`, other.args...)
+	}
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM (SELECT DISTINCT s.host FROM sightings s`+hosts.String()+`) x`), hosts.args...).Scan(&o.Hosts); err != nil {
 		return s.readErr(err)
 	}
 	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE revoked IS NULL`).Scan(&o.Agents)
