@@ -21,7 +21,7 @@ func BenchmarkOverview(b *testing.B) {
 		b.Run(dialect.name, func(b *testing.B) {
 			t := dialect.open(b)
 			start := time.Now()
-			t.insert(b, fleetRows(100_000, time.Now()))
+			t.insert(b, fleetRows(100_000, 100, time.Now()))
 			b.Logf("%s: 100,000 findings inserted in %v", dialect.name, time.Since(start).Round(time.Millisecond))
 			mux := http.NewServeMux()
 			New(t.st, Options{}).Register(mux, func(h http.Handler) http.Handler { return h })

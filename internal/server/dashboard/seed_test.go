@@ -169,17 +169,18 @@ func (t *testDB) bulk(tb testing.TB, tx *sql.Tx, insert string, rows [][]any) {
 }
 
 // fleetRows returns n findings of a synthetic fleet, a deterministic
-// function of n, shaped like a real one: 100 services, each with 5 builds
-// over time that share most of their findings, each build with n/500
-// findings over 60 of the 400 OSV entries (several symbols and callsites
-// each); a fifth of the findings reached, over the last 120 days.
-func fleetRows(n int, now time.Time) []row {
+// function of n and services, shaped like a real one: each service with 5
+// builds over time that share most of their findings, each build with
+// n/services/5 findings over 60 of the 400 OSV entries (several symbols
+// and callsites each); a fifth of the findings reached, over the last 120
+// days.
+func fleetRows(n, services int, now time.Time) []row {
 	rng := rand.New(rand.NewPCG(1, 2))
 	statuses := []report.Status{report.Reached, report.NotWatched, report.Linked, report.Linked, report.Imported}
 	rows := make([]row, n)
 	for i := range rows {
-		svc := i % 100
-		build := (i / 100) % 5
+		svc := i % services
+		build := (i / services) % 5
 		osv := (svc*37 + rng.IntN(60)) % 400 // the service's 60 entries
 		st := statuses[rng.IntN(len(statuses))]
 		first := now.Add(-time.Duration(rng.IntN(120*24)) * time.Hour)
