@@ -213,19 +213,17 @@ func (s *Store) Services(ctx context.Context, f Filter) ([]ServiceSummary, error
 		}
 		return byName[name]
 	}
-	err = s.each(ctx, `SELECT f.service, f.status_rank, COUNT(*), MAX(f.last_seen) FROM findings f`+w.String()+
+	// Counted over the index findings_status alone; the last seen time
+	// is the binaries'.
+	err = s.each(ctx, `SELECT f.service, f.status_rank, COUNT(*) FROM findings f`+w.String()+
 		` GROUP BY f.service, f.status_rank`, w.args, func(rows *sql.Rows) error {
 		var name string
-		var rank, last int64
+		var rank int64
 		var n int
-		if err := rows.Scan(&name, &rank, &n, &last); err != nil {
+		if err := rows.Scan(&name, &rank, &n); err != nil {
 			return err
 		}
-		ss := get(name)
-		ss.Counts[statusOfRank(rank)] += n
-		if t := fromNanos(last); t.After(ss.LastSeen) {
-			ss.LastSeen = t
-		}
+		get(name).Counts[statusOfRank(rank)] += n
 		return nil
 	})
 	if err != nil {

@@ -8,3 +8,6 @@ CREATE INDEX findings_rank ON findings (osv, service, status_rank, first_reached
 CREATE INDEX findings_recent ON findings (status_rank, last_seen);
 -- Hosts counted in the overview.
 CREATE INDEX sightings_host ON sightings (host);
+-- Where findings were seen (the hosts and environments of a page of
+-- findings, the environments of each service), without reading the table.
+CREATE INDEX sightings_where ON sightings (finding_id, environment, host);
