@@ -89,6 +89,13 @@ func TestBrowser(t *testing.T) {
 	}
 	shot("overview")
 
+	// Sorting by a click on a header: the vulnerabilities linked in most
+	// services first.
+	do(chromedp.Click(chromedp.CSS(`table.ranked th:nth-child(6)`)))
+	if first := text("table.ranked tbody tr:first-child td:nth-child(2)"); !strings.Contains(first, "GO-2024-0002") && !strings.Contains(first, "GO-2024-0003") {
+		t.Errorf("first row sorted by linked services, most first: %q, want GO-2024-0002 or GO-2024-0003 (1 service each)", first)
+	}
+
 	// A filter, set in the form: only linked vulnerabilities, in the URL.
 	do(chromedp.SetValue(chromedp.CSS(`#filters select[name=status]`), "linked"),
 		chromedp.Submit(chromedp.CSS(`#filters select[name=status]`)))
