@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reach-sca/reach/internal/report"
 )
@@ -71,6 +72,13 @@ func filterWhere(f Filter, scan bool) (*where, error) {
 	w := &where{}
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, fmt.Errorf("%w: negative limit or offset", ErrInvalid)
+	}
+	for _, v := range []string{f.Service, f.Environment, f.OSV, f.Query} {
+		// PostgreSQL refuses such text in a parameter: a clear 400, not a
+		// failed query.
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("%w: a filter is not UTF-8 text", ErrInvalid)
+		}
 	}
 	if f.Service != "" {
 		w.add("f.service = ?", f.Service)
