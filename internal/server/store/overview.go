@@ -39,7 +39,7 @@ func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	var wg sync.WaitGroup
 	var errs [3]error
 	wg.Go(func() { errs[0] = s.rankVulns(ctx, w, f, o) })
-	wg.Go(func() { errs[1] = s.overviewCounts(ctx, w, f, o) })
+	wg.Go(func() { errs[1] = s.overviewCounts(ctx, f, o) })
 	wg.Go(func() { o.Timeline, errs[2] = s.timeline(ctx, w, time.Now()) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
@@ -48,21 +48,27 @@ func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	return o, nil
 }
 
-// rankVulns fills o.Ranked, o.Vulns and o.Findings.
+// rankVulns fills o.Ranked, o.Vulns, o.Findings and o.Services. The
+// findings are grouped by OSV and service once (g, which both dialects
+// materialize, being used twice), then by OSV (rows of kind 1), and the
+// services counted (the one row of kind 0), so that a filter is
+// evaluated once for all of them.
 func (s *Store) rankVulns(ctx context.Context, w *where, f Filter, o *Overview) error {
-	q := `SELECT g.osv, MAX(g.r),
-  SUM(CASE WHEN g.r = 4 THEN 1 ELSE 0 END),
-  SUM(CASE WHEN g.r IN (2, 3) THEN 1 ELSE 0 END),
-  MIN(g.fr), MAX(g.ls), SUM(g.n4), SUM(g.n3), SUM(g.n2), SUM(g.n1)
-FROM (SELECT f.osv AS osv, f.service AS service, MAX(f.status_rank) AS r,
+	q := `WITH g AS (SELECT f.osv AS osv, f.service AS service, MAX(f.status_rank) AS r,
     MIN(f.first_reached) AS fr, MAX(f.last_seen) AS ls,
     SUM(CASE WHEN f.status_rank = 4 THEN 1 ELSE 0 END) AS n4,
     SUM(CASE WHEN f.status_rank = 3 THEN 1 ELSE 0 END) AS n3,
     SUM(CASE WHEN f.status_rank = 2 THEN 1 ELSE 0 END) AS n2,
     SUM(CASE WHEN f.status_rank = 1 THEN 1 ELSE 0 END) AS n1
   FROM findings f` + w.String() + `
-  GROUP BY f.osv, f.service) g
-GROUP BY g.osv`
+  GROUP BY f.osv, f.service)
+SELECT 1, g.osv, MAX(g.r),
+  SUM(CASE WHEN g.r = 4 THEN 1 ELSE 0 END),
+  SUM(CASE WHEN g.r IN (2, 3) THEN 1 ELSE 0 END),
+  MIN(g.fr), MAX(g.ls), SUM(g.n4), SUM(g.n3), SUM(g.n2), SUM(g.n1)
+FROM g GROUP BY g.osv
+UNION ALL
+SELECT 0, '', COUNT(DISTINCT g.service), 0, 0, NULL, 0, 0, 0, 0, 0 FROM g`
 	rows, err := s.db.QueryContext(ctx, s.rebind(q), w.args...)
 	if err != nil {
 		return s.readErr(err)
@@ -71,11 +77,15 @@ GROUP BY g.osv`
 	var ranked []VulnRank
 	for rows.Next() {
 		var v VulnRank
-		var rank, last int64
+		var kind, rank, last int64
 		var first sql.NullInt64
 		var n [4]int
-		if err := rows.Scan(&v.OSV, &rank, &v.ReachedServices, &v.LinkedServices, &first, &last, &n[0], &n[1], &n[2], &n[3]); err != nil {
+		if err := rows.Scan(&kind, &v.OSV, &rank, &v.ReachedServices, &v.LinkedServices, &first, &last, &n[0], &n[1], &n[2], &n[3]); err != nil {
 			return err
+		}
+		if kind == 0 {
+			o.Services = int(rank)
+			continue
 		}
 		v.Status = statusOfRank(rank)
 		v.FirstReached = nullTime(first)
@@ -139,16 +149,9 @@ func eachIn[T any, K comparable](ctx context.Context, s *Store, xs []T, key func
 	return s.each(ctx, q+" IN (?"+strings.Repeat(", ?", len(xs)-1)+")", args, func(rows *sql.Rows) error { return fn(rows, of) })
 }
 
-// overviewCounts counts the services, hosts and agents of o. The hosts
-// are those where a finding of w was seen, in f's environment if it has
-// one.
-func (s *Store) overviewCounts(ctx context.Context, w *where, f Filter, o *Overview) error {
-	// COUNT(*) of a DISTINCT subquery: PostgreSQL hashes it, where
-	// COUNT(DISTINCT) sorts.
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM (SELECT DISTINCT f.service FROM findings f`+w.String()+`) x`), w.args...).Scan(&o.Services)
-	if err != nil {
-		return s.readErr(err)
-	}
+// overviewCounts counts the hosts and agents of o. The hosts are those
+// where a finding of w was seen, in f's environment if it has one.
+func (s *Store) overviewCounts(ctx context.Context, f Filter, o *Overview) error {
 	env := f.Environment
 	f.Environment = ""
 	other, err := filterWhere(f, true)
