@@ -8,16 +8,17 @@ import (
 	"net/url"
 )
 
-// Cross-site request forgery: every form that changes something carries
-// a token that must equal the browser's csrfCookie (a double-submit
-// token). Another site can make the browser send a POST with the cookie,
-// but it can neither read the cookie nor the page that holds the token,
-// so it cannot put the token in the form. The cookie is also SameSite=
-// Strict (a cross-site POST does not carry it at all) and HttpOnly, and a
-// POST whose Origin header names another host is refused outright. The
-// token is random per browser and does not depend on the login, so the
-// check works with whatever protect function the server authenticates
-// with.
+// Cross-site request forgery. The forms are behind the standard
+// library's http.CrossOriginProtection (the browser's Sec-Fetch-Site and
+// Origin headers), and every form that changes something carries a token
+// that must equal the browser's csrfCookie (a double-submit token).
+// Another site can make the browser send a POST with the cookie, but it
+// can neither read the cookie nor the page that holds the token, so it
+// cannot put the token in the form. The cookie is also SameSite=Strict
+// (a cross-site POST does not carry it at all) and HttpOnly, and a POST
+// whose Origin header names another host is refused outright. The token
+// is random per browser and does not depend on the login, so the check
+// works with whatever protect function the server authenticates with.
 const (
 	csrfCookie = "reach_csrf"
 	csrfField  = "csrf"

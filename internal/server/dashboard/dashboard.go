@@ -80,8 +80,14 @@ func (d *Dashboard) Register(mux *http.ServeMux, protect func(http.Handler) http
 	h("GET /services/{name}", d.service)
 	h("GET /agents", d.agents)
 	h("GET /config", d.config)
-	h("POST /config", d.setConfig)
-	h("POST /triage", d.triage)
+	// Forms: the standard library's check of the browser's Sec-Fetch-Site
+	// and Origin headers first, then the token (csrf.go).
+	cross := http.NewCrossOriginProtection()
+	post := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, protect(cross.Handler(d.handle(fn))))
+	}
+	post("POST /config", d.setConfig)
+	post("POST /triage", d.triage)
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

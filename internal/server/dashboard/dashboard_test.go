@@ -295,6 +295,12 @@ func TestTriageForm(t *testing.T) {
 	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("POST /triage from another origin = %v, %v; want 403", resp.Status, err)
 	}
+	req, _ = http.NewRequest("POST", srv.URL+"/triage", strings.NewReader(url.Values{"scope": {"findings"}, "finding": {ids}, "state": {"fixed"}, "csrf": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /triage from a cross-site page = %v, %v; want 403", resp.Status, err)
+	}
 	// Refused: bad fields.
 	for _, form := range []url.Values{
 		{"scope": {"findings"}, "state": {"fixed"}},
