@@ -31,7 +31,7 @@ const day = int64(24 * time.Hour)
 // back. With 100,000 findings the page is served in well under 200 ms
 // (dashboard's BenchmarkOverview).
 func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
-	w, err := filterWhere(f, true)
+	w, err := s.filterWhere(f, true)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func eachIn[T any, K comparable](ctx context.Context, s *Store, xs []T, key func
 func (s *Store) overviewCounts(ctx context.Context, f Filter, o *Overview) error {
 	env := f.Environment
 	f.Environment = ""
-	other, err := filterWhere(f, true)
+	other, err := s.filterWhere(f, true)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *Store) timeline(ctx context.Context, w *where, now time.Time) ([]DayCou
 // Services lists the services, by name: those with a matching finding,
 // and, when f filters nothing, also those with binaries but no finding.
 func (s *Store) Services(ctx context.Context, f Filter) ([]ServiceSummary, error) {
-	w, err := filterWhere(f, true)
+	w, err := s.filterWhere(f, true)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +295,7 @@ func (s *Store) each(ctx context.Context, q string, args []any, fn func(*sql.Row
 // them).
 func (s *Store) Service(ctx context.Context, name string, f Filter) (*Service, error) {
 	f.Service = name
-	w, err := filterWhere(f, true)
+	w, err := s.filterWhere(f, true)
 	if err != nil {
 		return nil, err
 	}
