@@ -22,7 +22,7 @@ func TestQueries(t *testing.T) {
 		t.Run(dialect.name, func(t *testing.T) {
 			td := dialect.open(t)
 			now := time.Now()
-			rows := fleetRows(3000, 100, now)
+			rows := fleetRows(1500, 100, now)
 			td.insert(t, rows)
 			checkOverview(t, td.st, rows, now)
 			checkFilters(t, td.st, rows)
