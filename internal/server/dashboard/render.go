@@ -128,9 +128,15 @@ var funcs = template.FuncMap{
 		}
 		return path + "?" + q.Encode()
 	},
-	"count":   func(m map[report.Status]int, s report.Status) int { return m[s] },
-	"add":     func(a, b int) int { return a + b },
-	"add1":    func(v int64) int64 { return v + 1 },
+	"count": func(m map[report.Status]int, s report.Status) int { return m[s] },
+	"add":   func(a, b int) int { return a + b },
+	"add1":  func(v int64) int64 { return v + 1 },
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
 	"symbol":  symbol,
 	"label":   func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"limitOf": func(f store.Filter) int { return cmpOr(f.Limit, store.DefaultLimit) },
