@@ -148,6 +148,9 @@ func (d *Dashboard) user(r *http.Request) string {
 	return "dashboard"
 }
 
+// maxPage is the most findings or vulnerabilities a page lists.
+const maxPage = 1000
+
 // filterOf reads the filter query parameters.
 func filterOf(r *http.Request) (store.Filter, error) {
 	q := r.URL.Query()
@@ -167,6 +170,7 @@ func filterOf(r *http.Request) (store.Filter, error) {
 			*p = n
 		}
 	}
+	f.Limit = min(f.Limit, maxPage) // pages stay small
 	return f, nil
 }
 

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/reach-sca/reach/internal/fleet"
@@ -34,7 +35,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) error {
 	for _, s := range statuses {
 		data.Counts = append(data.Counts, statusCount{s, o.Findings[s], o.Vulns[s]})
 	}
-	if n := cmpOr(f.Limit, store.DefaultLimit); len(o.Ranked) == n {
+	if n := cmp.Or(f.Limit, store.DefaultLimit); len(o.Ranked) == n {
 		data.Next = f.Offset + n
 	}
 	return d.render(w, r, "overview", &data.base, &data)
@@ -53,7 +54,7 @@ type findingsPage struct {
 
 func pageOf(fs []store.Finding, f store.Filter) findingsPage {
 	p := findingsPage{Findings: fs, Prev: -1}
-	n := cmpOr(f.Limit, store.DefaultLimit)
+	n := cmp.Or(f.Limit, store.DefaultLimit)
 	if len(fs) == n {
 		p.Next = f.Offset + n
 	}

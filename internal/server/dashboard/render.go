@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"bytes"
 	"fmt"
 	"html/template"
@@ -139,14 +140,7 @@ var funcs = template.FuncMap{
 	},
 	"symbol":  symbol,
 	"label":   func(s string) string { return strings.ReplaceAll(s, "_", " ") },
-	"limitOf": func(f store.Filter) int { return cmpOr(f.Limit, store.DefaultLimit) },
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
+	"limitOf": func(f store.Filter) int { return cmp.Or(f.Limit, store.DefaultLimit) },
 }
 
 // withQuery is path with f's filters as its query.
