@@ -1,8 +1,8 @@
 package dashboard
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"fmt"
 	"html/template"
 	"net/http"
