@@ -91,7 +91,9 @@ func TestHostileAgentInput(t *testing.T) {
 		{"report without binary", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) { b.Observations[0].Binary = nil }), 400, ""},
 		{"report without OSV", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) { b.Observations[0].Binary.Findings[0].OSV = "" }), 400, ""},
 		{"report without instance", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) { b.Observations[0].Instance = "" }), 400, ""},
-		{"report with a nil finding", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) { b.Observations[0].Binary.Findings = append(b.Observations[0].Binary.Findings, nil) }), 400, ""},
+		{"report with a nil finding", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) {
+			b.Observations[0].Binary.Findings = append(b.Observations[0].Binary.Findings, nil)
+		}), 400, ""},
 		{"report with a nil symbol", "POST", fleet.PathReport, f.agent.Token, mutate(func(b *fleet.Batch) {
 			b.Observations[0].Binary.Findings[0].Symbols = append(b.Observations[0].Binary.Findings[0].Symbols, nil)
 		}), 400, ""},
