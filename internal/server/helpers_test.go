@@ -217,6 +217,13 @@ func testBatch(agent string, seq uint64, instance string, hits uint64) *fleet.Ba
 // connection of its own (not through the store's queries).
 func countRows(t *testing.T, dsn, table string) int {
 	t.Helper()
+	return sqlInt(t, dsn, "SELECT COUNT(*) FROM "+table)
+}
+
+// sqlInt runs a query of one number on the store at dsn, by a connection
+// of its own.
+func sqlInt(t *testing.T, dsn, query string) int {
+	t.Helper()
 	driver, name := "sqlite", dsn
 	if strings.HasPrefix(dsn, "postgres") {
 		driver = "pgx"
@@ -227,8 +234,8 @@ func countRows(t *testing.T, dsn, table string) int {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
-		t.Fatalf("count %s: %v", table, err)
+	if err := db.QueryRow(query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 	return n
 }
