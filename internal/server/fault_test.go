@@ -2,15 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/fleet"
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // TestGracefulShutdown: once Serve's context is done, a request in flight
@@ -84,42 +79,12 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// selfSigned returns a TLS certificate for 127.0.0.1, and a pool that
-// trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "reach test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
-
 func TestTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert := testprog.SelfSigned(t)
 	st := openStore(t, sqliteDSN(t))
 	admin, _ := st.CreateAdminToken(context.Background(), "a")
 	enrolTok, _ := st.CreateEnrolToken(context.Background(), "e", nil)
-	srv, err := New(context.Background(), Options{Store: st, Logger: testLogger(t), TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	srv, err := New(context.Background(), Options{Store: st, Logger: testLogger(t), TLS: &tls.Config{Certificates: []tls.Certificate{cert.Cert}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +96,7 @@ func TestTLS(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{
 		Jar:           jar,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp := request(t, c, "POST", u+fleet.PathEnrol, enrolTok, fleet.EnrolRequest{Hostname: "h"}, nil)
