@@ -3,8 +3,10 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -222,5 +224,35 @@ func TestServerTLS(t *testing.T) {
 	}
 	if exit, stderr := p.stop(t, syscall.SIGTERM); exit != 0 {
 		t.Errorf("exit %d:\n%s", exit, stderr)
+	}
+}
+
+func TestCheckExposure(t *testing.T) {
+	for _, tt := range []struct {
+		addr          string
+		tls, insecure bool
+		ok            bool
+	}{
+		{"127.0.0.1:8077", false, false, true},
+		{"127.0.0.2:8077", false, false, true},
+		{"[::1]:8077", false, false, true},
+		{"localhost:8077", false, false, true},
+		{"0.0.0.0:8077", false, false, false},
+		{":8077", false, false, false},
+		{"[::]:8077", false, false, false},
+		{"192.0.2.1:8077", false, false, false},
+		{"nosuchhost.invalid:8077", false, false, false}, // not known to be loopback
+		{"0.0.0.0:8077", true, false, true},
+		{"0.0.0.0:8077", false, true, true},
+		{"127.0.0.1", true, false, false}, // no port
+	} {
+		err := checkExposure(context.Background(), tt.addr, tt.tls, tt.insecure)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s tls=%v insecure=%v: %v, want ok=%v", tt.addr, tt.tls, tt.insecure, err, tt.ok)
+		}
+		var ue *UsageError
+		if err != nil && !errors.As(err, &ue) {
+			t.Errorf("%s: %v is no usage error", tt.addr, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reach-sca/reach/internal/fleet"
 	"github.com/reach-sca/reach/internal/server/store"
 )
 
@@ -75,6 +76,26 @@ func (s *Server) authAgent(w http.ResponseWriter, r *http.Request) (*store.Agent
 
 type adminKey struct{}
 
+type hubKey struct{}
+
+// ConfigChanged tells the server handling a protected request that the
+// configuration changed (a page that called store.SetConfig itself), so
+// that it wakes its agents' long polls at once; other servers on the
+// database learn of it by polling. It does nothing outside a protected
+// handler.
+func ConfigChanged(ctx context.Context, cfg fleet.Config) {
+	if h, ok := ctx.Value(hubKey{}).(*hub); ok {
+		h.set(cfg)
+	}
+}
+
+// asAdmin returns r's context for a protected handler: the
+// administrator's name, and the hub for ConfigChanged.
+func (s *Server) asAdmin(r *http.Request, name string) *http.Request {
+	ctx := context.WithValue(r.Context(), adminKey{}, name)
+	return r.WithContext(context.WithValue(ctx, hubKey{}, s.hub))
+}
+
 // AdminName returns the name of the administrator a protected request is
 // from (the admin token's name), for the records triage and configuration
 // keep; "" outside a protected handler.
@@ -108,7 +129,7 @@ func (s *Server) protect(h http.Handler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, name)))
+			h.ServeHTTP(w, s.asAdmin(r, name))
 			return
 		}
 		name, err := s.session(r)
@@ -124,7 +145,7 @@ func (s *Server) protect(h http.Handler) http.Handler {
 			unauthorized(w, "log in: an admin token as Authorization: Bearer TOKEN, or a session from /login")
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, name)))
+		h.ServeHTTP(w, s.asAdmin(r, name))
 	})
 	return cop.Handler(inner)
 }

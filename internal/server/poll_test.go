@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/reach-sca/reach/internal/fleet"
+	"github.com/reach-sca/reach/internal/server/store"
 )
 
 // pollResult is the answer to a configuration long poll.
@@ -128,4 +130,35 @@ func testLongPollOtherServer(t *testing.T, dsn string) {
 			t.Errorf("change on A reached an agent waiting on B in %v, want < 1s", d)
 		}
 	}
+}
+
+// TestConfigChanged: a mounted page that sets the configuration in the
+// store itself wakes the long polls with ConfigChanged, without waiting
+// for the hub's poll.
+func TestConfigChanged(t *testing.T) {
+	var st *store.Store // set before the first request
+	page := func(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
+		mux.Handle("POST /pause", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cfg, err := st.SetConfig(r.Context(), fleet.Config{Paused: true, Rules: []fleet.Rule{}}, AdminName(r.Context()))
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			ConfigChanged(r.Context(), cfg)
+		})))
+	}
+	f := newFixture(t, "", Options{ConfigPoll: time.Hour, Mounts: []Mount{page}})
+	st = f.store
+	p := longPoll(t, f.url, f.agent.Token, 0, 30)
+	time.Sleep(200 * time.Millisecond)
+	set := time.Now()
+	if code, body := do(t, "POST", f.url+"/pause", f.admin, ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	r := <-p
+	if r.code != 200 || !r.cfg.Paused || time.Since(set) > time.Second {
+		t.Errorf("poll: %d %+v after %v, want 200 paused at once", r.code, r.cfg, time.Since(set))
+	}
+	// Outside a protected handler it does nothing (and does not panic).
+	ConfigChanged(context.Background(), fleet.Config{Version: 99})
 }
