@@ -135,13 +135,13 @@ type reporter struct {
 	url        func() string
 	retries    atomic.Int64
 	duplicates atomic.Int64
-	codes      sync.Map // status code -> count
+	acked      *atomic.Int64 // batches acknowledged, shared by the reporters
+	codes      sync.Map      // status code -> count
 }
 
 func (rp *reporter) run(t *testing.T, n int, deadline time.Time) error {
 	c := &http.Client{Timeout: 5 * time.Second}
 	for seq := uint64(1); seq <= uint64(n); seq++ {
-		time.Sleep(10 * time.Millisecond) // spread over the restarts
 		b, _ := json.Marshal(testBatch(rp.agent.AgentID, seq, rp.agent.AgentID+"-"+itoa(int64(seq)), seq))
 		for {
 			if time.Now().After(deadline) {
@@ -164,6 +164,7 @@ func (rp *reporter) run(t *testing.T, n int, deadline time.Time) error {
 				if br.Duplicate {
 					rp.duplicates.Add(1)
 				}
+				rp.acked.Add(1)
 				break
 			}
 			if resp.StatusCode != 503 && resp.StatusCode != 429 {
@@ -229,17 +230,21 @@ func testRestartWhileReporting(t *testing.T, dsn string) {
 	}
 	stop := start("", false)
 	hostPort := strings.TrimPrefix(addr.Load().(string), "http://")
-	const n = 150
+	const n = 80
 	deadline := time.Now().Add(90 * time.Second)
 	var wg sync.WaitGroup
 	reps := make([]*reporter, len(agents))
+	var acked atomic.Int64
 	errs := make([]error, len(agents))
 	for i, a := range agents {
-		reps[i] = &reporter{agent: a, url: func() string { return addr.Load().(string) }}
+		reps[i] = &reporter{agent: a, url: func() string { return addr.Load().(string) }, acked: &acked}
 		wg.Go(func() { errs[i] = reps[i].run(t, n, deadline) })
 	}
+	// Restart after each fifth of the batches went in.
 	for i := range 4 {
-		time.Sleep(300 * time.Millisecond)
+		for acked.Load() < int64((i+1)*n*len(agents)/5) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if err := stop(); err != nil {
 			t.Errorf("stop: %v", err)
 		}

@@ -112,7 +112,8 @@ func TestPostgresDownAndUp(t *testing.T) {
 }
 
 // TestPostgresManyAgentsTwoServers: 100 agents long poll, half on each of
-// two servers; a change on one reaches all of them within a second.
+// two servers; a change on one reaches all of them within 2 seconds (the
+// issue's goal; about 0.3 s unloaded: the other server's poll, 250 ms).
 func TestPostgresManyAgentsTwoServers(t *testing.T) {
 	dsn := testprog.Postgres(t)
 	f := newFixture(t, dsn, Options{AgentBurst: 1000, AgentRate: 1000})
@@ -163,7 +164,7 @@ func TestPostgresManyAgentsTwoServers(t *testing.T) {
 	putConfig(t, f.url, f.admin, fleet.Config{Rules: []fleet.Rule{{Targets: []string{"*"}, Count: true}}})
 	wg.Wait()
 	t.Logf("a change reached 100 agents on two servers within %v", worst)
-	if worst > time.Second {
-		t.Errorf("a change reached 100 agents on two servers within %v, want < 1s", worst)
+	if worst > 2*time.Second {
+		t.Errorf("a change reached 100 agents on two servers within %v, want < 2s", worst)
 	}
 }
