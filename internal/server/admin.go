@@ -69,25 +69,28 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error
 	writeJSON(w, http.StatusOK, v)
 }
 
-// filtered runs a query that takes the request's filters.
-func filtered[T any](s *Server, query func(f store.Filter) (T, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, err := ParseFilter(r.URL.Query())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		v, err := query(f)
+// filter parses r's filters, or answers 400 and reports false.
+func (s *Server) filter(w http.ResponseWriter, r *http.Request) (store.Filter, bool) {
+	f, err := ParseFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return f, false
+	}
+	return f, true
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	if f, ok := s.filter(w, r); ok {
+		v, err := s.store.Overview(r.Context(), f)
 		s.answer(w, r, v, err)
 	}
 }
 
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	filtered(s, func(f store.Filter) (*store.Overview, error) { return s.store.Overview(r.Context(), f) })(w, r)
-}
-
 func (s *Server) findings(w http.ResponseWriter, r *http.Request) {
-	filtered(s, func(f store.Filter) ([]store.Finding, error) { return s.store.Findings(r.Context(), f) })(w, r)
+	if f, ok := s.filter(w, r); ok {
+		v, err := s.store.Findings(r.Context(), f)
+		s.answer(w, r, v, err)
+	}
 }
 
 func (s *Server) finding(w http.ResponseWriter, r *http.Request) {
@@ -101,19 +104,24 @@ func (s *Server) finding(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) vuln(w http.ResponseWriter, r *http.Request) {
-	filtered(s, func(f store.Filter) (*store.Vuln, error) {
-		return s.store.Vuln(r.Context(), r.PathValue("osv"), f)
-	})(w, r)
+	if f, ok := s.filter(w, r); ok {
+		v, err := s.store.Vuln(r.Context(), r.PathValue("osv"), f)
+		s.answer(w, r, v, err)
+	}
 }
 
 func (s *Server) services(w http.ResponseWriter, r *http.Request) {
-	filtered(s, func(f store.Filter) ([]store.ServiceSummary, error) { return s.store.Services(r.Context(), f) })(w, r)
+	if f, ok := s.filter(w, r); ok {
+		v, err := s.store.Services(r.Context(), f)
+		s.answer(w, r, v, err)
+	}
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) {
-	filtered(s, func(f store.Filter) (*store.Service, error) {
-		return s.store.Service(r.Context(), r.PathValue("name"), f)
-	})(w, r)
+	if f, ok := s.filter(w, r); ok {
+		v, err := s.store.Service(r.Context(), r.PathValue("name"), f)
+		s.answer(w, r, v, err)
+	}
 }
 
 func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
