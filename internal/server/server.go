@@ -161,7 +161,8 @@ const (
 // Serve serves on ln (with TLS when Options.TLS is set) until ctx is
 // done, then shuts down gracefully: it stops accepting, ends the long
 // polls (304), waits for the requests in flight (at most 30 s) and
-// returns nil. It closes ln.
+// returns nil. It closes ln. A server serves once: after Serve returns,
+// its long polls no longer wait; make a new one to serve again.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
