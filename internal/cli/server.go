@@ -103,7 +103,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	cert := fs.String("tls-cert", "", "serve HTTPS with the certificate (chain) in `FILE`, PEM")
 	key := fs.String("tls-key", "", "the private key of -tls-cert, in `FILE`, PEM")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP beyond loopback (only behind a proxy that speaks TLS: tokens travel in every request)")
-	otlp := fs.String("otlp", "", "send each newly reached finding as an OTLP log record to the collector at `URL` (such as http://collector:4318/v1/logs)")
+	otlp := fs.String("otlp", "", "send each newly reached finding as an OTLP log record to the collector at `URL` (OTLP/HTTP, such as http://collector:4318)")
 	webhook := fs.String("webhook", "", "POST each newly reached finding as JSON to `URL`")
 	verbose := fs.Bool("v", false, "log every request's trouble and the server's work to standard error")
 	if help, err := parseFlags(fs, args); help || err != nil {
