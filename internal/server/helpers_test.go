@@ -23,12 +23,12 @@ import (
 
 // sqliteDSN returns the path of a new SQLite store in a temporary
 // directory.
-func sqliteDSN(t *testing.T) string {
+func sqliteDSN(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "reach.db")
 }
 
 // openStore opens the store at dsn for the test.
-func openStore(t *testing.T, dsn string) *store.Store {
+func openStore(t testing.TB, dsn string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
@@ -39,11 +39,11 @@ func openStore(t *testing.T, dsn string) *store.Store {
 }
 
 // testLogger writes the server's log to the test's.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -53,7 +53,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // fixture is a server on a store with an admin token, an enrolment token
 // and an enrolled agent.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dsn   string
 	store *store.Store
 	srv   *Server
@@ -65,7 +65,7 @@ type fixture struct {
 
 // newFixture starts a server on dsn (a new SQLite store when ""), served
 // by httptest, with opts (Store and Logger set here).
-func newFixture(t *testing.T, dsn string, opts Options) *fixture {
+func newFixture(t testing.TB, dsn string, opts Options) *fixture {
 	t.Helper()
 	if dsn == "" {
 		dsn = sqliteDSN(t)
@@ -86,7 +86,7 @@ func newFixture(t *testing.T, dsn string, opts Options) *fixture {
 
 // startServer serves a new server on st with httptest until the test
 // ends.
-func startServer(t *testing.T, st *store.Store, opts Options) (*Server, string) {
+func startServer(t testing.TB, st *store.Store, opts Options) (*Server, string) {
 	t.Helper()
 	opts.Store = st
 	if opts.Logger == nil {
@@ -120,7 +120,7 @@ func (f *fixture) enrolAgent(host string) fleet.EnrolResponse {
 // do sends a request with a bearer token (none when "") and body (JSON
 // of it, or as is when []byte or string; none when nil), and returns the
 // status code and body.
-func do(t *testing.T, method, url, token string, body any) (int, []byte) {
+func do(t testing.TB, method, url, token string, body any) (int, []byte) {
 	t.Helper()
 	resp := request(t, http.DefaultClient, method, url, token, body, nil)
 	defer resp.Body.Close()
@@ -133,7 +133,7 @@ func do(t *testing.T, method, url, token string, body any) (int, []byte) {
 
 // request sends a request as do does, with extra headers, and returns the
 // response.
-func request(t *testing.T, c *http.Client, method, url, token string, body any, header http.Header) *http.Response {
+func request(t testing.TB, c *http.Client, method, url, token string, body any, header http.Header) *http.Response {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
