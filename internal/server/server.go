@@ -235,8 +235,37 @@ func (s *Server) routes() http.Handler {
 	for _, m := range s.opts.Mounts {
 		m(mux, func(h http.Handler) http.Handler { return s.limited(s.protect(h)) })
 	}
-	return securityHeaders(mux)
+	return s.accessLog(securityHeaders(mux))
 }
+
+// accessLog logs each request at debug level (reach server -v): method,
+// path (no query: it may hold what a user searched), status, duration.
+func (s *Server) accessLog(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start), "remote", r.RemoteAddr)
+	})
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // securityHeaders sets the headers every answer carries: no sniffing, no
 // framing (the dashboard's actions must not be clickjacked), no referrer
