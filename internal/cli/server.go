@@ -235,14 +235,31 @@ func checkExposure(ctx context.Context, addr string, tlsOn, insecure bool) error
 }
 
 // firstAdminToken makes an admin token and writes it to DIR/admin-token
-// when that file does not exist yet (the first start).
+// when that file does not exist yet (the first start), or when the token
+// in it is not one of the store's (the data directory was first used with
+// another store, or the token was revoked): whoever can read the file can
+// run 'reach server admin-token' anyway.
 func firstAdminToken(ctx context.Context, e *env, st *store.Store, dir string) error {
 	path := filepath.Join(dir, "admin-token")
-	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+	made := "made an admin token and wrote it to %s: log in to the dashboard with it\n"
+	f, err := safefile.OpenNoFollow(path)
+	switch {
+	case err == nil:
+		b, err := io.ReadAll(io.LimitReader(f, 4096))
+		f.Close()
 		if err != nil {
 			return fmt.Errorf("server: admin token: %w", err)
 		}
-		return nil
+		_, err = st.AdminToken(ctx, strings.TrimSpace(string(b)))
+		if !errors.Is(err, store.ErrUnauthorized) {
+			if err != nil {
+				return fmt.Errorf("server: check the admin token in %s: %w", path, err)
+			}
+			return nil
+		}
+		made = "the admin token in %s is not one of this store's (another store's, or revoked): made a new one there\n"
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("server: admin token: %w", err)
 	}
 	token, err := st.CreateAdminToken(ctx, "admin")
 	if err != nil {
@@ -252,9 +269,9 @@ func firstAdminToken(ctx context.Context, e *env, st *store.Store, dir string) e
 		_, err := io.WriteString(w, token+"\n")
 		return err
 	}); err != nil {
-		return fmt.Errorf("server: write the first admin token: %w", err)
+		return fmt.Errorf("server: write the admin token: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "reach: made an admin token and wrote it to %s: log in to the dashboard with it\n", path)
+	fmt.Fprintf(e.stderr, "reach: "+made, path)
 	return nil
 }
 

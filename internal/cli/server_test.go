@@ -197,6 +197,22 @@ func TestServerCommand(t *testing.T) {
 	if exit, stderr := p.stop(t, syscall.SIGINT); exit != 0 {
 		t.Errorf("SIGINT: exit %d, stderr:\n%s", exit, stderr)
 	}
+
+	// The same data directory with another store: the token in the file
+	// is none of that store's, so the server makes one that is.
+	other := filepath.Join(t.TempDir(), "other.db")
+	p = startServerProc(t, "-data", data, "-store", other, "-listen", "127.0.0.1:0")
+	if !strings.Contains(strings.Join(p.lines, "\n"), "is not one of this store's") {
+		t.Errorf("start on another store does not replace the admin token: %q", p.lines)
+	}
+	raw3, _ := os.ReadFile(filepath.Join(data, "admin-token"))
+	if string(raw3) == string(raw) {
+		t.Errorf("the admin token file was not replaced")
+	}
+	if code, _ := httpDo(t, c, "GET", p.url+"/api/v1/config", strings.TrimSpace(string(raw3)), nil); code != 200 {
+		t.Errorf("the new admin token on the other store: %d", code)
+	}
+	p.stop(t, syscall.SIGTERM)
 }
 
 // TestServerTLS: with -tls-cert and -tls-key the server speaks HTTPS,
