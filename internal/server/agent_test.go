@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -265,5 +266,23 @@ func TestConcurrencyCap(t *testing.T) {
 	}
 	if code, body := do(t, "POST", f.url+fleet.PathReport, f.agent.Token, testBatch(f.agent.AgentID, 1, "i1", 1)); code != 200 {
 		t.Errorf("with the slot free again: %d %s", code, body)
+	}
+}
+
+func TestRevokedAgent(t *testing.T) {
+	f := newFixture(t, "", Options{})
+	ctx := context.Background()
+	if err := f.store.RevokeAgent(ctx, f.agent.AgentID); err != nil {
+		t.Fatal(err)
+	}
+	before := rowCounts(t, f.dsn)
+	if code, body := do(t, "POST", f.url+fleet.PathReport, f.agent.Token, testBatch(f.agent.AgentID, 1, "i1", 1)); code != 401 {
+		t.Errorf("report of a revoked agent: %d %s, want 401", code, body)
+	}
+	if code, _ := do(t, "GET", f.url+fleet.PathConfig, f.agent.Token, nil); code != 401 {
+		t.Errorf("config of a revoked agent: %d, want 401", code)
+	}
+	if after := rowCounts(t, f.dsn); !maps.Equal(before, after) {
+		t.Errorf("a revoked agent changed the store: %v, then %v", before, after)
 	}
 }

@@ -87,11 +87,19 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-// refresh reads the store's configuration once.
+// refresh reads the store's configuration version, and the configuration
+// when the version is not the hub's: the cheap query every poll, the whole
+// configuration only on a change.
 func (h *hub) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cfg, err := h.store.Config(ctx)
+	v, err := h.store.ConfigVersion(ctx)
+	if err == nil && v != h.version() {
+		var cfg fleet.Config
+		if cfg, err = h.store.Config(ctx); err == nil {
+			h.set(cfg)
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil && !h.failing {
 			h.log.Warn("configuration hub: cannot read the configuration; agents keep the last one", "err", err)
@@ -103,7 +111,6 @@ func (h *hub) refresh(ctx context.Context) {
 		h.log.Info("configuration hub: the store answers again")
 		h.failing = false
 	}
-	h.set(cfg)
 }
 
 // close wakes every waiter for good: the server is shutting down.
