@@ -104,6 +104,22 @@ func (s *Server) agentConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("wait %d: at most %d seconds", wait, max))
 		return
 	}
+	if cur, _, _ := s.hub.current(); have > cur.Version {
+		// The agent knows a newer version than this server: another
+		// server set it less than a poll interval ago. Ask the store, so
+		// as not to send the agent back to the older one. (Newer than the
+		// store's too: the database was replaced; the store is right.)
+		if !s.acquire(r) {
+			busy(w)
+			return
+		}
+		err := s.hub.catchUp(r.Context())
+		s.release()
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	timer := time.NewTimer(time.Duration(wait) * time.Second)
 	defer timer.Stop()
 	for {

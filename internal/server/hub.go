@@ -113,6 +113,17 @@ func (h *hub) refresh(ctx context.Context) {
 	}
 }
 
+// catchUp reads the configuration from the store now, for a request
+// that knows of a newer version than the hub.
+func (h *hub) catchUp(ctx context.Context) error {
+	cfg, err := h.store.Config(ctx)
+	if err != nil {
+		return fmt.Errorf("read the configuration: %w", err)
+	}
+	h.set(cfg)
+	return nil
+}
+
 // close wakes every waiter for good: the server is shutting down.
 func (h *hub) close() {
 	h.once.Do(func() {

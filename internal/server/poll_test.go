@@ -162,3 +162,22 @@ func TestConfigChanged(t *testing.T) {
 	// Outside a protected handler it does nothing (and does not panic).
 	ConfigChanged(context.Background(), fleet.Config{Version: 99})
 }
+
+// TestLongPollNewerThanServer: an agent that got a version from server A
+// and asks server B before B's poll saw it is not sent back to the older
+// version: B asks the store.
+func TestLongPollNewerThanServer(t *testing.T) {
+	f := newFixture(t, "", Options{})
+	_, urlB := startServer(t, openStore(t, f.dsn), Options{ConfigPoll: time.Hour}) // B never polls
+	cfg := putConfig(t, f.url, f.admin, fleet.Config{Rules: []fleet.Rule{{Targets: []string{"*"}}}})
+	r := <-longPoll(t, urlB, f.agent.Token, cfg.Version, 1)
+	if r.code != 304 {
+		t.Errorf("agent with version %d asking a server that had not seen it: %d version %d, want 304", cfg.Version, r.code, r.cfg.Version)
+	}
+	// A version newer than the store's (a database replaced): the
+	// store's is the one to apply.
+	r = <-longPoll(t, urlB, f.agent.Token, cfg.Version+10, 1)
+	if r.code != 200 || r.cfg.Version != cfg.Version {
+		t.Errorf("agent with a version the store never had: %d version %d, want 200 version %d", r.code, r.cfg.Version, cfg.Version)
+	}
+}
