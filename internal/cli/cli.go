@@ -46,6 +46,7 @@ func commands() []command {
 		{"scan", "[flags] BINARY...", "list the vulnerable modules and symbols linked into Go binaries", runScan},
 		{"run", "[flags] -- PROG [ARGS...]", "run a program and report the vulnerable functions it executes", runRun},
 		{"attach", "[flags] PID...", "observe running processes and report the vulnerable functions they execute", runAttach},
+		{"server", serverArgs, "run reach server: the fleet's findings, remote configuration, triage and dashboard", runServer},
 		{"db", "info | show ID... | lookup MODULE@VERSION...", "inspect the vulnerability database", runDB},
 		{"version", "", "print reach's version", runVersion},
 	}
