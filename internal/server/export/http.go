@@ -23,8 +23,8 @@ const (
 	PathCSV     = "/api/v1/export/csv"     // ?service=&environment=&status=
 )
 
-// pageSize is the number of findings read per query.
-const pageSize = 1000
+// pageSize is the number of findings read per query (a variable for tests).
+var pageSize = 1000
 
 // reader is the part of the store the exports read (*store.Store).
 type reader interface {
