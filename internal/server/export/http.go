@@ -53,7 +53,9 @@ func register(mux *http.ServeMux, st reader, protect func(http.Handler) http.Han
 	mux.Handle("GET "+PathOpenVEX, protect(serviceExport(st, "openvex.json", "application/json", func(w io.Writer, svc *store.Service) error {
 		return WriteOpenVEX(w, svc, time.Now())
 	})))
-	mux.Handle("GET "+PathSARIF, protect(serviceExport(st, "sarif", "application/sarif+json", WriteSARIF)))
+	mux.Handle("GET "+PathSARIF, protect(serviceExport(st, "sarif", "application/sarif+json", func(w io.Writer, svc *store.Service) error {
+		return WriteSARIF(w, svc, time.Now())
+	})))
 	mux.Handle("GET "+PathCSV, protect(csvExport(st)))
 }
 
@@ -66,9 +68,9 @@ func serviceExport(st reader, ext, contentType string, write func(io.Writer, *st
 			httpError(w, r, fmt.Errorf("%w: the service parameter is missing: add ?service=NAME", store.ErrInvalid))
 			return
 		}
-		svc, err := st.Service(r.Context(), name, store.Filter{})
+		svc, err := st.Service(r.Context(), name, store.Filter{Limit: 1}) // its findings come next, all of them
 		if err != nil {
-			httpError(w, r, fmt.Errorf("service %q: %w", name, err))
+			httpError(w, r, err)
 			return
 		}
 		svc.Findings, err = allFindings(r.Context(), st, store.Filter{Service: name})
@@ -92,13 +94,19 @@ func serviceExport(st reader, ext, contentType string, write func(io.Writer, *st
 // allFindings reads every finding f selects, page by page.
 func allFindings(ctx context.Context, st reader, f store.Filter) ([]store.Finding, error) {
 	var all []store.Finding
+	seen := map[int64]bool{} // a finding moves up a page when its status does
 	f.Limit = pageSize
 	for {
 		page, err := st.Findings(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, page...)
+		for _, x := range page {
+			if !seen[x.ID] {
+				seen[x.ID] = true
+				all = append(all, x)
+			}
+		}
 		if len(page) < pageSize {
 			return all, nil
 		}

@@ -127,7 +127,7 @@ func TestHandlerErrors(t *testing.T) {
 	}{
 		{PathOpenVEX, 400, "service parameter is missing"},
 		{PathSARIF + "?service=", 400, "service parameter is missing"},
-		{PathOpenVEX + "?service=nope", 404, `service \"nope\"`},
+		{PathOpenVEX + "?service=nope", 404, `service \"nope\": not found`},
 		{PathCSV + "?status=bad", 400, "use reached, not_watched, linked or imported"},
 	}
 	for _, tt := range tests {

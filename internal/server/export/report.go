@@ -257,10 +257,23 @@ func WriteOpenVEX(w io.Writer, svc *store.Service, now time.Time) error {
 // WriteSARIF writes the SARIF 2.1.0 log of a service's Binaries and
 // Findings, as reach's own SARIF (report.WriteSARIF): a rule per OSV
 // entry, a result per callsite of a reached symbol located at its file
-// and line, other findings at their binary.
-func WriteSARIF(w io.Writer, svc *store.Service) error {
+// and line, other findings at their binary. The results of a finding that
+// people triaged not_affected or fixed (every row of it, the triage not
+// expired at now) carry an accepted external suppression saying who
+// decided what and why, as code scanning tools read them.
+func WriteSARIF(w io.Writer, svc *store.Service, now time.Time) error {
 	sr := newServiceReport(svc.Binaries, svc.Findings)
-	if err := report.WriteSARIF(w, sr.r); err != nil {
+	o := report.SARIFOptions{Suppress: func(_ *report.Binary, f *report.Finding) string {
+		d := sr.decision(f, now)
+		switch d.Status {
+		case report.VEXNotAffected:
+			return strings.TrimSpace("not_affected (" + d.Justification + "). " + d.Note)
+		case report.VEXFixed:
+			return strings.TrimSpace("fixed. " + d.Note)
+		}
+		return ""
+	}}
+	if err := o.Write(w, sr.r); err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	return nil

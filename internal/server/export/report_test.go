@@ -146,7 +146,10 @@ type sarifLog struct {
 				} `json:"physicalLocation"`
 			} `json:"locations"`
 			PartialFingerprints map[string]string `json:"partialFingerprints"`
-			Properties          struct {
+			Suppressions        []struct {
+				Kind, Status, Justification string
+			} `json:"suppressions"`
+			Properties struct {
 				Status string `json:"reachStatus"`
 				Hits   uint64 `json:"hits"`
 			} `json:"properties"`
@@ -156,7 +159,7 @@ type sarifLog struct {
 
 func TestSARIF(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteSARIF(&buf, fixtureService()); err != nil {
+	if err := WriteSARIF(&buf, fixtureService(), *at(30)); err != nil {
 		t.Fatal(err)
 	}
 	var log sarifLog
@@ -212,16 +215,29 @@ func TestSARIF(t *testing.T) {
 		if _, err := url.Parse(loc.ArtifactLocation.URI); err != nil {
 			t.Errorf("result %d: URI %q: %v", i, loc.ArtifactLocation.URI, err)
 		}
-		places = append(places, fmt.Sprintf("%s %s %s:%d %s", res.RuleID, res.Level, loc.ArtifactLocation.URIBaseID+loc.ArtifactLocation.URI, loc.Region.StartLine, res.Properties.Status))
+		place := fmt.Sprintf("%s %s %s:%d %s", res.RuleID, res.Level, loc.ArtifactLocation.URIBaseID+loc.ArtifactLocation.URI, loc.Region.StartLine, res.Properties.Status)
+		for _, sup := range res.Suppressions {
+			if sup.Kind != "external" || sup.Status != "accepted" {
+				t.Errorf("%s: suppression %+v", place, sup)
+			}
+			j, _, _ := strings.Cut(sup.Justification, " by ")
+			place += " suppressed: " + j
+			if !strings.Contains(sup.Justification, hostile) {
+				t.Errorf("%s: justification %q lacks the note", place, sup.Justification)
+			}
+		}
+		places = append(places, place)
 	}
 	// Reached findings at their callsites' file and line (a trimmed path
-	// relative to the repository), the rest at their binary.
+	// relative to the repository), the rest at their binary; suppressed
+	// when people triaged them not_affected or fixed, not when the triage
+	// expired or only reach set affected.
 	want := []string{
 		"GO-2021-0113 error file:///home/dev/shop/api/lang.go:41 reached", // absolute: a file URI
 		"GO-2021-0113 error %SRCROOT%main.go:22 reached",
-		"GO-2022-0969 warning file:///srv/shop:1 linked",
+		"GO-2022-0969 warning file:///srv/shop:1 linked suppressed: not_affected (vulnerable_code_not_in_execute_path). Triaged not_affected (vulnerable_code_not_in_execute_path)",
 		"GO-2023-1571 warning file:///srv/shop:1 linked",
-		"GO-2024-0001 error %SRCROOT%" + (&url.URL{Path: hostile + ".go"}).EscapedPath() + ":7 reached",
+		"GO-2024-0001 error %SRCROOT%" + (&url.URL{Path: hostile + ".go"}).EscapedPath() + ":7 reached suppressed: fixed. Triaged fixed",
 		"GO-2099-0001 note file:///srv/shop:1 imported",
 		"GO-2021-0113 warning file:///srv/shop-old:1 linked",
 	}
