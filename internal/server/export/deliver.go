@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,20 @@ const (
 // WebhookSecretName is the store secret (store.Secret) that signs webhook
 // bodies when Deliverer.WebhookSecret is not set.
 const WebhookSecretName = "webhook"
+
+// WebhookSecret is the server's webhook secret: the store's secret
+// WebhookSecretName in hex, made at random the first time and the same
+// for every server on the database. Admins read it at
+// GET /api/v1/export/webhook-secret.
+func WebhookSecret(ctx context.Context, st interface {
+	Secret(ctx context.Context, name string) ([]byte, error)
+}) (string, error) {
+	b, err := st.Secret(ctx, WebhookSecretName)
+	if err != nil {
+		return "", fmt.Errorf("webhook secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
 
 // Queue is the part of the store the Deliverer uses (*store.Store).
 type Queue interface {
@@ -56,10 +71,10 @@ type Deliverer struct {
 	// WebhookURL receives a signed POST per newly reached finding; ""
 	// sends none.
 	WebhookURL string
-	// WebhookSecret signs webhook bodies (SignatureHeader); nil: the
-	// store's secret WebhookSecretName, the same for every server on the
-	// database.
-	WebhookSecret []byte
+	// WebhookSecret signs webhook bodies (SignatureHeader: the HMAC key is
+	// the secret's bytes, as GitHub's webhooks do); "": the server's own
+	// (the package's WebhookSecret).
+	WebhookSecret string
 	// Client sends the requests; nil: http.DefaultTransport.
 	Client *http.Client
 	// Timeout bounds each request; 0: 10 s.
@@ -301,10 +316,9 @@ func (d *Deliverer) sendOTLP(ctx context.Context, u string, ds []store.Delivery)
 func (d *Deliverer) sendWebhooks(ctx context.Context, ds []store.Delivery) []error {
 	errs := make([]error, len(ds))
 	secret := d.WebhookSecret
-	if secret == nil {
+	if secret == "" {
 		var err error
-		if secret, err = d.Store.Secret(ctx, WebhookSecretName); err != nil {
-			err = fmt.Errorf("webhook secret: %w", err)
+		if secret, err = WebhookSecret(ctx, d.Store); err != nil {
 			for i := range errs {
 				errs[i] = err
 			}
@@ -319,7 +333,7 @@ func (d *Deliverer) sendWebhooks(ctx context.Context, ds []store.Delivery) []err
 			continue
 		}
 		h := http.Header{}
-		h.Set(SignatureHeader, Sign(secret, body))
+		h.Set(SignatureHeader, Sign([]byte(secret), body))
 		h.Set(DeliveryHeader, strconv.FormatInt(ds[i].ID, 10))
 		h.Set(EventHeader, EventName)
 		_, errs[i] = d.post(ctx, "webhook", d.WebhookURL, body, h)

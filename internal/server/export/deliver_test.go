@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -235,7 +236,8 @@ func TestDeliverWebhook(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // past the timeout: the sender gave up
 			return
 		}
-		if !VerifySignature([]byte("s3cret"), body, r.Header.Get(SignatureHeader)) {
+		// The server's own secret, as an admin reads it.
+		if !VerifySignature([]byte(hex.EncodeToString([]byte("s3cret"))), body, r.Header.Get(SignatureHeader)) {
 			t.Errorf("bad signature %q", r.Header.Get(SignatureHeader))
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
@@ -298,6 +300,26 @@ func TestSignature(t *testing.T) {
 	}
 	if VerifySignature([]byte("k"), []byte(`{"a":2}`), sig) {
 		t.Error("signature of another body accepted")
+	}
+}
+
+// TestWebhookSecretGiven: a secret given to the Deliverer signs instead
+// of the store's.
+func TestWebhookSecretGiven(t *testing.T) {
+	var sigs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !VerifySignature([]byte("given"), body, r.Header.Get(SignatureHeader)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		sigs = append(sigs, r.Header.Get(SignatureHeader))
+	}))
+	defer srv.Close()
+	q := newMemQueue(SinkWebhook, fixtureEvents()[:1])
+	run(t, &Deliverer{Store: q, WebhookURL: srv.URL, WebhookSecret: "given", Poll: 5 * time.Millisecond}, q)
+	if len(sigs) != 1 || len(q.errs) != 0 {
+		t.Errorf("signatures %q, errors %v", sigs, q.errs)
 	}
 }
 

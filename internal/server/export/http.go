@@ -21,6 +21,9 @@ const (
 	PathOpenVEX = "/api/v1/export/openvex" // ?service=S
 	PathSARIF   = "/api/v1/export/sarif"   // ?service=S
 	PathCSV     = "/api/v1/export/csv"     // ?service=&environment=&status=
+	// PathWebhookSecret answers {"secret": S}: the secret that signs
+	// webhook bodies when reach server was given none.
+	PathWebhookSecret = "/api/v1/export/webhook-secret"
 )
 
 // pageSize is the number of findings read per query (a variable for tests).
@@ -30,6 +33,7 @@ var pageSize = 1000
 type reader interface {
 	Service(ctx context.Context, name string, f store.Filter) (*store.Service, error)
 	Findings(ctx context.Context, f store.Filter) ([]store.Finding, error)
+	Secret(ctx context.Context, name string) ([]byte, error)
 }
 
 // Register mounts the export endpoints on mux, each behind protect (the
@@ -38,6 +42,7 @@ type reader interface {
 //	GET /api/v1/export/openvex?service=S   OpenVEX v0.2.0 of service S (WriteOpenVEX)
 //	GET /api/v1/export/sarif?service=S     SARIF 2.1.0 of service S (WriteSARIF)
 //	GET /api/v1/export/csv?service=&environment=&status=   CSV of the findings (CSVColumns), every filter optional
+//	GET /api/v1/export/webhook-secret      {"secret": S}, the server's webhook secret (WebhookSecret)
 //
 // Each answers with a Content-Disposition attachment filename; 400 for a
 // missing service or an unknown status, 404 for an unknown service, 503
@@ -57,6 +62,16 @@ func register(mux *http.ServeMux, st reader, protect func(http.Handler) http.Han
 		return WriteSARIF(w, svc, time.Now())
 	})))
 	mux.Handle("GET "+PathCSV, protect(csvExport(st)))
+	mux.Handle("GET "+PathWebhookSecret, protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, err := WebhookSecret(r.Context(), st)
+		if err != nil {
+			httpError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(map[string]string{"secret": secret})
+	})))
 }
 
 // serviceExport answers with a document of the service named by the

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,6 +48,13 @@ func (m *memReader) Findings(ctx context.Context, f store.Filter) ([]store.Findi
 	}
 	out = out[min(f.Offset, len(out)):]
 	return out[:min(f.Limit, len(out))], nil
+}
+
+func (m *memReader) Secret(ctx context.Context, name string) ([]byte, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	return []byte("k-" + name), nil
 }
 
 // protectHeader lets through requests with X-Admin: yes.
@@ -110,6 +118,12 @@ func TestHandlers(t *testing.T) {
 	if f := m.filters[0]; f.Service != "shop" || f.Environment != "prod" || f.Status != report.Reached {
 		t.Errorf("csv filter %+v", f)
 	}
+	w = get(t, mux, PathWebhookSecret)
+	var secret struct{ Secret string }
+	if err := json.Unmarshal(w.Body.Bytes(), &secret); err != nil || secret.Secret != hex.EncodeToString([]byte("k-webhook")) || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("webhook secret: %v %q %v", err, w.Body, w.Header())
+	}
+
 	w = get(t, mux, PathCSV)
 	if rows := readCSV(t, w.Body.Bytes()); len(rows) != 7 || w.Header().Get("Content-Disposition") != `attachment; filename="reach-findings.csv"` {
 		t.Errorf("unfiltered csv: %d rows, %v", len(rows), w.Header())
@@ -147,7 +161,7 @@ func TestHandlerErrors(t *testing.T) {
 		t.Errorf("internal error: %d %q: want 500 without the details", w.Code, w.Body)
 	}
 	// protect applies to every endpoint.
-	for _, p := range []string{PathOpenVEX + "?service=shop", PathSARIF + "?service=shop", PathCSV} {
+	for _, p := range []string{PathOpenVEX + "?service=shop", PathSARIF + "?service=shop", PathCSV, PathWebhookSecret} {
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, p, nil))
 		if w.Code != http.StatusUnauthorized {
