@@ -186,7 +186,7 @@ func (d *Deliverer) loop(ctx context.Context, sink string, send func(context.Con
 					return // not recorded: the next start delivers it again
 				}
 				if errs[i] != nil {
-					next := d.backoff(p.Attempts + 1)
+					next := d.retryIn(p.Attempts+1, errs[i])
 					retryAt[p.ID] = time.Now().Add(next)
 					wait = min(wait, next)
 					d.log().Warn("delivery failed; it stays queued", "sink", sink, "delivery", p.ID, "finding", p.Finding.ID,
@@ -269,9 +269,34 @@ func (d *Deliverer) post(ctx context.Context, what, u string, body []byte, heade
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		return nil, fmt.Errorf("%s %s: %s: %q", what, redactURL(u), resp.Status, msg)
+		err := &statusError{status: resp.Status, msg: msg}
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+			err.retryAfter = time.Duration(secs) * time.Second
+		}
+		return nil, fmt.Errorf("%s %s: %w", what, redactURL(u), err)
 	}
 	return answer, nil
+}
+
+// statusError is an answer other than 2xx.
+type statusError struct {
+	status     string
+	msg        string
+	retryAfter time.Duration // the answer's Retry-After, if any
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: %q", e.status, e.msg) }
+
+// retryIn is the wait before trying a delivery again after err, its
+// attempt-th failure: the backoff, or longer when the receiver asked
+// (Retry-After), within MaxBackoff.
+func (d *Deliverer) retryIn(attempt int, err error) time.Duration {
+	next := d.backoff(attempt)
+	var se *statusError
+	if errors.As(err, &se) && se.retryAfter > next {
+		next = min(se.retryAfter, orDefault(d.MaxBackoff, 5*time.Minute))
+	}
+	return next
 }
 
 // sendOTLP sends the deliveries as one OTLP logs request.

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,6 +224,35 @@ func TestBackoff(t *testing.T) {
 		if got[i] != want[i]*time.Second {
 			t.Errorf("backoff(%d) = %v, want %v", i+1, got[i], want[i]*time.Second)
 		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	d := &Deliverer{MinBackoff: time.Second, MaxBackoff: time.Minute}
+	tests := []struct {
+		err  error
+		want time.Duration
+	}{
+		{errors.New("connection refused"), time.Second},
+		{fmt.Errorf("otlp logs: %w", &statusError{status: "503", retryAfter: 30 * time.Second}), 30 * time.Second},
+		{fmt.Errorf("otlp logs: %w", &statusError{status: "429", retryAfter: time.Hour}), time.Minute},
+		{&statusError{status: "500"}, time.Second},
+	}
+	for _, tt := range tests {
+		if got := d.retryIn(1, tt.err); got != tt.want {
+			t.Errorf("retryIn(1, %v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	// Over HTTP: the header is read.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	_, err := d.post(context.Background(), "webhook", srv.URL+"/?key=secret", nil, http.Header{})
+	var se *statusError
+	if !errors.As(err, &se) || se.retryAfter != 7*time.Second || strings.Contains(err.Error(), "secret") {
+		t.Errorf("post: %v", err)
 	}
 }
 
