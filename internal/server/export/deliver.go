@@ -51,6 +51,8 @@ type Queue interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 }
 
+var _ Queue = (*store.Store)(nil)
+
 // Deliverer sends newly reached findings to an OTLP collector (as logs)
 // and to a webhook, at least once: it polls the store's queue of each
 // configured sink, delivers, and records each attempt with
