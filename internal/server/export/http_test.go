@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,9 +19,10 @@ import (
 // memReader serves the fixture service as the store's queries would,
 // honouring Limit and Offset, and remembers the filters it got.
 type memReader struct {
-	svc     *store.Service
-	filters []store.Filter
-	err     error
+	svc       *store.Service
+	filters   []store.Filter
+	err       error
+	failAfter int // Findings fails after this many pages, when > 0
 }
 
 func (m *memReader) Service(ctx context.Context, name string, f store.Filter) (*store.Service, error) {
@@ -39,6 +41,9 @@ func (m *memReader) Findings(ctx context.Context, f store.Filter) ([]store.Findi
 	m.filters = append(m.filters, f)
 	if m.err != nil {
 		return nil, m.err
+	}
+	if m.failAfter > 0 && len(m.filters) > m.failAfter {
+		return nil, fmt.Errorf("store x: %w", store.ErrUnavailable)
 	}
 	var out []store.Finding
 	for _, x := range m.svc.Findings {
@@ -167,6 +172,26 @@ func TestHandlerErrors(t *testing.T) {
 		if w.Code != http.StatusUnauthorized {
 			t.Errorf("%s without login: %d", p, w.Code)
 		}
+	}
+}
+
+// TestCSVCutOff: when the store fails after the first page is sent, the
+// download fails; it never ends as a short table.
+func TestCSVCutOff(t *testing.T) {
+	defer func(n int) { pageSize = n }(pageSize)
+	pageSize = 2
+	mux := http.NewServeMux()
+	register(mux, &memReader{svc: fixtureService(), failAfter: 1}, nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + PathCSV)
+	if err != nil {
+		return // cut off before the headers went out
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("the download ended cleanly after a failure: %d %q", resp.StatusCode, body)
 	}
 }
 
