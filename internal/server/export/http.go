@@ -101,6 +101,7 @@ func serviceExport(st reader, ext, contentType string, write func(io.Writer, *st
 			return
 		}
 		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("X-Content-Type-Options", "nosniff") // hostile strings stay text
 		w.Header().Set("Content-Disposition", attachment(name+"."+ext))
 		w.Write(buf.Bytes())
 	})
@@ -163,6 +164,7 @@ func csvExport(st reader) http.Handler {
 			}
 			if n == 0 {
 				w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+				w.Header().Set("X-Content-Type-Options", "nosniff")
 				w.Header().Set("Content-Disposition", attachment(name+".csv"))
 			}
 			if err := cw.Write(page); err != nil {

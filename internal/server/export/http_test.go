@@ -91,7 +91,7 @@ func TestHandlers(t *testing.T) {
 	register(mux, m, protectHeader)
 
 	w := get(t, mux, PathOpenVEX+"?service=shop")
-	if w.Code != 200 || w.Header().Get("Content-Disposition") != `attachment; filename="shop.openvex.json"` {
+	if w.Code != 200 || w.Header().Get("Content-Disposition") != `attachment; filename="shop.openvex.json"` || w.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("openvex: %d %v\n%s", w.Code, w.Header(), w.Body)
 	}
 	doc, err := vex.Parse(w.Body.Bytes())
