@@ -90,7 +90,43 @@ type vexComponent struct {
 // started), and its @id is derived from a hash of its content, so the same
 // report always gives the same document.
 func WriteOpenVEX(w io.Writer, r *Report) error {
-	doc, err := buildVEX(r)
+	return OpenVEXOptions{}.Write(w, r)
+}
+
+// OpenVEX statuses a VEXDecision can state.
+const (
+	VEXAffected           = "affected"
+	VEXNotAffected        = "not_affected"
+	VEXFixed              = "fixed"
+	VEXUnderInvestigation = "under_investigation"
+)
+
+// VEXDecision is what a statement says about a finding in a binary in
+// place of what reach saw: a decision people made (triage).
+type VEXDecision struct {
+	Status        string // one of the VEX statuses above
+	Justification string // for not_affected: one of OpenVEX's justifications
+	Impact        string // for not_affected: the impact statement
+	// Note is added to the finding's status notes (who decided, when,
+	// why).
+	Note string
+}
+
+// OpenVEXOptions adjusts the OpenVEX output.
+type OpenVEXOptions struct {
+	// Decide returns the decision a statement states about finding f of
+	// binary b, or nil for reach's own (see WriteOpenVEX).
+	Decide func(b *Binary, f *Finding) *VEXDecision
+}
+
+// Write writes r as an OpenVEX v0.2.0 document, as WriteOpenVEX does, with
+// the decisions of o.Decide. When the findings of one statement (one OSV
+// entry in binaries of one product) have different decisions, the
+// statement states the most cautious: affected, then under_investigation,
+// then fixed, then not_affected; the action statement is the upgrades of
+// the affected ones, the impact statement the not_affected ones'.
+func (o OpenVEXOptions) Write(w io.Writer, r *Report) error {
+	doc, err := o.build(r)
 	if err != nil {
 		return err
 	}
@@ -107,7 +143,7 @@ type vexGroup struct {
 	found   []binaryFinding
 }
 
-func buildVEX(r *Report) (*vexDoc, error) {
+func (o OpenVEXOptions) build(r *Report) (*vexDoc, error) {
 	groups := map[[2]string]*vexGroup{}
 	var keys [][2]string
 	for _, b := range r.Binaries {
@@ -128,7 +164,7 @@ func buildVEX(r *Report) (*vexDoc, error) {
 	})
 	stmts := make([]vexStatement, 0, len(keys))
 	for _, k := range keys {
-		stmts = append(stmts, vexStatementOf(groups[k]))
+		stmts = append(stmts, o.statement(groups[k]))
 	}
 
 	ts := r.Finished
@@ -192,8 +228,41 @@ func purl(module, version string) string {
 	return p
 }
 
-func vexStatementOf(g *vexGroup) vexStatement {
-	// The most severe status decides; every binary is noted.
+// vexRank orders VEX statuses from the most cautious.
+func vexRank(status string) int {
+	switch status {
+	case VEXAffected:
+		return 4
+	case VEXUnderInvestigation:
+		return 3
+	case VEXFixed:
+		return 2
+	case VEXNotAffected:
+		return 1
+	}
+	return 0
+}
+
+// decide is the decision about f in b: o.Decide's, or reach's own.
+func (o OpenVEXOptions) decide(b *Binary, f *Finding) VEXDecision {
+	if o.Decide != nil {
+		if d := o.Decide(b, f); d != nil {
+			return *d
+		}
+	}
+	if f.Status != Imported {
+		return VEXDecision{Status: VEXAffected}
+	}
+	impact := fmt.Sprintf("None of the vulnerable symbols of %s is in the binary.", f.Module)
+	if f.WholeModule {
+		impact = fmt.Sprintf("No code of %s is in the binary (the entry has no symbol data: the whole module is treated as vulnerable).", f.Module)
+	}
+	return VEXDecision{Status: VEXNotAffected, Justification: "vulnerable_code_not_present", Impact: impact}
+}
+
+func (o OpenVEXOptions) statement(g *vexGroup) vexStatement {
+	// The most severe status names the vulnerability; every binary is
+	// noted.
 	top := g.found[0]
 	for _, bf := range g.found[1:] {
 		if bf.f.Status.Rank() > top.f.Status.Rank() {
@@ -212,25 +281,41 @@ func vexStatementOf(g *vexGroup) vexStatement {
 		Vulnerability: vexVulnerability{ID: f.URL(), Name: f.OSV, Description: f.Summary, Aliases: slices.Clone(f.Aliases)},
 		Products:      []vexProduct{{vexComponent: g.product, Subcomponents: subs}},
 	}
-	var notes, actions []string
+	var notes, actions, impacts []string
+	var status, justification string
 	for _, bf := range g.found {
-		notes = append(notes, vexNote(bf.b, bf.f))
-		if a := upperFirst(bf.f.Advice(bf.b)) + "."; !slices.Contains(actions, a) {
-			actions = append(actions, a)
+		d := o.decide(bf.b, bf.f)
+		note := vexNote(bf.b, bf.f)
+		if d.Note != "" {
+			note += " " + d.Note
+		}
+		notes = append(notes, note)
+		if vexRank(d.Status) > vexRank(status) {
+			status = d.Status
+		}
+		switch d.Status {
+		case VEXAffected:
+			if a := upperFirst(bf.f.Advice(bf.b)) + "."; !slices.Contains(actions, a) {
+				actions = append(actions, a)
+			}
+		case VEXNotAffected:
+			if justification == "" {
+				justification = d.Justification
+			}
+			if d.Impact != "" && !slices.Contains(impacts, d.Impact) {
+				impacts = append(impacts, d.Impact)
+			}
 		}
 	}
 	st.StatusNotes = strings.Join(notes, " ")
-	if f.Status == Imported {
-		st.Status = "not_affected"
-		st.Justification = "vulnerable_code_not_present"
-		st.ImpactStatement = fmt.Sprintf("None of the vulnerable symbols of %s is in the binary.", f.Module)
-		if f.WholeModule {
-			st.ImpactStatement = fmt.Sprintf("No code of %s is in the binary (the entry has no symbol data: the whole module is treated as vulnerable).", f.Module)
-		}
-		return st
+	st.Status = status
+	switch status {
+	case VEXAffected:
+		st.ActionStatement = strings.Join(actions, " ")
+	case VEXNotAffected:
+		st.Justification = justification
+		st.ImpactStatement = strings.Join(impacts, " ")
 	}
-	st.Status = "affected"
-	st.ActionStatement = strings.Join(actions, " ")
 	return st
 }
 

@@ -164,3 +164,68 @@ func TestPurl(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenVEXDecide: a decision replaces what reach saw, and a statement
+// over several findings states the most cautious of their decisions.
+func TestOpenVEXDecide(t *testing.T) {
+	r := fixtureReport()
+	r.Binaries[1].MainVersion = "v1.4.0" // worker is the same product as app
+	app, worker := r.Binaries[0], r.Binaries[1]
+	decisions := map[*Finding]*VEXDecision{
+		app.Findings[3]:    {Status: VEXNotAffected, Justification: "vulnerable_code_cannot_be_controlled_by_adversary", Impact: "input is trusted", Note: "Triaged by alice."},
+		app.Findings[4]:    {Status: VEXFixed, Note: "Fixed by bob."},
+		app.Findings[0]:    {Status: VEXUnderInvestigation},
+		app.Findings[1]:    {Status: VEXNotAffected, Justification: "inline_mitigations_already_exist"},
+		worker.Findings[0]: {Status: VEXNotAffected, Justification: "vulnerable_code_not_in_execute_path"},
+	}
+	o := OpenVEXOptions{Decide: func(b *Binary, f *Finding) *VEXDecision { return decisions[f] }}
+	var buf bytes.Buffer
+	if err := o.Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := vex.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		vuln          string
+		status        vex.Status
+		justification vex.Justification
+		notes         string
+	}{
+		{"GO-2021-0061", vex.StatusNotAffected, vex.VulnerableCodeCannotBeControlledByAdversary, "Triaged by alice."},
+		{"GO-2023-1571", vex.StatusFixed, "", "Fixed by bob."},
+		{"GO-2020-0036", vex.StatusUnderInvestigation, "", "imported"},
+		// Both binaries not affected: the first justification.
+		{"GO-2021-0113", vex.StatusNotAffected, vex.InlineMitigationsAlreadyExist, "/srv/bin/worker"},
+		// No decision: reach's own.
+		{"GO-2022-0969", vex.StatusAffected, "", "reached"},
+	}
+	for _, tt := range tests {
+		got := doc.Matches(tt.vuln, "pkg:golang/example.com/app@v1.4.0", nil)
+		if len(got) != 1 {
+			t.Fatalf("%s: %d statements, want 1", tt.vuln, len(got))
+		}
+		st := got[0]
+		if err := st.Validate(); err != nil {
+			t.Errorf("%s: %v", tt.vuln, err)
+		}
+		if st.Status != tt.status || st.Justification != tt.justification || !strings.Contains(st.StatusNotes, tt.notes) {
+			t.Errorf("%s: %s (%s) %q, want %s (%s) with %q", tt.vuln, st.Status, st.Justification, st.StatusNotes, tt.status, tt.justification, tt.notes)
+		}
+	}
+	// One binary affected makes the product affected.
+	decisions[worker.Findings[0]] = nil
+	buf.Reset()
+	if err := o.Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	doc, err = vex.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := doc.Matches("GO-2021-0113", "pkg:golang/example.com/app@v1.4.0", nil)
+	if len(got) != 1 || got[0].Status != vex.StatusAffected || !strings.Contains(got[0].ActionStatement, "go get golang.org/x/text@v0.3.7") {
+		t.Errorf("GO-2021-0113 with worker affected: %+v", got)
+	}
+}

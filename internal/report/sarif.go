@@ -82,14 +82,23 @@ type sarifNotification struct {
 }
 
 type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifMessage      `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	CodeFlows           []sarifCodeFlow   `json:"codeFlows,omitempty"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Properties          sarifResultProps  `json:"properties"`
+	RuleID              string             `json:"ruleId"`
+	RuleIndex           int                `json:"ruleIndex"`
+	Level               string             `json:"level"`
+	Message             sarifMessage       `json:"message"`
+	Locations           []sarifLocation    `json:"locations"`
+	CodeFlows           []sarifCodeFlow    `json:"codeFlows,omitempty"`
+	PartialFingerprints map[string]string  `json:"partialFingerprints"`
+	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
+	Properties          sarifResultProps   `json:"properties"`
+}
+
+// sarifSuppression is a decision, kept outside the code, that a result
+// needs no action.
+type sarifSuppression struct {
+	Kind          string `json:"kind"`             // "external"
+	Status        string `json:"status,omitempty"` // "accepted"
+	Justification string `json:"justification,omitempty"`
 }
 
 type sarifResultProps struct {
@@ -146,6 +155,13 @@ type SARIFOptions struct {
 	// module (the go or toolchain line for Go's); without it, at the
 	// binary.
 	GoMod []byte
+	// Suppress returns, for a finding f of binary b that people decided
+	// needs no action (triaged not affected, or fixed), the
+	// justification of that decision: each result of f then carries an
+	// accepted external suppression with it. "" leaves them unsuppressed;
+	// a result merged from several findings is suppressed only when each
+	// of them is.
+	Suppress func(b *Binary, f *Finding) string
 }
 
 // WriteSARIF writes r as SARIF 2.1.0 with default options.
@@ -229,7 +245,15 @@ func (o SARIFOptions) build(r *Report) *sarifLog {
 	gomod := o.parseGoMod()
 	for _, b := range r.Binaries {
 		for _, f := range b.Findings {
-			run.Results = append(run.Results, o.results(gomod, b, f, ruleIndex[f.OSV])...)
+			results := o.results(gomod, b, f, ruleIndex[f.OSV])
+			if o.Suppress != nil {
+				if why := o.Suppress(b, f); why != "" {
+					for i := range results {
+						results[i].Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: why}}
+					}
+				}
+			}
+			run.Results = append(run.Results, results...)
 		}
 	}
 	run.Results = mergeResults(run.Results)
@@ -559,8 +583,8 @@ func (o SARIFOptions) moduleLocation(gomod *modfile.File, b *Binary, f *Finding)
 // mergeResults makes one result of the results of one rule at one place
 // (the same finding in several binaries, or several symbols called on one
 // line): its level and status are the most severe, its hits their sum, its
-// message each distinct message, and it keeps the first one's fingerprint
-// and code flows.
+// message each distinct message, it is suppressed only when each of them
+// is, and it keeps the first one's fingerprint and code flows.
 func mergeResults(results []sarifResult) []sarifResult {
 	type key struct {
 		rule, uri, base string
@@ -598,6 +622,12 @@ func mergeResults(results []sarifResult) []sarifResult {
 		}
 		if m.CodeFlows == nil {
 			m.CodeFlows = res.CodeFlows
+		}
+		switch {
+		case len(res.Suppressions) == 0:
+			m.Suppressions = nil // one of them needs action
+		case len(m.Suppressions) > 0 && !strings.Contains(m.Suppressions[0].Justification, res.Suppressions[0].Justification):
+			m.Suppressions[0].Justification += " " + res.Suppressions[0].Justification
 		}
 	}
 	for i := range out {

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -306,5 +307,64 @@ func TestSARIFOneResultPerLine(t *testing.T) {
 	}
 	if loc := res[0].Locations[0].PhysicalLocation; loc.ArtifactLocation.URI != "main.go" || loc.ArtifactLocation.URIBaseID != "%SRCROOT%" || loc.Region.StartLine != 30 {
 		t.Errorf("location %+v %+v, want %%SRCROOT%% main.go:30", loc.ArtifactLocation, loc.Region)
+	}
+}
+
+// TestSARIFSuppress: the results of a finding people decided needs no
+// action carry an accepted external suppression; a result merged with
+// one that needs action does not; the log stays valid.
+func TestSARIFSuppress(t *testing.T) {
+	r := fixtureReport()
+	app := r.Binaries[0]
+	o := SARIFOptions{SourceRoot: "/home/dev/app", GoMod: []byte(fixtureGoMod), Suppress: func(b *Binary, f *Finding) string {
+		if b == app && (f.OSV == "GO-2021-0113" || f.OSV == "GO-2020-0036") {
+			return "not_affected by alice: " + f.OSV
+		}
+		return ""
+	}}
+	var buf strings.Builder
+	if err := o.Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	errs, err := sarifValidator(t).validate([]byte(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range errs {
+		t.Error(e)
+	}
+	var log sarifLog
+	if err := json.Unmarshal([]byte(buf.String()), &log); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, res := range log.Runs[0].Results {
+		loc := res.Locations[0].PhysicalLocation
+		k := fmt.Sprintf("%s %s:%d", res.RuleID, loc.ArtifactLocation.URI, loc.Region.StartLine)
+		switch len(res.Suppressions) {
+		case 0:
+			got[k] = ""
+		case 1:
+			s := res.Suppressions[0]
+			if s.Kind != "external" || s.Status != "accepted" {
+				t.Errorf("%s: suppression %+v", k, s)
+			}
+			got[k] = s.Justification
+		default:
+			t.Errorf("%s: %d suppressions", k, len(res.Suppressions))
+		}
+	}
+	want := map[string]string{
+		"GO-2021-0113 api/lang.go:41": "not_affected by alice: GO-2021-0113",
+		"GO-2021-0113 main.go:22":     "not_affected by alice: GO-2021-0113",
+		"GO-2021-0113 go.mod:6":       "", // with worker's, which needs action
+		"GO-2020-0036 go.mod:7":       "not_affected by alice: GO-2020-0036",
+		"GO-2022-0969 go.mod:3":       "",
+		"GO-2021-0061 go.mod:7":       "",
+		"GO-2023-1571 go.mod:3":       "",
+		"GO-2099-0001 go.mod:1":       "",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("suppressions = %q\nwant %q", got, want)
 	}
 }
