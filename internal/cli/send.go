@@ -132,4 +132,3 @@ func (s *serverFlags) send(ctx context.Context, e *env, r *report.Report) error 
 	e.log.Info("report sent", "component", "server", "server", s.url, "agent", agent, "batches", len(resps), "updates", updates)
 	return nil
 }
-
