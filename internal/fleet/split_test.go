@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/reach-sca/reach/internal/report"
 )
 
 func TestSplit(t *testing.T) {
@@ -79,5 +81,61 @@ func TestSplitTooLarge(t *testing.T) {
 	b.Agent.Labels = map[string]string{"x": strings.Repeat("y", 5000)}
 	if _, err := Split(b, 4000); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("a batch too large without observations: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestSplitLimits checks the server's other bounds: observations and
+// finding rows per batch.
+func TestSplitLimits(t *testing.T) {
+	reached := func(osv string, callsites int) *report.Finding {
+		s := &report.Symbol{Package: "p", Name: "F", Status: report.Reached}
+		for i := range callsites {
+			s.Callsites = append(s.Callsites, &report.Callsite{Function: "main.f", File: "m.go", Line: i + 1, Hits: 1})
+		}
+		return &report.Finding{OSV: osv, Module: "m", Version: "v1.0.0", Status: report.Reached,
+			Symbols: []*report.Symbol{s, {Package: "p", Name: "G", Status: report.Linked}}}
+	}
+	manyObs := bigObservations(2500, 1, 10)
+	oneBig := []Observation{{Instance: "i", Mode: "run", Binary: &report.Binary{Path: "/bin/x", Modules: []report.Module{{Path: "m", Version: "v1.0.0"}},
+		Findings: []*report.Finding{reached("GO-1", 9000), reached("GO-2", 9000), reached("GO-3", 9000)}}}}
+	for _, tc := range []struct {
+		name  string
+		obs   []Observation
+		parts int
+	}{
+		{"observations", manyObs, 3},
+		{"rows", oneBig, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBatch()
+			b.Observations = tc.obs
+			want := findingKeys(tc.obs)
+			parts, err := Split(b, MaxBatchBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(parts) != tc.parts {
+				t.Errorf("%d parts, want %d", len(parts), tc.parts)
+			}
+			var got []string
+			for i, p := range parts {
+				if n := len(p.Observations); n > MaxBatchObservations {
+					t.Errorf("part %d: %d observations", i, n)
+				}
+				if n := batchRows(p.Observations); n > MaxBatchRows {
+					t.Errorf("part %d: %d rows", i, n)
+				}
+				got = append(got, findingKeys(p.Observations)...)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("the parts do not hold the batch's findings in order")
+			}
+		})
+	}
+	if n := Rows(reached("GO-1", 3)); n != 4 {
+		t.Errorf("Rows of a symbol reached from 3 callsites and one linked = %d, want 4", n)
+	}
+	if n := Rows(&report.Finding{OSV: "GO-1", Status: report.Imported}); n != 1 {
+		t.Errorf("Rows of a finding without symbols = %d, want 1", n)
 	}
 }
