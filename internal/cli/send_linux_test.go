@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/reach-sca/reach/internal/fleet"
@@ -180,4 +181,44 @@ func jsonOf(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAttachSendsReport attaches to a serving HTTP server with -server:
+// reach attach stops on SIGINT, which ends its context, and still sends
+// the report it wrote, as an attach observation of the server's process.
+func TestAttachSendsReport(t *testing.T) {
+	testprog.RequireRoot(t)
+	db := realDB(t)
+	bin := testprog.Build(t, testprog.Dir(t, "httpserve"), testprog.Plain)
+	rec := newProtocolRecorder("reach_enrol_test")
+	hs := httptest.NewServer(rec)
+	defer hs.Close()
+	t.Setenv(envServerToken, "reach_enrol_test")
+
+	srv := startServer(t, bin)
+	pid := srv.cmd.Process.Pid
+	out := filepath.Join(t.TempDir(), "report.json")
+	a := startAttach(t, "attach", "-db", db, "-format", "json", "-o", out, "-fail-on", "never", "-server", hs.URL, "-service", "web", itoa(uint64(pid)))
+	srv.get(t, "/parse", "en-US", "en-US\n")
+	if err := a.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, a.errText())
+	}
+	r := readReport(t, out)
+	batches := rec.sent()
+	if len(batches) != 1 || len(batches[0].Observations) != 1 {
+		t.Fatalf("server got %+v, want one batch of one observation\n%s", batches, a.errText())
+	}
+	o := batches[0].Observations[0]
+	if o.Mode != "attach" || o.Service != "web" || len(o.PIDs) != 1 || o.PIDs[0] != pid {
+		t.Errorf("observation mode %q service %q pids %v, want attach web [%d]", o.Mode, o.Service, o.PIDs, pid)
+	}
+	if got, want := jsonOf(t, o.Binary), jsonOf(t, observedBinary(t, r, bin)); got != want {
+		t.Errorf("binary sent differs from the report's:\n%s\nreport:\n%s", got, want)
+	}
+	if _, sym := observedSymbol(t, o.Binary, textOSV, textPkg, "Parse"); sym.Status != report.Reached {
+		t.Errorf("Parse sent as %s, want reached", sym.Status)
+	}
 }
