@@ -61,6 +61,16 @@ func (p *protocolRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startRecorder serves a protocolRecorder of enrolment token
+// reach_enrol_test until the test ends.
+func startRecorder(t *testing.T) (*protocolRecorder, *httptest.Server) {
+	t.Helper()
+	rec := newProtocolRecorder("reach_enrol_test")
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	return rec, srv
+}
+
 func (p *protocolRecorder) sent() []fleet.Batch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -76,9 +86,7 @@ func TestRunSendsReport(t *testing.T) {
 	testprog.RequireRoot(t)
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "textyaml"), testprog.Plain)
-	rec := newProtocolRecorder("reach_enrol_test")
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
+	rec, srv := startRecorder(t)
 	host, _ := os.Hostname()
 
 	t.Run("enrol and send", func(t *testing.T) {
@@ -190,9 +198,7 @@ func TestAttachSendsReport(t *testing.T) {
 	testprog.RequireRoot(t)
 	db := realDB(t)
 	bin := testprog.Build(t, testprog.Dir(t, "httpserve"), testprog.Plain)
-	rec := newProtocolRecorder("reach_enrol_test")
-	hs := httptest.NewServer(rec)
-	defer hs.Close()
+	rec, hs := startRecorder(t)
 	t.Setenv(envServerToken, "reach_enrol_test")
 
 	srv := startServer(t, bin)
