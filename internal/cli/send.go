@@ -103,7 +103,10 @@ func (s *serverFlags) send(ctx context.Context, e *env, r *report.Report) error 
 	// own time.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 	defer cancel()
-	host, _ := os.Hostname()
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown" // the server needs one
+	}
 	src := fleet.Source{
 		Instance:    fleet.NewInstance(),
 		Host:        host,
