@@ -2,12 +2,17 @@ package fleet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/reach-sca/reach/internal/report"
 )
@@ -188,5 +193,69 @@ func TestEnvLabels(t *testing.T) {
 	}
 	if got := EnvLabels(func(string) string { return "" }); got != nil && got[LabelK8sPod] != "" {
 		t.Errorf("without POD_NAME: %v", got)
+	}
+}
+
+// TestSendReport checks both kinds of token: an enrolment token enrols,
+// then sends as the new agent with its token from Seq 1; an agent token
+// sends as the agent given, numbered by the time; anything else is
+// refused before a request.
+func TestSendReport(t *testing.T) {
+	r, _ := readFixture(t, "full.json.golden")
+	var (
+		mu      sync.Mutex
+		batches []Batch
+		auths   []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		auths = append(auths, req.Header.Get("Authorization"))
+		switch req.URL.Path {
+		case PathEnrol:
+			json.NewEncoder(w).Encode(EnrolResponse{AgentID: "agt_new", Token: "reach_agent_new"})
+		case PathReport:
+			var b Batch
+			json.NewDecoder(req.Body).Decode(&b)
+			batches = append(batches, b)
+			json.NewEncoder(w).Encode(BatchResponse{Seq: b.Seq})
+		}
+	}))
+	defer srv.Close()
+	src := Source{Instance: NewInstance(), Host: "h"}
+
+	c, _ := NewClient(srv.URL, "reach_enrol_x")
+	agent, resps, err := c.SendReport(context.Background(), r, src, "ignored")
+	if err != nil || agent != "agt_new" || len(resps) != 1 {
+		t.Fatalf("enrolment token: agent %q, %d answers, %v", agent, len(resps), err)
+	}
+	if want := []string{"Bearer reach_enrol_x", "Bearer reach_agent_new"}; !reflect.DeepEqual(auths, want) {
+		t.Errorf("authorizations %q, want %q", auths, want)
+	}
+	if c.Token != "reach_enrol_x" {
+		t.Errorf("SendReport changed the client's token")
+	}
+	if batches[0].AgentID != "agt_new" || batches[0].Seq != 1 || len(batches[0].Observations) != len(r.Binaries) {
+		t.Errorf("batch agent %q seq %d with %d observations", batches[0].AgentID, batches[0].Seq, len(batches[0].Observations))
+	}
+
+	before := time.Now().UnixNano()
+	c, _ = NewClient(srv.URL, "reach_agent_mine")
+	if agent, _, err := c.SendReport(context.Background(), r, src, "agt_mine"); err != nil || agent != "agt_mine" {
+		t.Fatalf("agent token: agent %q, %v", agent, err)
+	}
+	if b := batches[1]; b.AgentID != "agt_mine" || b.Seq < uint64(before) || b.Seq > uint64(time.Now().UnixNano()) {
+		t.Errorf("agent token: batch agent %q seq %d, want agt_mine numbered by the time", b.AgentID, b.Seq)
+	}
+	if _, _, err := c.SendReport(context.Background(), r, src, ""); err == nil || !strings.Contains(err.Error(), "give an enrolment token instead") {
+		t.Errorf("agent token without ID: %v", err)
+	}
+	n := len(auths)
+	c, _ = NewClient(srv.URL, "hunter2")
+	if _, _, err := c.SendReport(context.Background(), r, src, "a"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("not a token: %v", err)
+	}
+	if len(auths) != n {
+		t.Errorf("a request was made with a token that is none")
 	}
 }
