@@ -72,13 +72,21 @@ func runAttach(ctx context.Context, e *env, args []string) error {
 		waitAttached(ctx, s.Session, attached, *dur)
 	}
 	r, finErr := s.finish()
+	var sendErr error
 	if r != nil {
-		if err := writeObserved(e, &o.outputFlags, e.stdout, r); err != nil {
-			return errors.Join(err, finErr)
+		// Written first, then sent (-server): a server that is down
+		// loses nothing.
+		err := writeObserved(e, &o.outputFlags, e.stdout, r)
+		sendErr = o.server.send(ctx, e, r)
+		if err != nil {
+			return errors.Join(err, finErr, sendErr)
 		}
 	}
 	if finErr != nil {
-		return finErr
+		return errors.Join(finErr, sendErr)
+	}
+	if sendErr != nil {
+		return sendErr
 	}
 	if len(attached) == 0 {
 		return errors.New("no process could be observed: see the errors above")

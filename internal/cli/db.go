@@ -74,7 +74,7 @@ func (d *dbFlags) register(fs *flag.FlagSet) {
 	// No default in the flag itself: help would print it a second time.
 	fs.StringVar(&d.source, "db", "", "vulnerability database: an https:// URL, a file:// URL or a directory (default: $GOVULNDB, else https://vuln.go.dev)")
 	fs.DurationVar(&d.timeout, "db-timeout", vulndb.DefaultLoadTimeout, "give up reading the database (its index and the entries needed) after this long")
-	fs.BoolVar(&d.insecure, "insecure", false, "accept a plain http:// database on another host (anyone on the way can read and change it)")
+	fs.BoolVar(&d.insecure, "insecure", false, "accept a plain http:// database (or -server) on another host (anyone on the way can read and change it)")
 }
 
 // open returns a client of the database the flags name.

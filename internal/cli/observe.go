@@ -24,6 +24,7 @@ type observeFlags struct {
 	stream   string
 	maxSites int
 	goTools  bool // run only
+	server   serverFlags
 }
 
 func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string) {
@@ -32,6 +33,15 @@ func (o *observeFlags) register(fs *flag.FlagSet, defaultFailOn, reportTo string
 	fs.StringVar(&o.targets, "targets", "", "watch only the targets listed in `FILE`, one per line: an OSV ID (GO-2021-0113) or an alias (CVE-2021-38561, GHSA-...), a symbol (golang.org/x/text/language.Parse), a package (golang.org/x/text/language), or * for all; # starts a comment. The file is re-read when it changes; the symbols left out are reported not_watched")
 	fs.StringVar(&o.stream, "stream", "", "write each hit as a line of JSON to `FILE` as it happens (- for standard error)")
 	fs.IntVar(&o.maxSites, "max-sites", observe.DefaultMaxSites, "refuse to arm more than this many probe sites in one process")
+	o.server.register(fs)
+}
+
+// validate checks the flags: the output's, and -server's with its token.
+func (o *observeFlags) validate() error {
+	if err := o.outputFlags.validate(); err != nil {
+		return err
+	}
+	return o.server.validate(o.db.insecure)
 }
 
 // session is an observation in progress with its output streams.

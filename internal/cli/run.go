@@ -88,23 +88,34 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return serr
 	}
 	r, finErr := s.finish()
+	var sendErr error
 	if r != nil {
 		write := func() error { return writeObserved(e, &o.outputFlags, e.stderr, r) }
 		if *merge {
 			write = func() error { _, err := mergeReport(o.out, r); return err }
 		}
-		if err := write(); err != nil {
-			return errors.Join(runErr, err)
+		// The report is written first, then sent (-server): a server
+		// that is down loses nothing.
+		err := write()
+		sendErr = o.server.send(ctx, e, r)
+		if err != nil {
+			return errors.Join(runErr, err, sendErr)
 		}
 	}
 	if runErr != nil {
-		return errors.Join(runErr, finErr)
+		return errors.Join(runErr, finErr, sendErr)
 	}
 	if finErr != nil {
 		printError(e.stderr, finErr)
 	}
 	if code != 0 {
+		if sendErr != nil {
+			printError(e.stderr, sendErr)
+		}
 		return &statusError{code: code}
+	}
+	if sendErr != nil {
+		return sendErr
 	}
 	return checkThreshold(r, o.failOn)
 }

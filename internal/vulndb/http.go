@@ -42,9 +42,9 @@ func sameOrigin(hc *http.Client) *http.Client {
 	return &c
 }
 
-// isLoopback reports whether host names this machine: localhost or a
+// IsLoopback reports whether host names this machine: localhost or a
 // loopback address.
-func isLoopback(host string) bool {
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

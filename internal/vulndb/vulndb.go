@@ -229,7 +229,7 @@ func New(source string, opts Options) (*Client, error) {
 		if u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("vulnerability database URL %s: remove the query or fragment", source)
 		}
-		if u.Scheme == "http" && !opts.Insecure && !isLoopback(u.Hostname()) {
+		if u.Scheme == "http" && !opts.Insecure && !IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("vulnerability database URL %s: plain http can be read and changed by anyone on the way; use https, or pass -insecure to accept it", source)
 		}
 		c.source = strings.TrimRight(source, "/")
