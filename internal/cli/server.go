@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/reach-sca/reach/internal/safefile"
 	reachserver "github.com/reach-sca/reach/internal/server"
+	"github.com/reach-sca/reach/internal/server/dashboard"
+	"github.com/reach-sca/reach/internal/server/export"
 	"github.com/reach-sca/reach/internal/server/store"
 )
 
@@ -142,14 +145,8 @@ func runServer(ctx context.Context, e *env, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	var sinks []string
-	if *otlp != "" {
-		sinks = append(sinks, "otlp")
-	}
-	if *webhook != "" {
-		sinks = append(sinks, "webhook")
-	}
-	dir, st, err := sf.open(ctx, store.Options{Sinks: sinks})
+	deliver := &export.Deliverer{OTLPEndpoint: *otlp, WebhookURL: *webhook, Log: e.log.With("component", "delivery")}
+	dir, st, err := sf.open(ctx, store.Options{Sinks: deliver.Sinks()})
 	if err != nil {
 		return err
 	}
@@ -162,12 +159,13 @@ func runServer(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	srv, err := reachserver.New(ctx, reachserver.Options{
-		Store:   st,
-		Logger:  e.log.With("component", "server"),
-		Mounts:  serverMounts(st),
-		OTLP:    *otlp,
-		Webhook: *webhook,
-		TLS:     tlsConfig,
+		Store:      st,
+		Logger:     e.log.With("component", "server"),
+		Mounts:     serverMounts(e, st),
+		Background: []func(context.Context){func(ctx context.Context) { deliverer(ctx, e, st, deliver) }},
+		OTLP:       *otlp,
+		Webhook:    *webhook,
+		TLS:        tlsConfig,
 	})
 	if err != nil {
 		ln.Close()
@@ -187,8 +185,30 @@ func runServer(ctx context.Context, e *env, args []string) error {
 }
 
 // serverMounts returns what the server mounts besides its API: the
-// dashboard and the exports. (Wired here when those packages land.)
-func serverMounts(st *store.Store) []reachserver.Mount { return nil }
+// dashboard and the exports, behind the server's login check.
+func serverMounts(e *env, st *store.Store) []reachserver.Mount {
+	dash := dashboard.New(st, dashboard.Options{
+		User:          func(r *http.Request) string { return reachserver.AdminName(r.Context()) },
+		Logger:        e.log.With("component", "dashboard"),
+		ConfigChanged: reachserver.ConfigChanged,
+	})
+	return []reachserver.Mount{
+		dash.Register,
+		func(mux *http.ServeMux, protect func(http.Handler) http.Handler) { export.Register(mux, st, protect) },
+	}
+}
+
+// deliverer runs the exports' delivery of newly reached findings (OTLP,
+// webhook) until ctx ends.
+func deliverer(ctx context.Context, e *env, st *store.Store, d *export.Deliverer) {
+	if len(d.Sinks()) == 0 {
+		return
+	}
+	d.Store = st
+	if err := d.Run(ctx); err != nil {
+		e.log.Error("delivery stopped", "err", err)
+	}
+}
 
 // storeName names the store for messages, without a password.
 func storeName(dsn, dir string) string {
