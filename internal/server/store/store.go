@@ -34,19 +34,19 @@ type Options struct {
 
 // Agent is an enrolled agent as the server knows it.
 type Agent struct {
-	ID             string
-	Hostname       string
-	ReachVersion   string
-	Labels         map[string]string
-	Created        time.Time
-	LastSeen       time.Time
-	LastSeq        uint64
-	Processes      int
-	Probes         int
-	AppliedVersion int64
-	AppliedError   string
-	AppliedAt      *time.Time
-	Revoked        bool
+	ID             string            `json:"id"`
+	Hostname       string            `json:"hostname"`
+	ReachVersion   string            `json:"reach_version"`
+	Labels         map[string]string `json:"labels"`
+	Created        time.Time         `json:"created"`
+	LastSeen       time.Time         `json:"last_seen"`
+	LastSeq        uint64            `json:"last_seq"`
+	Processes      int               `json:"processes"`
+	Probes         int               `json:"probes"`
+	AppliedVersion int64             `json:"applied_version"`
+	AppliedError   string            `json:"applied_error"`
+	AppliedAt      *time.Time        `json:"applied_at"`
+	Revoked        bool              `json:"revoked"`
 }
 
 // IngestResult is what storing a batch did.
@@ -96,30 +96,30 @@ type TriageRequest struct {
 
 // Finding is one stored finding with where it was seen.
 type Finding struct {
-	ID             int64
-	Service        string
-	BuildID        string
-	BinaryPath     string
-	OSV            string
-	Summary        string
-	Aliases        []string
-	Module         string
-	Version        string
-	FixedVersion   string
-	Package        string
-	Symbol         string
-	Scope          string
-	Status         report.Status
-	Callsite       *report.Callsite // nil for none; Hits is the finding's
-	Stack          []report.Frame
-	Hits           uint64
-	HitsLowerBound bool
-	FirstSeen      time.Time
-	LastSeen       time.Time
-	FirstReached   *time.Time
-	Triage         Triage
-	Hosts          []string // where seen
-	Environments   []string
+	ID             int64            `json:"id"`
+	Service        string           `json:"service"`
+	BuildID        string           `json:"build_id"`
+	BinaryPath     string           `json:"binary_path"`
+	OSV            string           `json:"osv"`
+	Summary        string           `json:"summary"`
+	Aliases        []string         `json:"aliases"`
+	Module         string           `json:"module"`
+	Version        string           `json:"version"`
+	FixedVersion   string           `json:"fixed_version"`
+	Package        string           `json:"package"`
+	Symbol         string           `json:"symbol"`
+	Scope          string           `json:"scope"`
+	Status         report.Status    `json:"status"`
+	Callsite       *report.Callsite `json:"callsite"` // nil for none; Hits is the finding's
+	Stack          []report.Frame   `json:"stack"`
+	Hits           uint64           `json:"hits"`
+	HitsLowerBound bool             `json:"hits_lower_bound"`
+	FirstSeen      time.Time        `json:"first_seen"`
+	LastSeen       time.Time        `json:"last_seen"`
+	FirstReached   *time.Time       `json:"first_reached"`
+	Triage         Triage           `json:"triage"`
+	Hosts          []string         `json:"hosts"` // where seen
+	Environments   []string         `json:"environments"`
 }
 
 // Filter narrows queries; zero fields do not filter.
@@ -136,80 +136,82 @@ type Filter struct {
 
 // Overview is the fleet overview.
 type Overview struct {
-	Services, Hosts, Agents int
+	Services int `json:"services"`
+	Hosts    int `json:"hosts"`
+	Agents   int `json:"agents"`
 	// Findings counts findings by status, Vulns OSV entries by their
 	// highest status in the fleet.
-	Findings map[report.Status]int
-	Vulns    map[report.Status]int
-	Ranked   []VulnRank
+	Findings map[report.Status]int `json:"findings"`
+	Vulns    map[report.Status]int `json:"vulns"`
+	Ranked   []VulnRank            `json:"ranked"`
 	// Timeline counts findings by the day they were first reached,
 	// oldest first, over the last 90 days.
-	Timeline []DayCount
+	Timeline []DayCount `json:"timeline"`
 }
 
 // VulnRank is one OSV entry in the fleet overview, ranked by how many
 // services reached it, then how many link it.
 type VulnRank struct {
-	OSV             string
-	Summary         string
-	Aliases         []string
-	Status          report.Status // highest in the fleet
-	ReachedServices int
-	LinkedServices  int // linked or not_watched, not reached
-	FirstReached    *time.Time
-	LastSeen        time.Time
+	OSV             string        `json:"osv"`
+	Summary         string        `json:"summary"`
+	Aliases         []string      `json:"aliases"`
+	Status          report.Status `json:"status"` // highest in the fleet
+	ReachedServices int           `json:"reached_services"`
+	LinkedServices  int           `json:"linked_services"` // linked or not_watched, not reached
+	FirstReached    *time.Time    `json:"first_reached"`
+	LastSeen        time.Time     `json:"last_seen"`
 }
 
 // DayCount is a count on one day (UTC).
 type DayCount struct {
-	Day   time.Time
-	Count int
+	Day   time.Time `json:"day"`
+	Count int       `json:"count"`
 }
 
 // Vuln is one OSV entry across the fleet.
 type Vuln struct {
-	OSV      string
-	Summary  string
-	Aliases  []string
-	Findings []Finding
+	OSV      string    `json:"osv"`
+	Summary  string    `json:"summary"`
+	Aliases  []string  `json:"aliases"`
+	Findings []Finding `json:"findings"`
 }
 
 // Service is one service with its binaries and findings.
 type Service struct {
-	Name     string
-	Binaries []Binary
-	Counts   map[report.Status]int
-	Findings []Finding
+	Name     string                `json:"name"`
+	Binaries []Binary              `json:"binaries"`
+	Counts   map[report.Status]int `json:"counts"`
+	Findings []Finding             `json:"findings"`
 }
 
 // ServiceSummary is a row of the services list.
 type ServiceSummary struct {
-	Name         string
-	Environments []string
-	Binaries     int
-	Counts       map[report.Status]int
-	LastSeen     time.Time
+	Name         string                `json:"name"`
+	Environments []string              `json:"environments"`
+	Binaries     int                   `json:"binaries"`
+	Counts       map[report.Status]int `json:"counts"`
+	LastSeen     time.Time             `json:"last_seen"`
 }
 
 // Binary is one build of a service.
 type Binary struct {
-	BuildID     string
-	Path        string
-	GoVersion   string
-	MainModule  string
-	MainVersion string
-	Stripped    bool
-	PIE         bool
-	Modules     []report.Module
-	FirstSeen   time.Time
-	LastSeen    time.Time
+	BuildID     string          `json:"build_id"`
+	Path        string          `json:"path"`
+	GoVersion   string          `json:"go_version"`
+	MainModule  string          `json:"main_module"`
+	MainVersion string          `json:"main_version"`
+	Stripped    bool            `json:"stripped"`
+	PIE         bool            `json:"pie"`
+	Modules     []report.Module `json:"modules"`
+	FirstSeen   time.Time       `json:"first_seen"`
+	LastSeen    time.Time       `json:"last_seen"`
 }
 
 // ConfigAgent is an agent's answer to the configuration.
 type ConfigAgent struct {
-	AgentID  string
-	Hostname string
-	Version  int64
-	Error    string
-	At       *time.Time
+	AgentID  string     `json:"agent_id"`
+	Hostname string     `json:"hostname"`
+	Version  int64      `json:"version"`
+	Error    string     `json:"error"`
+	At       *time.Time `json:"at"`
 }
