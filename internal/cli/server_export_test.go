@@ -81,6 +81,7 @@ func TestServerExports(t *testing.T) {
 			},
 		}},
 	}
+	sent := time.Now()
 	if code, body := httpDo(t, c, "POST", p.url+fleet.PathReport, agent.Token, b); code != 200 {
 		t.Fatalf("report: %d %s", code, body)
 	}
@@ -89,6 +90,7 @@ func TestServerExports(t *testing.T) {
 		n, m := len(records), len(hooks)
 		mu.Unlock()
 		if n >= 1 && m >= 1 {
+			t.Logf("delivered to both within %v of the report", time.Since(sent).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
