@@ -183,6 +183,8 @@ func (d *Deliverer) loop(ctx context.Context, sink string, send func(context.Con
 		}
 		if len(due) > 0 {
 			errs := send(ctx, due)
+			failed := map[string][]int64{} // error: the deliveries it failed, logged once a round
+			var order []string
 			for i, p := range due {
 				if ctx.Err() != nil {
 					return // not recorded: the next start delivers it again
@@ -191,14 +193,21 @@ func (d *Deliverer) loop(ctx context.Context, sink string, send func(context.Con
 					next := d.retryIn(p.Attempts+1, errs[i])
 					retryAt[p.ID] = time.Now().Add(next)
 					wait = min(wait, next)
-					d.log().Warn("delivery failed; it stays queued", "sink", sink, "delivery", p.ID, "finding", p.Finding.ID,
-						"attempt", p.Attempts+1, "retry_in", next, "err", errs[i])
+					msg := fmt.Sprintf("%v (attempt %d, again in %v)", errs[i], p.Attempts+1, next)
+					if failed[msg] == nil {
+						order = append(order, msg)
+					}
+					failed[msg] = append(failed[msg], p.ID)
 				} else {
 					delete(retryAt, p.ID)
 				}
 				if err := d.Store.MarkDelivered(ctx, p.ID, errs[i]); err != nil && ctx.Err() == nil {
 					d.log().Warn("recording a delivery attempt", "sink", sink, "delivery", p.ID, "err", err)
 				}
+			}
+			for _, msg := range order {
+				ids := failed[msg]
+				d.log().Warn("delivery failed; it stays queued", "sink", sink, "deliveries", len(ids), "first", ids[0], "err", msg)
 			}
 			if len(pending) == batch && len(due) == len(pending) {
 				wait = 0 // more may be queued

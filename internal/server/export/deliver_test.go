@@ -369,3 +369,51 @@ func TestDelivererBadURL(t *testing.T) {
 		}
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDeliverFailureLogged: every failed round is logged, once for the
+// deliveries one error failed, and the deliveries stay queued.
+func TestDeliverFailureLogged(t *testing.T) {
+	c := &collector{t: t}
+	c.fail.Store(1 << 20)
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	q := newMemQueue(SinkOTLP, fixtureEvents())
+	var logs syncBuffer
+	d := &Deliverer{Store: q, OTLPEndpoint: srv.URL, OTLPHeaders: map[string]string{"Authorization": "Bearer collector-key"},
+		Poll: 5 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); c.reqs.Load() < 3 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	lines := strings.Count(logs.String(), "delivery failed; it stays queued")
+	if rounds := int(c.reqs.Load()); lines < rounds-1 || lines > rounds || !strings.Contains(logs.String(), "deliveries=2") ||
+		!strings.Contains(logs.String(), "503 Service Unavailable") {
+		t.Errorf("%d requests failed, %d warnings, want one per request, each for both deliveries:\n%s", rounds, lines, logs.String())
+	}
+	if q.done() || len(q.errs[100]) < 2 || len(q.errs[101]) < 2 {
+		t.Errorf("errors recorded: %v", q.errs)
+	}
+}
