@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,7 +99,7 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	ctx := context.Background()
 	path := buildApp(t, testprog.Plain)
 	none, _ := NewSelection()
-	logs := &syncBuffer{}
+	logs := &testprog.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
 	s := newSession(t, fixtureDB(t), Options{Report: report.Report{Mode: "attach"}, Targets: none, Logger: log})
 	tf := filepath.Join(t.TempDir(), "targets")
@@ -169,24 +167,6 @@ func TestNotWatchedTargetsChange(t *testing.T) {
 	if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, strings.ReplaceAll(warn, `\"`, `"`)) }) {
 		t.Errorf("notes %q lack the unknown ID", r.Notes)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestQuoteShort(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/server/store"
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 // memQueue is an in-memory delivery queue with the store's contract:
@@ -370,24 +371,6 @@ func TestDelivererBadURL(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDeliverFailureLogged: every failed round is logged, once for the
 // deliveries one error failed, and the deliveries stay queued.
 func TestDeliverFailureLogged(t *testing.T) {
@@ -396,7 +379,7 @@ func TestDeliverFailureLogged(t *testing.T) {
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	q := newMemQueue(SinkOTLP, fixtureEvents())
-	var logs syncBuffer
+	var logs testprog.SyncBuffer
 	d := &Deliverer{Store: q, OTLPEndpoint: srv.URL, OTLPHeaders: map[string]string{"Authorization": "Bearer collector-key"},
 		Poll: 5 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))}
