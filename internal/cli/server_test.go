@@ -146,6 +146,18 @@ func TestServerCommand(t *testing.T) {
 	if code, _ := httpDo(t, c, "GET", p.url+"/api/v1/config", agent.Token, nil); code != 401 {
 		t.Errorf("admin API with an agent token: %d", code)
 	}
+	// The dashboard and the exports are mounted, behind the login.
+	if code, body := httpDo(t, c, "GET", p.url+"/", admin, nil); code != 200 || !strings.Contains(string(body), "<html") {
+		t.Errorf("dashboard with the admin token: %d %.200s", code, body)
+	}
+	if code, body := httpDo(t, c, "GET", p.url+"/api/v1/export/csv", admin, nil); code != 200 || !strings.HasPrefix(string(body), "id,service,") {
+		t.Errorf("CSV export with the admin token: %d %.200s", code, body)
+	}
+	for _, path := range []string{"/", "/agents", "/config", "/api/v1/export/csv", "/api/v1/export/webhook-secret"} {
+		if code, _ := httpDo(t, c, "GET", p.url+path, agent.Token, nil); code != 401 {
+			t.Errorf("%s with an agent token: %d, want 401", path, code)
+		}
+	}
 
 	// A long poll waiting when SIGTERM comes ends at once.
 	poll := make(chan int, 1)
