@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/reach-sca/reach/internal/safefile"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"modernc.org/sqlite" // also the database/sql driver "sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -67,16 +67,39 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 		s.db.SetMaxOpenConns(4)
 	}
-	if err := s.Ping(ctx); err != nil {
+	if err := s.start(ctx); err != nil {
 		s.db.Close()
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("store %s: migrations: %w", s.dsn, err)
-	}
 	return s, nil
 }
+
+// start checks that the database answers and runs the migrations. A new
+// SQLite file that another Open is turning to WAL mode answers "database
+// is locked" at once, without waiting for the busy timeout: try again.
+func (s *Store) start(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := s.Ping(ctx)
+		if err == nil {
+			err = s.migrate(ctx)
+			if err != nil {
+				err = fmt.Errorf("store %s: migrations: %w", s.dsn, err)
+			}
+		}
+		var se *sqlite.Error
+		if err == nil || attempt == 50 || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary code of "database is locked".
+const sqliteBusy = 5
 
 // createPrivate creates the SQLite file readable by its owner only when
 // it does not exist yet, and refuses a link or anything but a regular
@@ -109,7 +132,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the database answers: ErrUnavailable when not.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("store %s: %w: %v", s.dsn, ErrUnavailable, err)
+		return fmt.Errorf("store %s: %w: %w", s.dsn, ErrUnavailable, err)
 	}
 	return nil
 }
