@@ -73,6 +73,9 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 		if err := s.upsertVulns(ctx, tx, b); err != nil {
 			return err
 		}
+		if err := s.lockRules(ctx, tx, false); err != nil {
+			return err
+		}
 		if err := s.applyRules(ctx, tx, rows, now); err != nil {
 			return err
 		}

@@ -72,6 +72,26 @@ func (s *Store) SetTriage(ctx context.Context, req TriageRequest) (int, error) {
 	return changed, nil
 }
 
+// lockRules takes, on PostgreSQL, the lock that orders changes of the
+// triage rules (exclusive) and batches (shared) for the rest of tx:
+// without it a rule stored while a batch inserts findings it matches
+// would miss them (the batch read the rules before the rule was stored,
+// the rule updated the findings before the batch was), at READ
+// COMMITTED. SQLite has one writer at a time.
+func (s *Store) lockRules(ctx context.Context, tx *sql.Tx, exclusive bool) error {
+	if !s.postgres {
+		return nil
+	}
+	q := `SELECT pg_advisory_xact_lock_shared(7225002)`
+	if exclusive {
+		q = `SELECT pg_advisory_xact_lock(7225002)`
+	}
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("triage rules: lock: %w", err)
+	}
+	return nil
+}
+
 // ruleRank is SQL for the specificity of a triage_rules row.
 const ruleRank = `CASE WHEN service <> '' AND osv <> '' THEN 3 WHEN osv <> '' THEN 2 ELSE 1 END`
 
@@ -79,6 +99,9 @@ const ruleRank = `CASE WHEN service <> '' AND osv <> '' THEN 3 WHEN osv <> '' TH
 // findings it matches that have no state of their own nor one from a
 // more specific rule.
 func (s *Store) triageRule(ctx context.Context, tx *sql.Tx, service, osv string, t Triage, now int64, expires any) (int, error) {
+	if err := s.lockRules(ctx, tx, true); err != nil {
+		return 0, err
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, s.rebind(`INSERT INTO triage_rules (service, osv, state, justification, note, by_user, at, expires)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, osv) DO UPDATE SET state = excluded.state,

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/reach-sca/reach/internal/report"
 )
 
 func TestSetTriageInvalid(t *testing.T) {
@@ -123,6 +127,52 @@ func TestSetTriage(t *testing.T) {
 		}
 		if n := count(t, s, "triage_log"); n != 5 {
 			t.Errorf("%d decisions logged, want 5", n)
+		}
+	})
+}
+
+// TestSetTriageConcurrent triages in bulk while agents report the same
+// findings: both lock finding rows, in different orders; neither fails
+// (a deadlock's victim runs again), and the rules hold at the end.
+func TestSetTriageConcurrent(t *testing.T) {
+	ctx := context.Background()
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		var ids []string
+		for i := range 4 {
+			ids = append(ids, enrol(t, s, fmt.Sprint("h", i)).AgentID)
+		}
+		findings := func(seq int) []*report.Finding {
+			var fs []*report.Finding
+			for v := range 30 {
+				fs = append(fs, reached(fmt.Sprintf("GO-%d", v), "Parse", t0, "main.a", seq, "main.b", seq))
+			}
+			return fs
+		}
+		var wg sync.WaitGroup
+		for a, id := range ids {
+			wg.Go(func() {
+				for seq := 1; seq <= 5; seq++ {
+					b := batch(id, uint64(seq), fmt.Sprint("i", a), fmt.Sprint("h", a), "api", findings(seq)...)
+					if _, err := s.Ingest(ctx, id, b); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		for v := range 30 {
+			wg.Go(func() {
+				req := TriageRequest{OSV: fmt.Sprintf("GO-%d", v), Triage: Triage{State: StateUnderInvestigation, By: "alice"}}
+				if _, err := s.SetTriage(ctx, req); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := count(t, s, "findings", "triage_state <> 'under_investigation'"); n != 0 {
+			t.Errorf("%d findings without the rules' state", n)
+		}
+		if r := rowOf(t, s, "api", "GO-7", "Parse", "main.a"); r.Hits != 4*5 {
+			t.Errorf("hits %d, want %d", r.Hits, 4*5)
 		}
 	})
 }
