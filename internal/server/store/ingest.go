@@ -24,7 +24,9 @@ import (
 // What a batch does to the stored findings:
 //   - One finding row per service x build ID x OSV x package x symbol x
 //     callsite: a reached symbol gets a row per callsite, with the
-//     callsite's hits; a symbol without callsites (or not reached) one row
+//     callsite's hits, and the row without a callsite has the hits no
+//     callsite was recorded for (one-shot mode records the first hit's
+//     callsite only); a symbol without callsites (or not reached) one row
 //     with an empty callsite and the symbol's hits; a finding without
 //     symbols (imported) one row with its module as package and no symbol.
 //     A binary without a build ID is keyed by "path:" and its path.
@@ -250,6 +252,7 @@ func collectRows(b *fleet.Batch, now time.Time) []*findingRow {
 						break
 					}
 				}
+				var attributed uint64
 				for i, c := range sym.Callsites {
 					rc := r
 					rc.key.function, rc.key.file, rc.key.line = c.Function, c.File, c.Line
@@ -258,6 +261,16 @@ func collectRows(b *fleet.Batch, now time.Time) []*findingRow {
 						rc.stack = stack
 					}
 					add(&rc, sight(&rc, c.Hits))
+					attributed += c.Hits
+				}
+				// One-shot mode records the first hit's callsite only: the
+				// symbol's other hits have no recorded callsite, and go to
+				// the row without one, so that the rows of a symbol add up
+				// to its hits.
+				if sym.Hits > attributed {
+					rn := r
+					rn.stack = "[]"
+					add(&rn, sight(&rn, sym.Hits-attributed))
 				}
 			}
 		}

@@ -381,3 +381,28 @@ func TestIngestLastSeen(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestOneShotRemainder: a one-shot report records only the first
+// hit's callsite, so a symbol can have more hits than its callsites. The
+// hits without a recorded callsite go to the row without one: a symbol's
+// rows add up to its hits, as in the report.
+func TestIngestOneShotRemainder(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		ag := enrol(t, s, "h1")
+		f := reached("GO-1", "Parse", t0, "main.a", 1)
+		f.Symbols[0].Hits = 8
+		mustIngest(t, s, ag.AgentID, batch(ag.AgentID, 1, "i1", "h1", "api", f))
+		if got := rowOf(t, s, "api", "GO-1", "Parse", "main.a"); got.Hits != 1 || got.Status != "reached" {
+			t.Errorf("callsite row = %v, want 1 hit, reached", got)
+		}
+		if got := rowOf(t, s, "api", "GO-1", "Parse", ""); got.Hits != 7 || got.Status != "reached" {
+			t.Errorf("row without callsite = %v, want the other 7 hits, reached", got)
+		}
+		// The instance's next report, with more hits: still adds up.
+		f.Symbols[0].Hits = 10
+		mustIngest(t, s, ag.AgentID, batch(ag.AgentID, 2, "i1", "h1", "api", f))
+		if got := rowOf(t, s, "api", "GO-1", "Parse", ""); got.Hits != 9 {
+			t.Errorf("row without callsite after 10 hits = %v, want 9", got)
+		}
+	})
+}
