@@ -40,13 +40,12 @@ func realServer(t *testing.T, opts server.Options) (*store.Store, string) {
 	return st, hs.URL
 }
 
-// TestClientRealServer speaks to the real server: enrolment, a batch sent
-// twice with one Seq stored once, a batch of another agent refused with
-// the server's reason, a wrong token, and a configuration change reaching
-// a waiting long poll.
-func TestClientRealServer(t *testing.T) {
+// enrolled returns a client of a real server (realServer) with an agent
+// enrolled through it, and the enrolment token it used.
+func enrolled(t *testing.T, opts server.Options) (*store.Store, *fleet.Client, fleet.EnrolResponse, string) {
+	t.Helper()
 	ctx := context.Background()
-	st, url := realServer(t, server.Options{})
+	st, url := realServer(t, opts)
 	enrol, err := st.CreateEnrolToken(ctx, "test", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,10 +59,20 @@ func TestClientRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Token = id.Token
+	return st, c, id, enrol
+}
+
+// TestClientRealServer speaks to the real server: enrolment, a batch sent
+// twice with one Seq stored once, a batch of another agent refused with
+// the server's reason, a wrong token, and a configuration change reaching
+// a waiting long poll.
+func TestClientRealServer(t *testing.T) {
+	ctx := context.Background()
+	st, c, id, enrol := enrolled(t, server.Options{})
 	if !strings.HasPrefix(id.Token, fleet.AgentTokenPrefix) || !strings.HasPrefix(enrol, fleet.EnrolTokenPrefix) {
 		t.Errorf("tokens %q... and %q..., want the prefixes %s and %s", enrol[:12], id.Token[:12], fleet.EnrolTokenPrefix, fleet.AgentTokenPrefix)
 	}
-	c.Token = id.Token
 
 	r := &report.Report{Mode: "run", Started: time.Now().Add(-time.Second), Finished: time.Now(), Binaries: []*report.Binary{{
 		Path: "/bin/app", BuildID: "b1", GoVersion: "go1.26.0", MainModule: "example.com/app",
@@ -100,7 +109,7 @@ func TestClientRealServer(t *testing.T) {
 		t.Errorf("another agent's batch: %v, want 403 saying so", err)
 	}
 
-	bad, _ := fleet.NewClient(url, "reach_agent_nope")
+	bad, _ := fleet.NewClient(c.BaseURL, "reach_agent_nope")
 	if _, err := bad.Send(ctx, b); !errors.As(err, &he) || he.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "enrol again") {
 		t.Errorf("a wrong token: %v, want 401 saying to enrol again", err)
 	}
@@ -143,21 +152,7 @@ func TestClientRealServer(t *testing.T) {
 // batch arrives once.
 func TestClientRealServerLimits(t *testing.T) {
 	ctx := context.Background()
-	st, url := realServer(t, server.Options{AgentRate: 1, AgentBurst: 1})
-	enrol, err := st.CreateEnrolToken(ctx, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fleet.NewClient(url, enrol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.MinBackoff, c.MaxBackoff = time.Millisecond, 10*time.Millisecond
-	id, err := c.Enrol(ctx, fleet.EnrolRequest{Hostname: "h1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Token = id.Token
+	_, c, id, _ := enrolled(t, server.Options{AgentRate: 1, AgentBurst: 1})
 	start := time.Now()
 	for seq := uint64(1); seq <= 3; seq++ {
 		b := &fleet.Batch{AgentID: id.AgentID, Seq: seq, Sent: time.Now(), Agent: fleet.AgentState{Hostname: "h1"}}
