@@ -18,13 +18,13 @@ import (
 
 // TestServerEndToEnd runs the real reach server in this process, on
 // SQLite and on PostgreSQL, and the real reach binary observing textyaml
-// under run -server with an enrolment token, twice. The server's findings
-// must be the JSON report's, row for row (OSV, package, symbol, callsite,
-// status, hits), and the second run must add to the hits, not rows.
+// (plain, stripped PIE, inlined, built with go1.21.0) under run -server with an enrolment
+// token, twice each. The server's findings must be the JSON reports',
+// row for row (OSV, package, symbol, callsite, status), with the hits of
+// both runs added up: the second run adds to the hits, not rows.
 func TestServerEndToEnd(t *testing.T) {
 	testprog.RequireRoot(t)
 	db := realDB(t)
-	bin := testprog.Build(t, testprog.Dir(t, "textyaml"), testprog.Plain)
 	for _, backend := range []struct {
 		name string
 		dsn  func(testing.TB) string
@@ -40,45 +40,56 @@ func TestServerEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Setenv(envServerToken, token)
-
-			var reports []*report.Report
-			var rows [][]string
-			for run := 1; run <= 2; run++ {
-				out := filepath.Join(t.TempDir(), "report.json")
-				res := runReach(t, "run", "-db", db, "-format", "json", "-o", out,
-					"-server", url, "-service", "textyaml", "-environment", "e2e", "-server-required", "--", bin)
-				if res.code != 0 || res.stdout != "en-US\n" {
-					t.Fatalf("run %d: exit %d, stdout %q\n%s", run, res.code, res.stdout, res.stderr)
-				}
-				r := readReport(t, out)
-				reports = append(reports, r)
-				want := reportRows(observedBinary(t, r, bin), 1)
-				if run == 2 {
-					want = reportRows(observedBinary(t, r, bin), 2)
-				}
-				got := storeRows(t, st, "textyaml")
-				if !slices.Equal(got, want) {
-					t.Errorf("run %d: the server's findings\n%s\nwant the report's\n%s", run, strings.Join(got, "\n"), strings.Join(want, "\n"))
-				}
-				t.Logf("run %d: %d rows\n%s", run, len(got), strings.Join(got, "\n"))
-				rows = append(rows, got)
-			}
-			if len(rows[0]) != len(rows[1]) {
-				t.Errorf("the second run changed the number of findings from %d to %d", len(rows[0]), len(rows[1]))
-			}
-			// A reached row whose hits doubled: the check above is not
-			// vacuous.
-			if !slices.ContainsFunc(rows[1], func(r string) bool { return strings.Contains(r, "reached") && strings.HasSuffix(r, "hits=2") }) {
-				t.Errorf("no reached finding with 2 hits after two runs:\n%s", strings.Join(rows[1], "\n"))
-			}
-			fs, err := st.Findings(ctx, store.Filter{Service: "textyaml", Status: report.Reached, Limit: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range fs {
-				if f.BuildID != observedBinary(t, reports[0], bin).BuildID || !slices.Contains(f.Environments, "e2e") || len(f.Hosts) != 1 {
-					t.Errorf("finding %s %s.%s: build ID %q environments %v hosts %v", f.OSV, f.Package, f.Symbol, f.BuildID, f.Environments, f.Hosts)
-				}
+			for _, v := range []testprog.Variant{testprog.Plain, testprog.StrippedPIE, testprog.Inlined, {Name: "go1.21.0", Toolchain: "go1.21.0"}} {
+				t.Run(v.Name, func(t *testing.T) {
+					bin := testprog.Build(t, testprog.Dir(t, "textyaml"), v)
+					service := "textyaml-" + v.Name
+					want := map[string]uint64{}
+					var buildID string
+					for run := 1; run <= 2; run++ {
+						out := filepath.Join(t.TempDir(), "report.json")
+						res := runReach(t, "run", "-db", db, "-format", "json", "-o", out,
+							"-server", url, "-service", service, "-environment", "e2e", "-server-required", "--", bin)
+						if res.code != 0 || res.stdout != "en-US\n" {
+							t.Fatalf("run %d: exit %d, stdout %q\n%s", run, res.code, res.stdout, res.stderr)
+						}
+						b := observedBinary(t, readReport(t, out), bin)
+						buildID = b.BuildID
+						before := len(want)
+						for k, hits := range reportRows(b) {
+							want[k] += hits
+						}
+						if run == 2 && len(want) != before {
+							t.Errorf("the second run has %d findings the first had not", len(want)-before)
+						}
+						got := storeRows(t, st, service)
+						if g, w := lines(got), lines(want); g != w {
+							t.Errorf("run %d: the server's findings\n%s\nwant the reports'\n%s", run, g, w)
+						}
+						t.Logf("run %d: %d rows\n%s", run, len(got), lines(got))
+					}
+					// A reached row with hits from both runs: the check
+					// above is not vacuous.
+					doubled := false
+					for k, hits := range want {
+						doubled = doubled || strings.Contains(k, " reached") && hits >= 2
+					}
+					if !doubled {
+						t.Errorf("no reached finding with hits from both runs:\n%s", lines(want))
+					}
+					fs, err := st.Findings(ctx, store.Filter{Service: service, Status: report.Reached, Limit: 1000})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(fs) == 0 {
+						t.Fatalf("no reached finding stored for %s", service)
+					}
+					for _, f := range fs {
+						if f.BuildID != buildID || !slices.Contains(f.Environments, "e2e") || len(f.Hosts) != 1 {
+							t.Errorf("finding %s %s.%s: build ID %q environments %v hosts %v, want %q e2e and one host", f.OSV, f.Package, f.Symbol, f.BuildID, f.Environments, f.Hosts, buildID)
+						}
+					}
+				})
 			}
 		})
 	}
@@ -122,19 +133,15 @@ func startReachServer(t *testing.T, dsn string) (*store.Store, string) {
 	return st, "http://" + ln.Addr().String()
 }
 
-// reportRows returns the findings the server should hold for binary b
-// reported runs times, one line per row, sorted: a reached symbol has a
-// row per callsite (its hits those of the callsite, times runs), any other
-// symbol one row without callsite, a finding without symbols one row for
-// its module.
-func reportRows(b *report.Binary, runs uint64) []string {
-	var rows []string
+// reportRows returns the findings the server should hold for binary b,
+// keyed "OSV PKG.SYMBOL CALLSITE STATUS", with their hits: a reached
+// symbol has a row per callsite (its hits those of the callsite), any
+// other symbol one row without callsite ("-"), a finding without symbols
+// one row for its module.
+func reportRows(b *report.Binary) map[string]uint64 {
+	rows := map[string]uint64{}
 	add := func(osv, pkg, sym string, status report.Status, c *report.Callsite, hits uint64) {
-		site := "-"
-		if c != nil {
-			site = fmt.Sprintf("%s@%s:%d", c.Function, c.File, c.Line)
-		}
-		rows = append(rows, fmt.Sprintf("%s %s.%s %s %s hits=%d", osv, pkg, sym, site, status, hits*runs))
+		rows[rowKey(osv, pkg, sym, status, c)] += hits
 	}
 	for _, f := range b.Findings {
 		if len(f.Symbols) == 0 {
@@ -151,25 +158,41 @@ func reportRows(b *report.Binary, runs uint64) []string {
 			add(f.OSV, s.Package, s.Name, s.Status, nil, s.Hits)
 		}
 	}
-	slices.Sort(rows)
 	return rows
 }
 
+func rowKey(osv, pkg, sym string, status report.Status, c *report.Callsite) string {
+	site := "-"
+	if c != nil {
+		site = fmt.Sprintf("%s@%s:%d", c.Function, c.File, c.Line)
+	}
+	return fmt.Sprintf("%s %s.%s %s %s", osv, pkg, sym, site, status)
+}
+
 // storeRows returns the store's findings of service in reportRows's form.
-func storeRows(t *testing.T, st *store.Store, service string) []string {
+func storeRows(t *testing.T, st *store.Store, service string) map[string]uint64 {
 	t.Helper()
 	fs, err := st.Findings(context.Background(), store.Filter{Service: service, Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []string
+	rows := map[string]uint64{}
 	for _, f := range fs {
-		site := "-"
-		if f.Callsite != nil {
-			site = fmt.Sprintf("%s@%s:%d", f.Callsite.Function, f.Callsite.File, f.Callsite.Line)
+		k := rowKey(f.OSV, f.Package, f.Symbol, f.Status, f.Callsite)
+		if _, dup := rows[k]; dup {
+			t.Errorf("the store holds %s twice", k)
 		}
-		rows = append(rows, fmt.Sprintf("%s %s.%s %s %s hits=%d", f.OSV, f.Package, f.Symbol, site, f.Status, f.Hits))
+		rows[k] = f.Hits
 	}
-	slices.Sort(rows)
 	return rows
+}
+
+// lines returns rows as sorted lines "KEY hits=N".
+func lines(rows map[string]uint64) string {
+	var l []string
+	for k, hits := range rows {
+		l = append(l, fmt.Sprintf("%s hits=%d", k, hits))
+	}
+	slices.Sort(l)
+	return strings.Join(l, "\n")
 }
