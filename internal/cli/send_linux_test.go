@@ -152,15 +152,19 @@ func TestRunSendsReport(t *testing.T) {
 	}
 	down := "http://" + l.Addr().String()
 	l.Close()
+	lifecycle := testprog.Build(t, testprog.Dir(t, "lifecycle"), testprog.Plain)
 	for _, tc := range []struct {
 		name, url, token string
 		required         bool
+		prog             []string // textyaml when nil
 		code             int
 		msg              string
 	}{
-		{"server down", down, "reach_enrol_test", false, 0, "reach: warning: report not sent to the server: enrol: server " + down + fleet.PathEnrol},
-		{"wrong token", srv.URL, "reach_enrol_wrong", false, 0, "the token is not valid for this server: enrol again"},
-		{"wrong token required", srv.URL, "reach_enrol_wrong", true, ExitError, "reach: report not sent to the server: enrol: server " + srv.URL + fleet.PathEnrol + " answered 401: invalid token"},
+		{"server down", down, "reach_enrol_test", false, nil, 0, "reach: warning: report not sent to the server: enrol: server " + down + fleet.PathEnrol},
+		{"wrong token", srv.URL, "reach_enrol_wrong", false, nil, 0, "the token is not valid for this server: enrol again"},
+		{"wrong token required", srv.URL, "reach_enrol_wrong", true, nil, ExitError, "reach: report not sent to the server: enrol: server " + srv.URL + fleet.PathEnrol + " answered 401: invalid token"},
+		// The program's own failure wins; the error is printed.
+		{"wrong token required program fails", srv.URL, "reach_enrol_wrong", true, []string{lifecycle, "exit", "7"}, 7, "reach: report not sent to the server: enrol: server " + srv.URL + fleet.PathEnrol + " answered 401"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(envServerToken, tc.token)
@@ -169,7 +173,11 @@ func TestRunSendsReport(t *testing.T) {
 			if tc.required {
 				args = append(args, "-server-required")
 			}
-			res := runReach(t, append(args, "--", bin)...)
+			prog := tc.prog
+			if prog == nil {
+				prog = []string{bin}
+			}
+			res := runReach(t, append(append(args, "--"), prog...)...)
 			if res.code != tc.code || !strings.Contains(res.stderr, tc.msg) {
 				t.Errorf("exit %d, want %d with %q:\n%s", res.code, tc.code, tc.msg, res.stderr)
 			}
@@ -177,7 +185,7 @@ func TestRunSendsReport(t *testing.T) {
 				t.Errorf("standard error shows the token:\n%s", res.stderr)
 			}
 			// The report is written all the same.
-			observedSymbol(t, observedBinary(t, readReport(t, out), bin), textOSV, textPkg, "Parse")
+			observedSymbol(t, observedBinary(t, readReport(t, out), prog[0]), textOSV, textPkg, "Parse")
 		})
 	}
 }
