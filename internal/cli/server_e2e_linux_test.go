@@ -134,10 +134,11 @@ func startReachServer(t *testing.T, dsn string) (*store.Store, string) {
 }
 
 // reportRows returns the findings the server should hold for binary b,
-// keyed "OSV PKG.SYMBOL CALLSITE STATUS", with their hits: a reached
-// symbol has a row per callsite (its hits those of the callsite), any
-// other symbol one row without callsite ("-"), a finding without symbols
-// one row for its module.
+// keyed "OSV PKG.SYMBOL CALLSITE STATUS", with their hits, as
+// docs/server.md has it: a reached symbol has a row per callsite (its hits
+// those of the callsite) and a row without callsite ("-") for the hits no
+// callsite was recorded for, any other symbol one row without callsite, a
+// finding without symbols one row for its module.
 func reportRows(b *report.Binary) map[string]uint64 {
 	rows := map[string]uint64{}
 	add := func(osv, pkg, sym string, status report.Status, c *report.Callsite, hits uint64) {
@@ -150,8 +151,13 @@ func reportRows(b *report.Binary) map[string]uint64 {
 		}
 		for _, s := range f.Symbols {
 			if s.Status == report.Reached && len(s.Callsites) > 0 {
+				var attributed uint64
 				for _, c := range s.Callsites {
 					add(f.OSV, s.Package, s.Name, s.Status, c, c.Hits)
+					attributed += c.Hits
+				}
+				if s.Hits > attributed {
+					add(f.OSV, s.Package, s.Name, s.Status, nil, s.Hits-attributed)
 				}
 				continue
 			}

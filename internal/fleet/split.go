@@ -9,8 +9,9 @@ import (
 
 // The server's bounds on a batch besides its size (internal/server/store
 // refuses a batch over either with 400): observations, and finding rows,
-// one for a finding without symbols, for a symbol not reached, and for
-// each callsite of a reached symbol (Rows).
+// one for a finding without symbols, for a symbol not reached, for each
+// callsite of a reached symbol, and for its hits no callsite was recorded
+// for (Rows).
 const (
 	MaxBatchObservations = 1000
 	MaxBatchRows         = 20000
@@ -23,10 +24,19 @@ func Rows(f *report.Finding) int {
 	}
 	n := 0
 	for _, s := range f.Symbols {
-		if s != nil && s.Status == report.Reached && len(s.Callsites) > 0 {
-			n += len(s.Callsites)
-		} else {
+		if s == nil || s.Status != report.Reached || len(s.Callsites) == 0 {
 			n++
+			continue
+		}
+		n += len(s.Callsites)
+		var attributed uint64
+		for _, c := range s.Callsites {
+			if c != nil {
+				attributed += c.Hits
+			}
+		}
+		if s.Hits > attributed {
+			n++ // the hits no callsite was recorded for
 		}
 	}
 	return n

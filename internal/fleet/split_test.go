@@ -135,6 +135,11 @@ func TestSplitLimits(t *testing.T) {
 	if n := Rows(reached("GO-1", 3)); n != 4 {
 		t.Errorf("Rows of a symbol reached from 3 callsites and one linked = %d, want 4", n)
 	}
+	oneShot := reached("GO-1", 1)
+	oneShot.Symbols[0].Hits = 8 // one-shot: the first hit's callsite only
+	if n := Rows(oneShot); n != 3 {
+		t.Errorf("Rows of a symbol hit 8 times from 1 recorded callsite and one linked = %d, want 3", n)
+	}
 	if n := Rows(&report.Finding{OSV: "GO-1", Status: report.Imported}); n != 1 {
 		t.Errorf("Rows of a finding without symbols = %d, want 1", n)
 	}
