@@ -18,8 +18,9 @@ import (
 
 // TestServerEndToEnd runs the real reach server in this process, on
 // SQLite and on PostgreSQL, and the real reach binary observing textyaml
-// (plain, stripped PIE, inlined, built with go1.21.0) under run -server with an enrolment
-// token, twice each. The server's findings must be the JSON reports',
+// (plain, stripped PIE, inlined, built with go1.21.0) and lifecycle
+// calling language.Parse 1000 times (-count) under run -server with an
+// enrolment token, twice each. The server's findings must be the JSON reports',
 // row for row (OSV, package, symbol, callsite, status), with the hits of
 // both runs added up: the second run adds to the hits, not rows.
 func TestServerEndToEnd(t *testing.T) {
@@ -40,17 +41,33 @@ func TestServerEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Setenv(envServerToken, token)
+			type program struct {
+				name, dir string
+				v         testprog.Variant
+				flags     []string // of reach run
+				args      []string // of the program
+				stdout    string
+			}
+			progs := []program{
+				// lifecycle calls language.Parse 1000 times from main.parse:
+				// counted, 2000 hits on the server after two runs.
+				{"count", "lifecycle", testprog.Plain, []string{"-count"}, []string{"count", "1000"}, "1000\n"},
+			}
 			for _, v := range []testprog.Variant{testprog.Plain, testprog.StrippedPIE, testprog.Inlined, {Name: "go1.21.0", Toolchain: "go1.21.0"}} {
-				t.Run(v.Name, func(t *testing.T) {
-					bin := testprog.Build(t, testprog.Dir(t, "textyaml"), v)
-					service := "textyaml-" + v.Name
+				progs = append(progs, program{v.Name, "textyaml", v, nil, nil, "en-US\n"})
+			}
+			for _, p := range progs {
+				t.Run(p.name, func(t *testing.T) {
+					bin := testprog.Build(t, testprog.Dir(t, p.dir), p.v)
+					service := p.dir + "-" + p.name
 					want := map[string]uint64{}
 					var buildID string
 					for run := 1; run <= 2; run++ {
 						out := filepath.Join(t.TempDir(), "report.json")
-						res := runReach(t, "run", "-db", db, "-format", "json", "-o", out,
-							"-server", url, "-service", service, "-environment", "e2e", "-server-required", "--", bin)
-						if res.code != 0 || res.stdout != "en-US\n" {
+						args := append([]string{"run", "-db", db, "-format", "json", "-o", out,
+							"-server", url, "-service", service, "-environment", "e2e", "-server-required"}, p.flags...)
+						res := runReach(t, append(append(args, "--", bin), p.args...)...)
+						if res.code != 0 || res.stdout != p.stdout {
 							t.Fatalf("run %d: exit %d, stdout %q\n%s", run, res.code, res.stdout, res.stderr)
 						}
 						b := observedBinary(t, readReport(t, out), bin)
@@ -76,6 +93,18 @@ func TestServerEndToEnd(t *testing.T) {
 					}
 					if !doubled {
 						t.Errorf("no reached finding with hits from both runs:\n%s", lines(want))
+					}
+					if p.name == "count" {
+						// The program's own count, independent of reach.
+						var parse uint64
+						for k, hits := range storeRows(t, st, service) {
+							if strings.HasPrefix(k, textOSV+" "+textPkg+".Parse main.parse@") {
+								parse += hits
+							}
+						}
+						if parse != 2000 {
+							t.Errorf("language.Parse from main.parse: %d hits on the server, want the 2 x 1000 calls", parse)
+						}
 					}
 					fs, err := st.Findings(ctx, store.Filter{Service: service, Status: report.Reached, Limit: 1000})
 					if err != nil {
