@@ -353,6 +353,36 @@ func TestTriageForm(t *testing.T) {
 	}
 }
 
+// From a service's page, the vulnerability of a selected finding is
+// triaged in every service.
+func TestTriageTheirOSVs(t *testing.T) {
+	td, _ := fixture(t)
+	srv := serve(t, td)
+	ctx := context.Background()
+	c, tok := client(t, srv, "/services/batch")
+	batch, err := td.st.Findings(ctx, store.Filter{Service: "batch"})
+	if err != nil || len(batch) != 1 {
+		t.Fatalf("batch's findings: %d, %v", len(batch), err)
+	}
+	resp, body := post(t, c, srv.URL+"/triage", url.Values{"csrf": {tok}, "return": {"/services/batch"}, "scope": {"their_osvs"},
+		"finding": {strconv.FormatInt(batch[0].ID, 10)}, "state": {"fixed"}, "note": {"upgraded everywhere"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /triage their_osvs = %d\n%s", resp.StatusCode, body)
+	}
+	all, err := td.st.Findings(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if fixed := f.Triage.State == store.StateFixed; fixed != (f.OSV == "GO-2024-0002") {
+			t.Errorf("%s in %s: triage %q", f.OSV, f.Service, f.Triage.State)
+		}
+	}
+	if _, page := get(t, c, srv.URL+"/services/batch"); !strings.Contains(page, `value="their_osvs"`) {
+		t.Error("the service page does not offer the selected findings' vulnerabilities in every service")
+	}
+}
+
 func TestConfigForm(t *testing.T) {
 	td, _ := fixture(t)
 	var changed []int64

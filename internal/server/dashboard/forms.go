@@ -111,9 +111,11 @@ func configOf(r *http.Request) (fleet.Config, error) {
 }
 
 // triage applies the triage form: to the selected findings (scope
-// "findings", fields "finding"), to an OSV across every service ("osv"),
-// to a whole service ("service"), or to an OSV in one service
-// ("osv_service"); then it sends the browser back to the page.
+// "findings", fields "finding"), to the OSV entries of the selected
+// findings, each across every service ("their_osvs"), to an OSV across
+// every service ("osv"), to a whole service ("service"), or to an OSV in
+// one service ("osv_service"); then it sends the browser back to the
+// page.
 func (d *Dashboard) triage(w http.ResponseWriter, r *http.Request) error {
 	if err := checkCSRF(w, r); err != nil {
 		return err
@@ -126,13 +128,26 @@ func (d *Dashboard) triage(w http.ResponseWriter, r *http.Request) error {
 	t.By = d.user(r)
 	var reqs []store.TriageRequest
 	switch scope := f.Get("scope"); scope {
-	case "findings":
+	case "findings", "their_osvs":
+		seen := map[string]bool{}
 		for _, s := range f["finding"] {
 			id, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || id <= 0 {
 				return badRequest(fmt.Sprintf("finding %q is not a finding ID", s))
 			}
-			reqs = append(reqs, store.TriageRequest{FindingID: id, Triage: t})
+			if scope == "findings" {
+				reqs = append(reqs, store.TriageRequest{FindingID: id, Triage: t})
+				continue
+			}
+			// Their OSV entries, each in every service.
+			fd, err := d.st.Finding(r.Context(), id)
+			if err != nil {
+				return err
+			}
+			if !seen[fd.OSV] {
+				seen[fd.OSV] = true
+				reqs = append(reqs, store.TriageRequest{OSV: fd.OSV, Triage: t})
+			}
 		}
 		if len(reqs) == 0 {
 			return badRequest("no finding selected: tick the findings to triage, or choose a bulk scope")
@@ -150,7 +165,7 @@ func (d *Dashboard) triage(w http.ResponseWriter, r *http.Request) error {
 		}
 		reqs = append(reqs, req)
 	default:
-		return badRequest(fmt.Sprintf("scope %q: want findings, osv, service or osv_service", scope))
+		return badRequest(fmt.Sprintf("scope %q: want findings, their_osvs, osv, service or osv_service", scope))
 	}
 	n := 0
 	for _, req := range reqs {
