@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/reach-sca/reach/internal/fleet"
+)
+
+// ledger is what the benchmark sent one server and the server
+// acknowledged: what its store must hold afterwards.
+type ledger struct {
+	mu       sync.Mutex
+	binaries map[int]int // binaries sent: index -> finding rows
+	batches  int         // batches acknowledged as new
+	updates  int64       // finding rows in them
+	seedHits uint64      // hits of the seeding instances (k = 1 each)
+	// Faults seen in answers.
+	updateMismatch  int // batches whose answer's Updates is not their rows
+	unexpectedDup   int // new batches answered as duplicates
+	duplicates      int // batches sent twice on purpose
+	duplicatesNotOK int // of them, those not answered as duplicates
+}
+
+func newLedger() *ledger { return &ledger{binaries: map[int]int{}} }
+
+// acked records a batch acknowledged with the binaries in specs; retried
+// is whether an attempt before the one answered may have stored it.
+func (l *ledger) acked(resp fleet.BatchResponse, retried bool, specs []*binarySpec) {
+	rows := 0
+	for _, s := range specs {
+		rows += s.rows
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if resp.Duplicate && !retried {
+		l.unexpectedDup++
+		return
+	}
+	l.batches++
+	l.updates += int64(rows)
+	for _, s := range specs {
+		l.binaries[s.index] = s.rows
+	}
+	if !resp.Duplicate && resp.Updates != rows {
+		l.updateMismatch++
+	}
+}
+
+// rows returns the distinct finding rows sent.
+func (l *ledger) rows() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.binaries {
+		n += r
+	}
+	return n
+}
+
+// observation is spec as agent a observes it in instance, with the hit
+// totals after k batches.
+func observation(u *universe, a *agent, instance string, spec *binarySpec, k uint64) fleet.Observation {
+	return fleet.Observation{
+		Instance:    instance,
+		Host:        a.host,
+		Service:     spec.service,
+		Environment: spec.environment,
+		Labels: map[string]string{
+			"k8s.namespace.name": spec.environment,
+			"k8s.pod.name":       fmt.Sprintf("%s-%d", spec.service, spec.index),
+			"container.id":       fmt.Sprintf("%064x", spec.index),
+		},
+		Mode:    "agent",
+		PIDs:    []int{1000 + spec.index},
+		Started: u.start,
+		Binary:  withHits(spec.bin, k, time.Now().UTC()),
+	}
+}
+
+// load is the steady load: every agent reports its own binaries again and
+// again, with growing hit counts (updates of the same finding rows after
+// its first batch).
+type load struct {
+	u           *universe
+	perAgent    int // binaries per agent
+	concurrency int // requests in flight
+	specs       map[int]*binarySpec
+}
+
+// agentSpecs returns agent n's binaries.
+func (l *load) agentSpecs(n int) []*binarySpec {
+	specs := make([]*binarySpec, l.perAgent)
+	for j := range specs {
+		i := n*l.perAgent + j
+		if l.specs[i] == nil {
+			l.specs[i] = l.u.binary(i)
+		}
+		specs[j] = l.specs[i]
+	}
+	return specs
+}
+
+// prepare makes every agent's binaries before a round (not timed).
+func (l *load) prepare(agents []*agent) {
+	for _, a := range agents {
+		l.agentSpecs(a.n)
+	}
+}
+
+// round is what one round of load measured.
+type round struct {
+	updates int64
+	batches int
+	took    time.Duration
+	stats   *sendStats
+}
+
+func (r round) perSecond() float64 { return float64(r.updates) / r.took.Seconds() }
+
+// run loads srv for d with agents' batches, concurrency at a time, at
+// most rate batches per second (0: as fast as the server answers). Every
+// 50th batch of an agent is sent a second time, which must change
+// nothing.
+func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Duration, rate float64) (round, error) {
+	st := &sendStats{}
+	dupStats := &sendStats{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var permits chan struct{}
+	if rate > 0 {
+		permits = make(chan struct{})
+		go pace(ctx, permits, rate)
+	}
+	var (
+		mu      sync.Mutex
+		updates int64
+		batches int
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range l.concurrency {
+		wg.Go(func() {
+			var mine []*agent
+			for i := w; i < len(agents); i += l.concurrency {
+				mine = append(mine, agents[i])
+			}
+			for i := 0; time.Now().Before(deadline); i++ {
+				if permits != nil {
+					select {
+					case <-permits:
+					case <-ctx.Done():
+						return
+					}
+				}
+				a := mine[i%len(mine)]
+				specs := l.agentSpecs(a.n)
+				obs := make([]fleet.Observation, len(specs))
+				for j, s := range specs {
+					obs[j] = observation(l.u, a, fmt.Sprintf("%s/%d", a.host, s.index), s, a.k+1)
+				}
+				resp, retried, err := a.send(ctx, obs, nil, st)
+				if err != nil {
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				a.k++
+				led.acked(resp, retried, specs)
+				rows := 0
+				for _, s := range specs {
+					rows += s.rows
+				}
+				mu.Lock()
+				updates += int64(rows)
+				batches++
+				mu.Unlock()
+				if a.seq%50 == 0 {
+					if err := resendCheck(ctx, a, led, dupStats); err != nil {
+						mu.Lock()
+						firstEr = err
+						mu.Unlock()
+						cancel()
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if firstEr != nil {
+		return round{}, firstEr
+	}
+	return round{updates: updates, batches: batches, took: took, stats: st}, nil
+}
+
+// resendCheck sends a's last batch again and records whether the server
+// said it is a duplicate.
+func resendCheck(ctx context.Context, a *agent, led *ledger, st *sendStats) error {
+	resp, err := a.resend(ctx, st)
+	if err != nil {
+		return err
+	}
+	led.mu.Lock()
+	led.duplicates++
+	if !resp.Duplicate || resp.Updates != 0 {
+		led.duplicatesNotOK++
+	}
+	led.mu.Unlock()
+	return nil
+}
+
+// pace sends rate permits per second on permits until ctx is done.
+func pace(ctx context.Context, permits chan<- struct{}, rate float64) {
+	interval := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	for {
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		select {
+		case permits <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// seed sends new binaries, each once in an instance of its own, until the
+// server holds at least target finding rows. It returns the rows sent and
+// how long it took.
+func (l *load) seed(ctx context.Context, agents []*agent, led *ledger, target, next int) (round, error) {
+	const perBatch = 4
+	type group []*binarySpec
+	work := make(chan group)
+	st := &sendStats{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		updates int64
+		batches int
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range l.concurrency {
+		wg.Go(func() {
+			var mine []*agent
+			for i := w; i < len(agents); i += l.concurrency {
+				mine = append(mine, agents[i])
+			}
+			i := 0
+			for g := range work {
+				a := mine[i%len(mine)]
+				i++
+				obs := make([]fleet.Observation, len(g))
+				var hits uint64
+				for j, s := range g {
+					obs[j] = observation(l.u, a, fmt.Sprintf("seed/%d", s.index), s, 1)
+					hits += s.weight
+				}
+				resp, retried, err := a.send(ctx, obs, nil, st)
+				if err != nil {
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					cancel()
+					for range work {
+					}
+					return
+				}
+				led.acked(resp, retried, g)
+				led.mu.Lock()
+				led.seedHits += hits
+				led.mu.Unlock()
+				rows := 0
+				for _, s := range g {
+					rows += s.rows
+				}
+				mu.Lock()
+				updates += int64(rows)
+				batches++
+				mu.Unlock()
+			}
+		})
+	}
+	have := led.rows()
+feed:
+	for have < target {
+		g := make(group, 0, perBatch)
+		for len(g) < perBatch && have < target {
+			s := l.u.binary(next)
+			next++
+			g = append(g, s)
+			have += s.rows
+		}
+		select {
+		case work <- g:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstEr != nil {
+		return round{}, firstEr
+	}
+	return round{updates: updates, batches: batches, took: time.Since(start), stats: st}, nil
+}
