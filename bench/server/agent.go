@@ -48,8 +48,17 @@ func enrol(ctx context.Context, srv *server, enrolToken string, n int) (*agent, 
 	host := fmt.Sprintf("bench-host-%03d", n)
 	req := fleet.EnrolRequest{Hostname: host, ReachVersion: "bench", Labels: map[string]string{"bench": "server"}}
 	var resp fleet.EnrolResponse
-	if _, err := doJSON(ctx, http.MethodPost, srv.base+fleet.PathEnrol, enrolToken, req, &resp); err != nil {
-		return nil, fmt.Errorf("enrol agent %d on %s: %w", n, srv.name, err)
+	for {
+		// Enrolments are rate-limited per address: all come from here.
+		code, err := doJSON(ctx, http.MethodPost, srv.base+fleet.PathEnrol, enrolToken, req, &resp)
+		if code == http.StatusTooManyRequests {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("enrol agent %d on %s: %w", n, srv.name, err)
+		}
+		break
 	}
 	if resp.AgentID == "" || resp.Token == "" {
 		return nil, fmt.Errorf("enrol agent %d on %s: no agent ID or token in the answer", n, srv.name)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,18 @@ type stored struct {
 // readStore reads srv's database directly.
 func (s *server) readStore(ctx context.Context) (stored, error) {
 	driver, dsn := "pgx", s.store
-	if s.store == "" {
+	if s.store != "" {
+		for _, e := range s.env {
+			if pw, ok := strings.CutPrefix(e, "PGPASSWORD="); ok {
+				u, err := url.Parse(s.store)
+				if err != nil {
+					return stored{}, err
+				}
+				u.User = url.UserPassword(u.User.Username(), pw)
+				dsn = u.String()
+			}
+		}
+	} else {
 		path, err := sqliteFile(s.data)
 		if err != nil {
 			return stored{}, err

@@ -143,11 +143,13 @@ func putConfig(ctx context.Context, srv *server, roundNo int) (fleet.Config, err
 	return out, nil
 }
 
-// configAgent is a row of GET /api/v1/config/agents.
+// configAgent is a row of GET /api/v1/config/agents (store.ConfigAgent,
+// whose fields have no JSON names: encoding/json matches them without
+// regard to case).
 type configAgent struct {
-	AgentID string `json:"agent_id"`
-	Version int64  `json:"version"`
-	Error   string `json:"error"`
+	AgentID string
+	Version int64
+	Error   string
 }
 
 // waitApplied polls the server until it shows every one of agents with

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/bench/internal/harness"
+	"github.com/reach-sca/reach/internal/testprog"
 )
 
 type options struct {
@@ -133,21 +134,29 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	var runs []*storeRun
+	var (
+		runs  []*storeRun
+		drops []func() error
+	)
 	defer func() {
 		for _, r := range runs {
 			r.srv.stop()
+		}
+		for _, drop := range drops {
+			if err := drop(); err != nil {
+				log.Print(err)
+			}
 		}
 	}()
 	for _, s := range o.stores {
 		name, data, dsn := "SQLite", filepath.Join(tmp, "sqlite"), ""
 		if s == "postgres" {
 			name, data = "PostgreSQL", filepath.Join(tmp, "postgres")
-			var drop func()
-			if dsn, drop, err = freshPostgres(ctx, o.postgres); err != nil {
-				return err
+			var drop func() error
+			if dsn, drop, err = testprog.NewPostgresDatabase(o.postgres, "bench_server"); err != nil {
+				return fmt.Errorf("PostgreSQL: %w", err)
 			}
-			defer drop()
+			drops = append(drops, drop)
 		}
 		srv, err := startServer(ctx, reach, name, data, dsn)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,7 +22,8 @@ type server struct {
 	name  string // "SQLite" or "PostgreSQL"
 	reach string // the reach binary
 	data  string // its -data directory
-	store string // its -store: "" for SQLite in data
+	store string // its -store: "" for SQLite in data; a URL without password
+	env   []string // PGPASSWORD for store, kept off command lines
 	base  string // http://127.0.0.1:PORT
 	admin string // the admin token, from DATA/admin-token
 	cmd   *exec.Cmd
@@ -44,7 +44,8 @@ func (s *server) storeArgs() []string {
 
 // startServer starts `reach server` on a free loopback port with its data
 // in data (and its store at store, a PostgreSQL URL, unless ""), waits
-// until it answers, and reads its admin token.
+// until it answers, and reads its admin token. A password in store goes to
+// the server in PGPASSWORD, not on its command line.
 func startServer(ctx context.Context, reach, name, data, store string) (*server, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
@@ -53,9 +54,21 @@ func startServer(ctx context.Context, reach, name, data, store string) (*server,
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: name, reach: reach, data: data, store: store, base: "http://" + port, out: &tail{}, done: make(chan struct{})}
-	args := append([]string{"server", "-addr", port}, s.storeArgs()...)
+	s := &server{name: name, reach: reach, data: data, base: "http://" + port, out: &tail{}, done: make(chan struct{})}
+	if store != "" {
+		u, err := url.Parse(store)
+		if err != nil {
+			return nil, fmt.Errorf("PostgreSQL DSN: %w", err)
+		}
+		if pw, ok := u.User.Password(); ok {
+			s.env = []string{"PGPASSWORD=" + pw}
+			u.User = url.User(u.User.Username())
+		}
+		s.store = u.String()
+	}
+	args := append([]string{"server", "-listen", port}, s.storeArgs()...)
 	s.cmd = exec.Command(reach, args...)
+	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start reach server (%s): %w", name, err)
@@ -110,6 +123,7 @@ func (s *server) waitReady(ctx context.Context) error {
 func (s *server) enrolToken(ctx context.Context) (string, error) {
 	args := append([]string{"server", "enrol-token", "-name", "bench"}, s.storeArgs()...)
 	cmd := exec.CommandContext(ctx, s.reach, args...)
+	cmd.Env = append(os.Environ(), s.env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -139,6 +153,11 @@ func (s *server) login(ctx context.Context) error {
 	r, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("log in to the dashboard (%s): %w", s.name, err)
+	}
+	if r.StatusCode == http.StatusTooManyRequests {
+		r.Body.Close()
+		time.Sleep(time.Second) // enrolment took this address's tokens
+		return s.login(ctx)
 	}
 	r.Body.Close()
 	u, _ := url.Parse(s.base)
@@ -194,5 +213,3 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	return string(t.buf)
 }
-
-var errNoPostgres = errors.New("REACH_TEST_POSTGRES is unset")

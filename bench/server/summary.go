@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -171,15 +168,4 @@ func summary(o options, runs []*storeRun) {
 		fmt.Printf("  %-10s %d finding rows, %d sightings, %d hits, %d batches (%d finding updates; %d batches sent twice, answered as duplicates): %s\n",
 			r.srv.name, st.rows, st.sightings, st.hits, st.batches, r.led.updates, r.led.duplicates, verdict)
 	}
-}
-
-// freshPostgres makes a new database on the PostgreSQL server that admin
-// (a DSN of a role that may CREATE DATABASE) names, and returns its DSN
-// and a function that drops it.
-func freshPostgres(ctx context.Context, admin string) (string, func(), error) {
-	var b [6]byte
-	rand.Read(b[:])
-	name := "reach_bench_server_" + hex.EncodeToString(b[:])
-	_ = name
-	return "", nil, fmt.Errorf("TODO")
 }
