@@ -19,13 +19,13 @@ import (
 
 // server is one `reach server` process on loopback.
 type server struct {
-	name  string // "SQLite" or "PostgreSQL"
-	reach string // the reach binary
-	data  string // its -data directory
-	store string // its -store: "" for SQLite in data; a URL without password
+	name  string   // "SQLite" or "PostgreSQL"
+	reach string   // the reach binary
+	data  string   // its -data directory
+	store string   // its -store: "" for SQLite in data; a URL without password
 	env   []string // PGPASSWORD for store, kept off command lines
-	base  string // http://127.0.0.1:PORT
-	admin string // the admin token, from DATA/admin-token
+	base  string   // http://127.0.0.1:PORT
+	admin string   // the admin token, from DATA/admin-token
 	cmd   *exec.Cmd
 	out   *tail
 	done  chan struct{}
