@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/reach-sca/reach/bench/internal/harness"
 	"github.com/reach-sca/reach/internal/fleet"
 )
 
@@ -116,6 +120,9 @@ type round struct {
 	batches int
 	took    time.Duration
 	stats   *sendStats
+	// CPU time used meanwhile by the reach server process and by this
+	// one, in percent of the round's wall time (100: one core).
+	serverCPU, selfCPU float64
 }
 
 func (r round) perSecond() float64 { return float64(r.updates) / r.took.Seconds() }
@@ -141,6 +148,7 @@ func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Dur
 		firstEr error
 		wg      sync.WaitGroup
 	)
+	cpu := startCPU(agents[0].srv)
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := range l.concurrency {
@@ -200,7 +208,75 @@ func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Dur
 	if firstEr != nil {
 		return round{}, firstEr
 	}
-	return round{updates: updates, batches: batches, took: took, stats: st}, nil
+	rd := round{updates: updates, batches: batches, took: took, stats: st}
+	rd.serverCPU, rd.selfCPU = cpu.stop(took)
+	return rd, nil
+}
+
+// cpuMeter reads the CPU time of a server (with, for PostgreSQL, the
+// backends serving its database) and of this process.
+type cpuMeter struct {
+	pid              int
+	db               string // PostgreSQL's database, or ""
+	server, self     time.Duration
+	serverOK, selfOK bool
+	backends         map[int]time.Duration
+}
+
+func startCPU(srv *server) *cpuMeter {
+	m := &cpuMeter{pid: srv.cmd.Process.Pid, db: srv.database()}
+	m.server, m.self, m.serverOK, m.selfOK = readCPU(m.pid)
+	m.backends = backendsCPU(m.db)
+	return m
+}
+
+// stop returns the CPU used since startCPU, in percent of wall; -1 for
+// what could not be read.
+func (m *cpuMeter) stop(wall time.Duration) (server, self float64) {
+	s, me, sok, mok := readCPU(m.pid)
+	for pid, t := range backendsCPU(m.db) {
+		s += t - m.backends[pid] // a backend started meanwhile counts from 0
+	}
+	server, self = -1, -1
+	if sok && m.serverOK {
+		server = 100 * float64(s-m.server) / float64(wall)
+	}
+	if mok && m.selfOK {
+		self = 100 * float64(me-m.self) / float64(wall)
+	}
+	return server, self
+}
+
+// backendsCPU returns the CPU time of each PostgreSQL backend process
+// serving database db (its title names the database), none for db "".
+func backendsCPU(db string) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	if db == "" {
+		return out
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		title, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !bytes.HasPrefix(title, []byte("postgres: ")) || !bytes.Contains(title, []byte(" "+db+" ")) {
+			continue
+		}
+		if t, err := harness.CPUTime(pid); err == nil {
+			out[pid] = t
+		}
+	}
+	return out
+}
+
+func readCPU(pid int) (server, self time.Duration, serverOK, selfOK bool) {
+	server, err := harness.CPUTime(pid)
+	serverOK = err == nil
+	self, err = harness.CPUTime(os.Getpid())
+	selfOK = err == nil
+	return
 }
 
 // resendCheck sends a's last batch again and records whether the server

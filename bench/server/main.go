@@ -82,7 +82,14 @@ func main() {
 	flag.StringVar(&o.reach, "reach", "", "the reach binary to run as the server (default: build ./cmd/reach)")
 	flag.Parse()
 	if *quick {
-		o.rounds, o.d, o.configRounds, o.findings, o.overviewRequests = 1, 3*time.Second, 2, 20_000, 5
+		// Only where no flag says otherwise.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, value := range map[string]string{"rounds": "1", "d": "3s", "config-rounds": "2", "findings": "20000", "overview-requests": "5"} {
+			if !set[name] {
+				flag.Set(name, value)
+			}
+		}
 	}
 	for _, s := range strings.Split(*stores, ",") {
 		s = strings.TrimSpace(s)
@@ -192,8 +199,8 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 			r.rounds = append(r.rounds, rd)
-			fmt.Printf("  round %d  %-10s %8.0f finding updates/s  (%d batches, p50 %.1f ms, p99 %.1f ms%s)\n",
-				i+1, r.srv.name, rd.perSecond(), rd.batches, harness.Ms(pct(rd.stats, 50)), harness.Ms(pct(rd.stats, 99)), retries(rd.stats))
+			fmt.Printf("  round %d  %-10s %8.0f finding updates/s  (%d batches, p50 %.1f ms, p99 %.1f ms%s; CPU: reach server%s %.0f%%, load generator %.0f%%)\n",
+				i+1, r.srv.name, rd.perSecond(), rd.batches, harness.Ms(pct(rd.stats, 50)), harness.Ms(pct(rd.stats, 99)), retries(rd.stats), r.srv.withBackends(), rd.serverCPU, rd.selfCPU)
 		}
 	}
 	// Latency at half the rate each store sustained.

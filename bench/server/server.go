@@ -42,6 +42,26 @@ func (s *server) storeArgs() []string {
 	return args
 }
 
+// database returns the name of the server's PostgreSQL database, or "".
+func (s *server) database() string {
+	if s.store == "" {
+		return ""
+	}
+	u, err := url.Parse(s.store)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// withBackends says what a CPU figure of the server includes.
+func (s *server) withBackends() string {
+	if s.store == "" {
+		return ""
+	}
+	return " and its PostgreSQL backends"
+}
+
 // startServer starts `reach server` on a free loopback port with its data
 // in data (and its store at store, a PostgreSQL URL, unless ""), waits
 // until it answers, and reads its admin token. A password in store goes to
