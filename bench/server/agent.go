@@ -89,6 +89,7 @@ type sendStats struct {
 	latencies []time.Duration // of every POST answered 200
 	limited   int             // 429 answers (retried after Retry-After)
 	failed    int             // other failures retried (5xx, connection errors)
+	failure   string          // the last of them
 }
 
 func (s *sendStats) add(d time.Duration) {
@@ -166,6 +167,7 @@ func (a *agent) post(ctx context.Context, body []byte, st *sendStats) (resp flee
 			retried = true
 			st.mu.Lock()
 			st.failed++
+			st.failure = fmt.Sprint(err)
 			st.mu.Unlock()
 			time.Sleep(100 * time.Millisecond)
 		default:

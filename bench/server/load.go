@@ -129,8 +129,7 @@ func (r round) perSecond() float64 { return float64(r.updates) / r.took.Seconds(
 
 // run loads srv for d with agents' batches, concurrency at a time, at
 // most rate batches per second (0: as fast as the server answers). Every
-// 50th batch of an agent is sent a second time, which must change
-// nothing.
+// 50th batch is sent a second time, which must change nothing.
 func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Duration, rate float64) (round, error) {
 	st := &sendStats{}
 	dupStats := &sendStats{}
@@ -190,8 +189,9 @@ func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Dur
 				mu.Lock()
 				updates += int64(rows)
 				batches++
+				resend := batches%50 == 0
 				mu.Unlock()
-				if a.seq%50 == 0 {
+				if resend {
 					if err := resendCheck(ctx, a, led, dupStats); err != nil {
 						mu.Lock()
 						firstEr = err

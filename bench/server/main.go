@@ -26,9 +26,8 @@
 //
 // After the load it checks the stores against what was sent, reading each
 // database directly: finding rows, sightings, hit totals and batches
-// (none lost, none doubled; every 50th batch of an agent is sent twice, as
-// an agent retrying after a lost answer does, and must be answered as a
-// duplicate).
+// (none lost, none doubled; every 50th batch is sent twice, as an agent
+// retrying after a lost answer does, and must be answered as a duplicate).
 //
 //	go run ./bench/server [-quick] [-rounds R] [-d 10s] [-agents 100] [-stores sqlite,postgres]
 //
@@ -74,9 +73,10 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "report batches in flight")
 	flag.IntVar(&o.rounds, "rounds", 3, "load rounds per store, alternating")
 	flag.DurationVar(&o.d, "d", 10*time.Second, "load duration per round")
-	flag.IntVar(&o.configRounds, "config-rounds", 5, "configuration changes per store, alternating")
+	flag.IntVar(&o.configRounds, "config-rounds", 5, "configuration changes per store, alternating (0: none)")
 	flag.IntVar(&o.findings, "findings", 100_000, "finding rows stored before timing the overview")
 	flag.IntVar(&o.overviewRequests, "overview-requests", 10, "overview requests per store, alternating")
+	flag.BoolVar(&serverLog, "server-log", false, "pass the servers' logs (reach server -v) on to standard error")
 	stores := flag.String("stores", "sqlite,postgres", "stores to measure, comma-separated")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("REACH_TEST_POSTGRES"), "DSN of a PostgreSQL role that may CREATE DATABASE")
 	flag.StringVar(&o.reach, "reach", "", "the reach binary to run as the server (default: build ./cmd/reach)")
@@ -98,8 +98,8 @@ func main() {
 		}
 		o.stores = append(o.stores, s)
 	}
-	if o.agents <= 0 || o.services <= 0 || o.perAgent <= 0 || o.concurrency <= 0 || o.rounds <= 0 || o.d <= 0 || o.configRounds <= 0 || o.overviewRequests <= 0 || o.findings < 0 {
-		log.Fatal("-agents, -services, -per-agent, -concurrency, -rounds, -d, -config-rounds and -overview-requests must be positive")
+	if o.agents <= 0 || o.services <= 0 || o.perAgent <= 0 || o.concurrency <= 0 || o.rounds <= 0 || o.d <= 0 || o.configRounds < 0 || o.overviewRequests <= 0 || o.findings < 0 {
+		log.Fatal("-agents, -services, -per-agent, -concurrency, -rounds, -d and -overview-requests must be positive, -config-rounds and -findings not negative")
 	}
 	if slices.Contains(o.stores, "postgres") && o.postgres == "" {
 		log.Fatal("PostgreSQL: set REACH_TEST_POSTGRES (or -postgres) to a DSN of a role that may CREATE DATABASE (as root on Debian, `. .ci/services` sets one up), or measure SQLite alone with -stores sqlite")
@@ -205,7 +205,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// Latency at half the rate each store sustained.
 	for _, r := range runs {
-		rate := 0.5 * harness.Median(batchRates(r.rounds))
+		rate := max(1, 0.5*harness.Median(batchRates(r.rounds)))
 		rd, err := l.run(ctx, r.agents, r.led, o.d, rate)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.srv.name, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// serverLog passes the servers' logs (-v) on to standard error.
+var serverLog bool
 
 // server is one `reach server` process on loopback.
 type server struct {
@@ -86,10 +90,13 @@ func startServer(ctx context.Context, reach, name, data, store string) (*server,
 		}
 		s.store = u.String()
 	}
-	args := append([]string{"server", "-listen", port}, s.storeArgs()...)
+	args := append([]string{"server", "-v", "-listen", port}, s.storeArgs()...)
 	s.cmd = exec.Command(reach, args...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if serverLog {
+		s.cmd.Stdout, s.cmd.Stderr = io.MultiWriter(s.out, os.Stderr), io.MultiWriter(s.out, os.Stderr)
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start reach server (%s): %w", name, err)
 	}
