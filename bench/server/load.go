@@ -33,10 +33,7 @@ func newLedger() *ledger { return &ledger{binaries: map[int]int{}} }
 // acked records a batch acknowledged with the binaries in specs; retried
 // is whether an attempt before the one answered may have stored it.
 func (l *ledger) acked(resp fleet.BatchResponse, retried bool, specs []*binarySpec) {
-	rows := 0
-	for _, s := range specs {
-		rows += s.rows
-	}
+	rows := rows(specs)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if resp.Duplicate && !retried {
@@ -127,90 +124,115 @@ type round struct {
 
 func (r round) perSecond() float64 { return float64(r.updates) / r.took.Seconds() }
 
+// tally counts a round's batches, in its workers, and keeps the first
+// error, which ends the round.
+type tally struct {
+	mu      sync.Mutex
+	updates int64
+	batches int
+	err     error
+	cancel  context.CancelFunc
+}
+
+// add counts an acknowledged batch of specs and returns the batches so
+// far.
+func (t *tally) add(specs []*binarySpec) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.updates += int64(rows(specs))
+	t.batches++
+	return t.batches
+}
+
+// fail keeps err, if first, and ends the round.
+func (t *tally) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.cancel()
+}
+
+// workers runs work in l.concurrency goroutines, worker w with every
+// l.concurrency-th agent from the w-th, and returns what they tallied.
+func (l *load) workers(ctx context.Context, agents []*agent, work func(ctx context.Context, mine []*agent, t *tally)) (round, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := &tally{cancel: cancel}
+	cpu := startCPU(agents[0].srv)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range min(l.concurrency, len(agents)) {
+		var mine []*agent
+		for i := w; i < len(agents); i += l.concurrency {
+			mine = append(mine, agents[i])
+		}
+		wg.Go(func() { work(ctx, mine, t) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if t.err != nil {
+		return round{}, t.err
+	}
+	rd := round{updates: t.updates, batches: t.batches, took: took}
+	rd.serverCPU, rd.selfCPU = cpu.stop(took)
+	return rd, nil
+}
+
+func rows(specs []*binarySpec) int {
+	n := 0
+	for _, s := range specs {
+		n += s.rows
+	}
+	return n
+}
+
 // run loads srv for d with agents' batches, concurrency at a time, at
 // most rate batches per second (0: as fast as the server answers). Every
 // 50th batch is sent a second time, which must change nothing.
 func (l *load) run(ctx context.Context, agents []*agent, led *ledger, d time.Duration, rate float64) (round, error) {
-	st := &sendStats{}
-	dupStats := &sendStats{}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	st, dupStats := &sendStats{}, &sendStats{}
 	var permits chan struct{}
 	if rate > 0 {
 		permits = make(chan struct{})
-		go pace(ctx, permits, rate)
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go pace(pctx, permits, rate)
 	}
-	var (
-		mu      sync.Mutex
-		updates int64
-		batches int
-		firstEr error
-		wg      sync.WaitGroup
-	)
-	cpu := startCPU(agents[0].srv)
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := range l.concurrency {
-		wg.Go(func() {
-			var mine []*agent
-			for i := w; i < len(agents); i += l.concurrency {
-				mine = append(mine, agents[i])
-			}
-			for i := 0; time.Now().Before(deadline); i++ {
-				if permits != nil {
-					select {
-					case <-permits:
-					case <-ctx.Done():
-						return
-					}
-				}
-				a := mine[i%len(mine)]
-				specs := l.agentSpecs(a.n)
-				obs := make([]fleet.Observation, len(specs))
-				for j, s := range specs {
-					obs[j] = observation(l.u, a, fmt.Sprintf("%s/%d", a.host, s.index), s, a.k+1)
-				}
-				resp, retried, err := a.send(ctx, obs, nil, st)
-				if err != nil {
-					mu.Lock()
-					if firstEr == nil {
-						firstEr = err
-					}
-					mu.Unlock()
-					cancel()
+	deadline := time.Now().Add(d)
+	rd, err := l.workers(ctx, agents, func(ctx context.Context, mine []*agent, t *tally) {
+		for i := 0; time.Now().Before(deadline); i++ {
+			if permits != nil {
+				select {
+				case <-permits:
+				case <-ctx.Done():
 					return
 				}
-				a.k++
-				led.acked(resp, retried, specs)
-				rows := 0
-				for _, s := range specs {
-					rows += s.rows
-				}
-				mu.Lock()
-				updates += int64(rows)
-				batches++
-				resend := batches%50 == 0
-				mu.Unlock()
-				if resend {
-					if err := resendCheck(ctx, a, led, dupStats); err != nil {
-						mu.Lock()
-						firstEr = err
-						mu.Unlock()
-						cancel()
-						return
-					}
+			}
+			a := mine[i%len(mine)]
+			specs := l.agentSpecs(a.n)
+			obs := make([]fleet.Observation, len(specs))
+			for j, s := range specs {
+				obs[j] = observation(l.u, a, fmt.Sprintf("%s/%d", a.host, s.index), s, a.k+1)
+			}
+			resp, retried, err := a.send(ctx, obs, nil, st)
+			if err != nil {
+				t.fail(err)
+				return
+			}
+			a.k++
+			led.acked(resp, retried, specs)
+			if t.add(specs)%50 == 0 {
+				if err := resendCheck(ctx, a, led, dupStats); err != nil {
+					t.fail(err)
+					return
 				}
 			}
-		})
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if firstEr != nil {
-		return round{}, firstEr
-	}
-	rd := round{updates: updates, batches: batches, took: took, stats: st}
-	rd.serverCPU, rd.selfCPU = cpu.stop(took)
-	return rd, nil
+		}
+	})
+	rd.stats = st
+	return rd, err
 }
 
 // cpuMeter reads the CPU time of a server (with, for PostgreSQL, the
@@ -317,82 +339,51 @@ func pace(ctx context.Context, permits chan<- struct{}, rate float64) {
 // how long it took.
 func (l *load) seed(ctx context.Context, agents []*agent, led *ledger, target, next int) (round, error) {
 	const perBatch = 4
-	type group []*binarySpec
-	work := make(chan group)
+	work := make(chan []*binarySpec)
 	st := &sendStats{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		mu      sync.Mutex
-		updates int64
-		batches int
-		firstEr error
-		wg      sync.WaitGroup
-	)
-	start := time.Now()
-	for w := range l.concurrency {
-		wg.Go(func() {
-			var mine []*agent
-			for i := w; i < len(agents); i += l.concurrency {
-				mine = append(mine, agents[i])
+	go func() {
+		defer close(work)
+		for have := led.rows(); have < target; {
+			g := make([]*binarySpec, 0, perBatch)
+			for len(g) < perBatch && have < target {
+				s := l.u.binary(next)
+				next++
+				g = append(g, s)
+				have += s.rows
 			}
-			i := 0
-			for g := range work {
-				a := mine[i%len(mine)]
-				i++
-				obs := make([]fleet.Observation, len(g))
-				var hits uint64
-				for j, s := range g {
-					obs[j] = observation(l.u, a, fmt.Sprintf("seed/%d", s.index), s, 1)
-					hits += s.weight
-				}
-				resp, retried, err := a.send(ctx, obs, nil, st)
-				if err != nil {
-					mu.Lock()
-					if firstEr == nil {
-						firstEr = err
-					}
-					mu.Unlock()
-					cancel()
-					for range work {
-					}
-					return
-				}
-				led.acked(resp, retried, g)
-				led.mu.Lock()
-				led.seedHits += hits
-				led.mu.Unlock()
-				rows := 0
-				for _, s := range g {
-					rows += s.rows
-				}
-				mu.Lock()
-				updates += int64(rows)
-				batches++
-				mu.Unlock()
+			select {
+			case work <- g:
+			case <-ctx.Done():
+				return
 			}
-		})
-	}
-	have := led.rows()
-feed:
-	for have < target {
-		g := make(group, 0, perBatch)
-		for len(g) < perBatch && have < target {
-			s := l.u.binary(next)
-			next++
-			g = append(g, s)
-			have += s.rows
 		}
-		select {
-		case work <- g:
-		case <-ctx.Done():
-			break feed
+	}()
+	rd, err := l.workers(ctx, agents, func(ctx context.Context, mine []*agent, t *tally) {
+		i := 0
+		for g := range work {
+			a := mine[i%len(mine)]
+			i++
+			obs := make([]fleet.Observation, len(g))
+			var hits uint64
+			for j, s := range g {
+				obs[j] = observation(l.u, a, fmt.Sprintf("seed/%d", s.index), s, 1)
+				hits += s.weight
+			}
+			resp, retried, err := a.send(ctx, obs, nil, st)
+			if err != nil {
+				t.fail(err)
+				cancel()
+				return
+			}
+			led.acked(resp, retried, g)
+			led.mu.Lock()
+			led.seedHits += hits
+			led.mu.Unlock()
+			t.add(g)
 		}
-	}
-	close(work)
-	wg.Wait()
-	if firstEr != nil {
-		return round{}, firstEr
-	}
-	return round{updates: updates, batches: batches, took: time.Since(start), stats: st}, nil
+	})
+	rd.stats = st
+	return rd, err
 }
