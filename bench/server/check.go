@@ -112,7 +112,7 @@ func check(ctx context.Context, srv *server, agents []*agent, l *load, led *ledg
 		bad = append(bad, fmt.Sprintf("%d of %d batches sent twice not answered as duplicates with 0 updates", led.duplicatesNotOK, led.duplicates))
 	}
 	if led.updateMismatch > 0 {
-		bad = append(bad, fmt.Sprintf("%d batches answered with updates other than their finding rows", led.updateMismatch))
+		bad = append(bad, fmt.Sprintf("%d batches answered with more updates than their finding rows", led.updateMismatch))
 	}
 	var ov overview
 	if _, err := doJSON(ctx, "GET", srv.base+"/api/v1/overview", srv.admin, nil, &ov); err != nil {

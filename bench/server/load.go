@@ -20,9 +20,12 @@ type ledger struct {
 	binaries map[int]int // binaries sent: index -> finding rows
 	batches  int         // batches acknowledged as new
 	updates  int64       // finding rows in them
+	// written is the sum of the answers' Updates: the rows the server
+	// wrote (it may skip rows a batch does not change).
+	written int64
 	seedHits uint64      // hits of the seeding instances (k = 1 each)
 	// Faults seen in answers.
-	updateMismatch  int // batches whose answer's Updates is not their rows
+	updateMismatch  int // batches whose answer's Updates is more than their rows
 	unexpectedDup   int // new batches answered as duplicates
 	duplicates      int // batches sent twice on purpose
 	duplicatesNotOK int // of them, those not answered as duplicates
@@ -45,8 +48,11 @@ func (l *ledger) acked(resp fleet.BatchResponse, retried bool, specs []*binarySp
 	for _, s := range specs {
 		l.binaries[s.index] = s.rows
 	}
-	if !resp.Duplicate && resp.Updates != rows {
-		l.updateMismatch++
+	if !resp.Duplicate {
+		l.written += int64(resp.Updates)
+		if resp.Updates > rows || resp.Updates < 0 {
+			l.updateMismatch++
+		}
 	}
 }
 

@@ -176,8 +176,8 @@ func summary(o options, runs []*storeRun) {
 		if len(r.bad) > 0 {
 			verdict = "DIFFERENT: " + strings.Join(r.bad, "; ")
 		}
-		fmt.Printf("  %-10s %d finding rows, %d sightings, %d hits, %d batches (%d finding updates; %d batches sent twice, answered as duplicates): %s\n",
-			r.srv.name, st.rows, st.sightings, st.hits, st.batches, r.led.updates, r.led.duplicates, verdict)
+		fmt.Printf("  %-10s %d finding rows, %d sightings, %d hits, %d batches (%d finding updates sent, of which the server says it wrote %d, the others unchanged; %d batches sent twice, answered as duplicates): %s\n",
+			r.srv.name, st.rows, st.sightings, st.hits, st.batches, r.led.updates, r.led.written, r.led.duplicates, verdict)
 	}
 }
 
