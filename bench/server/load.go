@@ -22,8 +22,8 @@ type ledger struct {
 	updates  int64       // finding rows in them
 	// written is the sum of the answers' Updates: the rows the server
 	// wrote (it may skip rows a batch does not change).
-	written int64
-	seedHits uint64      // hits of the seeding instances (k = 1 each)
+	written  int64
+	seedHits uint64 // hits of the seeding instances (k = 1 each)
 	// Faults seen in answers.
 	updateMismatch  int // batches whose answer's Updates is more than their rows
 	unexpectedDup   int // new batches answered as duplicates
