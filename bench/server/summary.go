@@ -89,7 +89,7 @@ func summary(o options, runs []*storeRun) {
 		fmt.Printf(" %*s", w, r.srv.name)
 	}
 	if len(runs) == 2 {
-		fmt.Printf(" %*s", w, runs[1].srv.name[:4]+"/"+runs[0].srv.name[:4])
+		fmt.Printf(" %*s", w, "PG / SQLite")
 	}
 	fmt.Println()
 	line := func(what string, f func(r *storeRun) float64, format string, ratio bool) {
@@ -131,9 +131,9 @@ func summary(o options, runs []*storeRun) {
 	}
 	n := len(runs[0].agents)
 	if o.configRounds > 0 {
-		line(fmt.Sprintf("config change received by all %d agents, median (ms)", n), prop(func(p propagation) time.Duration { return p.received }, false), "%.0f", false)
-		line(fmt.Sprintf("config change applied by all %d, shown by server, median (ms)", n), prop(func(p propagation) time.Duration { return p.shown }, false), "%.0f", false)
-		line(fmt.Sprintf("  worst of %d changes (ms)", o.configRounds), prop(func(p propagation) time.Duration { return p.shown }, true), "%.0f", false)
+		line(fmt.Sprintf("config change: received by all %d agents, median (ms)", n), prop(func(p propagation) time.Duration { return p.received }, false), "%.0f", false)
+		line(fmt.Sprintf("  applied by all %d, as the server shows, median (ms)", n), prop(func(p propagation) time.Duration { return p.shown }, false), "%.0f", false)
+		line(fmt.Sprintf("  applied, worst of %d changes (ms)", o.configRounds), prop(func(p propagation) time.Duration { return p.shown }, true), "%.0f", false)
 	}
 	stored := runs[0].stored.rows
 	line(fmt.Sprintf("GET /api/v1/overview, %d findings, median (ms)", stored), func(r *storeRun) float64 { return ms(harness.Median(r.api)) }, "%.1f", true)
