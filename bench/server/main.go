@@ -233,6 +233,10 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%s: seeding: %w", r.srv.name, err)
 		}
 		r.seed = rd
+		if rd.batches == 0 {
+			fmt.Printf("  seeded    %-10s nothing: %d finding rows stored already\n", r.srv.name, r.led.rows())
+			continue
+		}
 		fmt.Printf("  seeded    %-10s %d finding rows stored (new rows: %.0f inserts/s over %d batches)\n", r.srv.name, r.led.rows(), rd.perSecond(), rd.batches)
 	}
 	for i := range o.overviewRequests {
