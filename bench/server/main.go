@@ -75,7 +75,7 @@ func main() {
 	flag.DurationVar(&o.d, "d", 10*time.Second, "load duration per round")
 	flag.IntVar(&o.configRounds, "config-rounds", 5, "configuration changes per store, alternating (0: none)")
 	flag.IntVar(&o.findings, "findings", 100_000, "finding rows stored before timing the overview")
-	flag.IntVar(&o.overviewRequests, "overview-requests", 10, "overview requests per store, alternating")
+	flag.IntVar(&o.overviewRequests, "overview-requests", 10, "overview requests per store, alternating, after a first one timed apart")
 	flag.BoolVar(&serverLog, "server-log", false, "pass the servers' logs (reach server -v) on to standard error")
 	stores := flag.String("stores", "sqlite,postgres", "stores to measure, comma-separated")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("REACH_TEST_POSTGRES"), "DSN of a PostgreSQL role that may CREATE DATABASE")
@@ -122,6 +122,9 @@ type storeRun struct {
 	seed   round
 	api    []time.Duration
 	page   []time.Duration
+	// coldAPI and coldPage are the first overview requests after the
+	// seeding, not among api and page.
+	coldAPI, coldPage time.Duration
 	bad    []string
 	stored stored
 }
@@ -239,11 +242,15 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("  seeded    %-10s %d finding rows stored (new rows: %.0f inserts/s over %d batches)\n", r.srv.name, r.led.rows(), rd.perSecond(), rd.batches)
 	}
-	for i := range o.overviewRequests {
+	for i := range o.overviewRequests + 1 {
 		for _, r := range order(runs, i) {
 			api, page, err := timeOverview(ctx, r.srv)
 			if err != nil {
 				return err
+			}
+			if i == 0 {
+				r.coldAPI, r.coldPage = api, page
+				continue
 			}
 			r.api = append(r.api, api)
 			r.page = append(r.page, page)

@@ -137,9 +137,11 @@ func summary(o options, runs []*storeRun) {
 	}
 	stored := runs[0].stored.rows
 	line(fmt.Sprintf("GET /api/v1/overview, %d findings, median (ms)", stored), func(r *storeRun) float64 { return ms(harness.Median(r.api)) }, "%.1f", true)
-	line("  worst (ms)", func(r *storeRun) float64 { return ms(maxOf(r.api)) }, "%.1f", false)
+	line(fmt.Sprintf("  worst of %d (ms)", o.overviewRequests), func(r *storeRun) float64 { return ms(maxOf(r.api)) }, "%.1f", false)
+	line("  first, after the seeding (ms)", func(r *storeRun) float64 { return ms(r.coldAPI) }, "%.1f", false)
 	line("GET / (dashboard overview, logged in), median (ms)", func(r *storeRun) float64 { return ms(harness.Median(r.page)) }, "%.1f", true)
-	line("  worst (ms)", func(r *storeRun) float64 { return ms(maxOf(r.page)) }, "%.1f", false)
+	line(fmt.Sprintf("  worst of %d (ms)", o.overviewRequests), func(r *storeRun) float64 { return ms(maxOf(r.page)) }, "%.1f", false)
+	line("  first, after the seeding (ms)", func(r *storeRun) float64 { return ms(r.coldPage) }, "%.1f", false)
 
 	fmt.Println("\ngoals")
 	for _, r := range runs {
@@ -160,14 +162,14 @@ func summary(o options, runs []*storeRun) {
 		if len(shown) > 0 {
 			config = fmt.Sprintf("%.0f ms at worst (goal < 2 s: %s)", ms(maxOf(shown)), harness.Goal(maxOf(shown) < 2*time.Second))
 		}
-		slowest := max(maxOf(r.api), maxOf(r.page))
+		slowest := max(harness.Median(r.api), harness.Median(r.page))
 		overview := "not measured with 100,000 (-findings)"
 		if r.stored.rows >= 100_000 {
 			overview = harness.Goal(slowest < 200*time.Millisecond)
 		}
-		fmt.Printf("  %-10s %.0f finding updates/s (goal >= %.0f: %s); configuration applied by %d agents in %s; overview %.0f ms, dashboard %.0f ms at worst with %d findings (goal < 200 ms with 100,000: %s)\n",
+		fmt.Printf("  %-10s %.0f finding updates/s (goal >= %.0f: %s); configuration applied by %d agents in %s; overview %.0f ms, dashboard %.0f ms (medians; worst %.0f and %.0f) with %d findings (goal < 200 ms with 100,000: %s)\n",
 			r.srv.name, ups, goal, harness.Goal(ups >= goal), n, config,
-			ms(maxOf(r.api)), ms(maxOf(r.page)), r.stored.rows, overview)
+			ms(harness.Median(r.api)), ms(harness.Median(r.page)), ms(maxOf(r.api)), ms(maxOf(r.page)), r.stored.rows, overview)
 	}
 	fmt.Println("\nstored against sent (read from each database directly)")
 	for _, r := range runs {
