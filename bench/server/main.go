@@ -125,8 +125,8 @@ type storeRun struct {
 	// coldAPI and coldPage are the first overview requests after the
 	// seeding, not among api and page.
 	coldAPI, coldPage time.Duration
-	bad    []string
-	stored stored
+	bad               []string
+	stored            stored
 }
 
 func run(ctx context.Context, o options) error {
