@@ -131,8 +131,13 @@ type overview struct {
 	Findings map[report.Status]int `json:"findings"`
 }
 
+// errNoDashboard is the page time of a server without the dashboard
+// (GET / answers 404).
+const errNoDashboard time.Duration = -1
+
 // timeOverview times one GET /api/v1/overview (admin token) and one GET /
-// (the dashboard, logged in), each read to its end.
+// (the dashboard, logged in), each read to its end; page is
+// errNoDashboard when the server has no dashboard.
 func timeOverview(ctx context.Context, srv *server) (api, page time.Duration, err error) {
 	start := time.Now()
 	var ov overview
@@ -157,6 +162,9 @@ func timeOverview(ctx context.Context, srv *server) (api, page time.Duration, er
 	page = time.Since(start)
 	if err != nil {
 		return 0, 0, err
+	}
+	if r.StatusCode == http.StatusNotFound {
+		return api, errNoDashboard, nil
 	}
 	if r.StatusCode != http.StatusOK {
 		return 0, 0, fmt.Errorf("%s: GET / of the dashboard: %s", srv.name, r.Status)
