@@ -15,7 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
-	"github.com/reach-sca/reach/internal/report"
+	"github.com/reach-sca/reach/internal/server/store"
 )
 
 // stored is what a server's database holds, read with SQL beside the
@@ -114,7 +114,7 @@ func check(ctx context.Context, srv *server, agents []*agent, l *load, led *ledg
 	if led.updateMismatch > 0 {
 		bad = append(bad, fmt.Sprintf("%d batches answered with more updates than their finding rows", led.updateMismatch))
 	}
-	var ov overview
+	var ov store.Overview
 	if _, err := doJSON(ctx, "GET", srv.base+"/api/v1/overview", srv.admin, nil, &ov); err != nil {
 		return bad, st, err
 	}
@@ -126,11 +126,6 @@ func check(ctx context.Context, srv *server, agents []*agent, l *load, led *ledg
 	return bad, st, nil
 }
 
-// overview is the part of GET /api/v1/overview the benchmark reads.
-type overview struct {
-	Findings map[report.Status]int `json:"findings"`
-}
-
 // errNoDashboard is the page time of a server without the dashboard
 // (GET / answers 404).
 const errNoDashboard time.Duration = -1
@@ -140,7 +135,7 @@ const errNoDashboard time.Duration = -1
 // errNoDashboard when the server has no dashboard.
 func timeOverview(ctx context.Context, srv *server) (api, page time.Duration, err error) {
 	start := time.Now()
-	var ov overview
+	var ov store.Overview
 	if _, err := doJSON(ctx, "GET", srv.base+"/api/v1/overview", srv.admin, nil, &ov); err != nil {
 		return 0, 0, err
 	}

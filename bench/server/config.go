@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reach-sca/reach/internal/fleet"
+	"github.com/reach-sca/reach/internal/server/store"
 )
 
 // propagation is one configuration change's way to the agents, from just
@@ -143,15 +144,6 @@ func putConfig(ctx context.Context, srv *server, roundNo int) (fleet.Config, err
 	return out, nil
 }
 
-// configAgent is a row of GET /api/v1/config/agents (store.ConfigAgent,
-// whose fields have no JSON names: encoding/json matches them without
-// regard to case).
-type configAgent struct {
-	AgentID string
-	Version int64
-	Error   string
-}
-
 // waitApplied polls the server until it shows every one of agents with
 // version applied, and returns when that was, from t0.
 func waitApplied(ctx context.Context, srv *server, agents []*agent, version int64, t0 time.Time) (time.Duration, error) {
@@ -161,7 +153,7 @@ func waitApplied(ctx context.Context, srv *server, agents []*agent, version int6
 	}
 	deadline := t0.Add(time.Minute)
 	for time.Now().Before(deadline) {
-		var rows []configAgent
+		var rows []store.ConfigAgent
 		if _, err := doJSON(ctx, "GET", srv.base+pathConfigAgents, srv.admin, nil, &rows); err != nil {
 			return 0, err
 		}

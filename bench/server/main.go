@@ -1,9 +1,9 @@
 // Command server measures `reach server` under a simulated fleet, on
 // SQLite and on PostgreSQL side by side in one run: a real server process
 // per store on loopback (cmd/reach built once), fed by simulated agents,
-// goroutines speaking internal/fleet's protocol over HTTP (enrolment with a
-// token from `reach server enrol-token`, report batches, configuration
-// long polls).
+// goroutines speaking the protocol with internal/fleet's client (enrolment
+// with a token from `reach server enrol-token`, report batches retried with
+// their sequence number, configuration long polls).
 //
 // It measures, alternating the stores round by round, with medians:
 //
