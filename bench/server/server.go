@@ -93,6 +93,7 @@ func startServer(ctx context.Context, reach, name, data, store string) (*server,
 	args := append([]string{"server", "-v", "-listen", port}, s.storeArgs()...)
 	s.cmd = exec.Command(reach, args...)
 	s.cmd.Env = append(os.Environ(), s.env...)
+	dieWithParent(s.cmd)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if serverLog {
 		s.cmd.Stdout, s.cmd.Stderr = io.MultiWriter(s.out, os.Stderr), io.MultiWriter(s.out, os.Stderr)
