@@ -146,7 +146,7 @@ func (m measure) cpuPerRequest() float64 {
 
 // measure loads the server for l.d and reads its CPU time around the load.
 func (l *loader) measure(ctx context.Context, pid int) (measure, error) {
-	cpu0, err := cpuTime(pid)
+	cpu0, err := harness.CPUTime(pid)
 	if err != nil {
 		return measure{}, err
 	}
@@ -154,7 +154,7 @@ func (l *loader) measure(ctx context.Context, pid int) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
-	cpu1, err := cpuTime(pid)
+	cpu1, err := harness.CPUTime(pid)
 	if err != nil {
 		return measure{}, err
 	}
@@ -162,28 +162,6 @@ func (l *loader) measure(ctx context.Context, pid int) (measure, error) {
 		return measure{}, errors.New("no request completed")
 	}
 	return measure{requests: n, took: took, cpu: cpu1 - cpu0}, nil
-}
-
-// cpuTime returns the user and system time of every thread of process
-// pid, from /proc/PID/stat (in clock ticks of 10 ms).
-func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read the server's CPU time: %w", err)
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	fields := strings.Fields(string(data[i+1:]))
-	if i < 0 || len(fields) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(utime+stime) * tick, nil
 }
 
 // attachedRound runs reach attach on the server, loads it once the probes

@@ -32,31 +32,50 @@ func Postgres(tb testing.TB) string {
 	if admin == "" {
 		Skip(tb, "REACH_TEST_POSTGRES is unset: point it at a PostgreSQL server where the test may CREATE DATABASE (as root on Debian, `. .ci/services` installs and starts one and sets it)")
 	}
-	name := dbName(tb.Name())
-	dsn, err := withDatabase(admin, name)
+	dsn, drop, err := NewPostgresDatabase(admin, tb.Name())
 	if err != nil {
 		tb.Fatalf("REACH_TEST_POSTGRES: %v", err)
 	}
-	if err := pgExec(admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create test database on REACH_TEST_POSTGRES: %v", err)
-	}
 	tb.Cleanup(func() {
-		// WITH (FORCE) (PostgreSQL 13 and later) ends the connections the
-		// test left open rather than failing on them. It cannot end an
-		// autovacuum worker busy in the database, for a role that is no
-		// superuser (SQLSTATE 42501, "must be a member of the role whose
-		// process is being terminated"): try again until it is done.
-		drop := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
-		err := pgExec(admin, drop)
-		for deadline := time.Now().Add(pgTimeout); isPgCode(err, "42501") && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
-			err = pgExec(admin, drop)
-		}
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
+		if err := drop(); err != nil {
+			tb.Error(err)
 		}
 	})
 	return dsn
+}
+
+// NewPostgresDatabase makes a new, empty database, its name made from
+// label, on the server that admin names (a DSN for a role that may CREATE
+// DATABASE), and returns its DSN and a function that drops it with any
+// connection left open. It is Postgres for a program that is not a test
+// (bench/server).
+func NewPostgresDatabase(admin, label string) (dsn string, drop func() error, err error) {
+	name := dbName(label)
+	dsn, err = withDatabase(admin, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := pgExec(admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop = func() error {
+		// WITH (FORCE) (PostgreSQL 13 and later) ends the connections
+		// left open rather than failing on them. It cannot end an
+		// autovacuum worker busy in the database, for a role that is no
+		// superuser (SQLSTATE 42501, "must be a member of the role whose
+		// process is being terminated"): try again until it is done.
+		stmt := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
+		err := pgExec(admin, stmt)
+		for deadline := time.Now().Add(pgTimeout); isPgCode(err, "42501") && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			err = pgExec(admin, stmt)
+		}
+		if err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	return dsn, drop, nil
 }
 
 var notIdent = regexp.MustCompile(`[^a-z0-9]+`)
