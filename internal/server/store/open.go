@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"net"
 	"sort"
 	"strconv"
@@ -198,13 +199,36 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
 		return err
 	}
-	for i, name := range names {
-		version := i + 1
+	seen := make(map[int]string)
+	for _, name := range names {
+		// The version is the number the file name starts with, not its
+		// place in the list: a database migrated before a file was added
+		// in between must not take the next file for one it ran.
+		version, err := migrationVersion(name)
+		if err != nil {
+			return err
+		}
+		if other, ok := seen[version]; ok {
+			return fmt.Errorf("migrations %s and %s have the same version %d", other, name, version)
+		}
+		seen[version] = name
 		if err := s.migrateOne(ctx, conn, version, name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// migrationVersion reads the version of a migration file
+// "migrations/NNNN_name.sql".
+func migrationVersion(name string) (int, error) {
+	base := path.Base(name)
+	digits := base[:len(base)-len(strings.TrimLeft(base, "0123456789"))]
+	v, err := strconv.Atoi(digits)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("migration %s: the name must start with its version number, as 0001_init.sql", name)
+	}
+	return v, nil
 }
 
 func (s *Store) migrateOne(ctx context.Context, conn *sql.Conn, version int, name string) error {

@@ -74,3 +74,12 @@ func TestOpenRace(t *testing.T) {
 		})
 	}
 }
+
+func TestMigrationVersion(t *testing.T) {
+	for name, want := range map[string]int{"migrations/0001_init.sql": 1, "migrations/0012_x.sql": 12, "migrations/x.sql": 0, "migrations/0000_x.sql": 0} {
+		got, err := migrationVersion(name)
+		if got != want || (err != nil) != (want == 0) {
+			t.Errorf("migrationVersion(%q) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+}
