@@ -165,7 +165,7 @@ func TestPages(t *testing.T) {
 		{"/vulns/GO-0000-0000", 404, []string{"not found"}, nil},
 		{"/services", 200, []string{"api", "batch", "web"}, nil},
 		{"/services?status=imported", 200, []string{"batch"}, []string{">api<", ">web<"}},
-		{"/services/api", 200, []string{"b-api-1", "example.com/m v1.2.0", "the whole service api", `href="/api/v1/export/openvex?service=api"`, `href="/api/v1/export/csv?service=api"`, "GO-2024-0001", "GO-2024-0003"}, []string{"GO-2024-0002"}},
+		{"/services/api", 200, []string{`href="/api/v1/export/openvex?service=api"`, `href="/api/v1/export/csv?service=api"`, "b-api-1", "example.com/m v1.2.0", "the whole service api", "GO-2024-0001", "GO-2024-0003"}, []string{"GO-2024-0002"}},
 		{"/services/nope", 404, nil, nil},
 		{"/agents", 200, []string{"&lt;b&gt;h2&lt;/b&gt;", "bad target &lt;x&gt;"}, []string{"<b>h2"}},
 		{"/agents", 200, []string{"h1", "v0.9.0", ">3<", ">12<", "k8s.namespace.name=shop"}, nil},
