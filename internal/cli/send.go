@@ -37,7 +37,7 @@ type serverFlags struct {
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.url, "server", "", "also send the report to the reach server at `URL`, with the token in $"+envServerToken+" (an enrolment token, or an agent token with its agent's ID in $"+envServerAgentID+"), after writing it as usual")
+	fs.StringVar(&s.url, "server", "", "also send the report to the reach server at `URL`, with the token in $"+envServerToken+" (an enrolment token, or an agent token), after writing it as usual")
 	fs.StringVar(&s.service, "service", "", "with -server: the service `NAME` of every binary observed (default: each binary's file name)")
 	fs.StringVar(&s.environment, "environment", "", "with -server: the environment `ENV` of the processes, such as prod")
 	fs.StringVar(&s.ca, "server-ca", "", "with -server: trust the server's certificate only when signed by a CA certificate in `FILE` (PEM), instead of the system's CAs")
@@ -66,10 +66,9 @@ func (s *serverFlags) validate(insecure bool) error {
 		return usageError("-server: $%s: %v", envServerToken, err)
 	}
 	if !strings.HasPrefix(token, fleet.EnrolTokenPrefix) {
+		// The agent's ID, when given, is checked by the server against
+		// the token's; without it the server takes the token's agent.
 		s.agentID = os.Getenv(envServerAgentID)
-		if s.agentID == "" {
-			return usageError("-server: $%s is an agent token: set its agent's ID in $%s, or give an enrolment token instead (the simplest for CI pipelines: each run enrols)", envServerToken, envServerAgentID)
-		}
 	}
 	var opts []fleet.Option
 	if s.ca != "" {

@@ -19,7 +19,6 @@ func TestServerFlagErrors(t *testing.T) {
 		{"required without server", "", "", []string{"-server-required"}, "-server-required: give -server URL too"},
 		{"no token", "", "", []string{"-server", "https://reach.example.com"}, "set the token in the environment variable REACH_SERVER_TOKEN (not in a flag: every user of the machine can read a command line with ps)"},
 		{"not a token", "hunter2", "", []string{"-server", "https://reach.example.com"}, "neither an enrolment token (reach_enrol_...) nor an agent token"},
-		{"agent token without ID", "reach_agent_x", "", []string{"-server", "https://reach.example.com"}, "set its agent's ID in $REACH_SERVER_AGENT_ID, or give an enrolment token instead"},
 		{"plain http", "reach_enrol_x", "", []string{"-server", "http://reach.example.com"}, "use https (with -server-ca FILE for a private CA), or pass -insecure"},
 		{"no URL", "reach_enrol_x", "", []string{"-server", "reach.example.com"}, "give an http:// or https:// URL"},
 		{"missing CA", "reach_enrol_x", "", []string{"-server", "https://reach.example.com", "-server-ca", "/nonexistent/ca.pem"}, "server CA: open /nonexistent/ca.pem"},

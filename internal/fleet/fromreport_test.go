@@ -247,8 +247,12 @@ func TestSendReport(t *testing.T) {
 	if b := batches[1]; b.AgentID != "agt_mine" || b.Seq < uint64(before) || b.Seq > uint64(time.Now().UnixNano()) {
 		t.Errorf("agent token: batch agent %q seq %d, want agt_mine numbered by the time", b.AgentID, b.Seq)
 	}
-	if _, _, err := c.SendReport(context.Background(), r, src, ""); err == nil || !strings.Contains(err.Error(), "give an enrolment token instead") {
+	// Without the agent's ID the batch leaves agent_id empty: the server
+	// takes the token's agent.
+	if _, _, err := c.SendReport(context.Background(), r, src, ""); err != nil {
 		t.Errorf("agent token without ID: %v", err)
+	} else if b := batches[len(batches)-1]; b.AgentID != "" {
+		t.Errorf("agent token without ID: batch of agent %q, want none", b.AgentID)
 	}
 	n := len(auths)
 	c, _ = NewClient(srv.URL, "hunter2")

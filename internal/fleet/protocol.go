@@ -56,7 +56,7 @@ type EnrolResponse struct {
 // each Observation's hits are the totals so far of its Instance, not
 // increments, so a stored count never doubles.
 type Batch struct {
-	AgentID string     `json:"agent_id"` // must be the token's agent
+	AgentID string     `json:"agent_id"` // the token's agent; "" for the token's agent
 	Seq     uint64     `json:"seq"`      // >= 1, increasing per agent
 	Sent    time.Time  `json:"sent"`
 	Agent   AgentState `json:"agent"`

@@ -25,7 +25,8 @@ func CheckToken(token string) error {
 // SendReport sends report r (FromReport's observations of it) with the
 // client's token. With an enrolment token it enrols a new agent first and
 // sends as that agent, its batches numbered from 1; with an agent token it
-// sends as agentID, the agent the token was issued to, its batches
+// sends as agentID, the agent the token was issued to ("": the server
+// takes the token's agent), its batches
 // numbered from the time in nanoseconds, which keeps growing from one run
 // to the next. It returns the agent the report was sent as.
 func (c *Client) SendReport(ctx context.Context, r *report.Report, src Source, agentID string) (string, []BatchResponse, error) {
@@ -41,9 +42,6 @@ func (c *Client) SendReport(ctx context.Context, r *report.Report, src Source, a
 		agent := *c
 		agent.Token = resp.Token
 		c, agentID, seq = &agent, resp.AgentID, 1
-	}
-	if agentID == "" {
-		return "", nil, fmt.Errorf("an agent token needs its agent's ID: give an enrolment token instead, which enrols a new agent each time")
 	}
 	resps, err := c.SendAll(ctx, ReportBatch(r, src, agentID, seq))
 	return agentID, resps, err

@@ -53,6 +53,11 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, agent *store.Age
 		s.fail(w, r, err)
 		return
 	}
+	if b.AgentID == "" {
+		// The token says which agent: a sender that has only a token
+		// (reach run with an agent token) leaves the ID out.
+		b.AgentID = agent.ID
+	}
 	if b.AgentID != agent.ID {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("batch of agent %.64q sent with the token of agent %s", b.AgentID, agent.ID))
 		return

@@ -47,6 +47,15 @@ func TestReport(t *testing.T) {
 	if n := countRows(t, f.dsn, "findings"); n == 0 {
 		t.Errorf("no finding stored")
 	}
+	// A sender with only a token leaves agent_id out: the batch is the
+	// token's agent's.
+	anon := testBatch("", 2, "i1", 5)
+	if code, body := do(t, "POST", f.url+fleet.PathReport, f.agent.Token, anon); code != http.StatusOK {
+		t.Fatalf("batch without agent_id: %d %s", code, body)
+	}
+	if n := sqlInt(t, f.dsn, "SELECT COUNT(*) FROM batches WHERE agent_id = '"+f.agent.AgentID+"' AND seq = 2"); n != 1 {
+		t.Errorf("batch without agent_id stored as the token's agent %d times, want 1", n)
+	}
 }
 
 // TestHostileAgentInput sends every agent endpoint what a hostile or
