@@ -72,12 +72,16 @@ func TestServerEndToEnd(t *testing.T) {
 						}
 						b := observedBinary(t, readReport(t, out), bin)
 						buildID = b.BuildID
-						before := len(want)
 						for k, hits := range reportRows(b) {
+							// The second run adds hits, not rows, except a
+							// symbol's row without a callsite: one-shot mode
+							// records the first hit's callsite only, and how
+							// many more calls come before the probes are gone
+							// varies from run to run.
+							if _, ok := want[k]; run == 2 && !ok && !strings.HasSuffix(k, " - reached") {
+								t.Errorf("the second run has a finding the first had not: %s", k)
+							}
 							want[k] += hits
-						}
-						if run == 2 && len(want) != before {
-							t.Errorf("the second run has %d findings the first had not", len(want)-before)
 						}
 						got := storeRows(t, st, service)
 						if g, w := lines(got), lines(want); g != w {
