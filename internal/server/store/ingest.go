@@ -104,6 +104,10 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b *fleet.Batch) (Ing
 		if err := s.queueReached(ctx, tx, reached, now); err != nil {
 			return err
 		}
+		// Last: see updateSummary.
+		if err := s.updateSummary(ctx, tx, rows); err != nil {
+			return err
+		}
 		res.Updates = len(rows)
 		res.Reached = reached
 		return nil

@@ -26,10 +26,12 @@ const day = int64(24 * time.Hour)
 // It is three queries, run at once on connections of their own: the
 // ranking, which also counts findings by status, the services and hosts,
 // and the timeline. The ranking aggregates in the database, first per
-// OSV and service (over the covering index findings_rank of migration
-// 0002 on SQLite), then per OSV, so that one row per OSV entry comes
-// back. With 100,000 findings the page is served in well under 200 ms
-// (dashboard's BenchmarkOverview).
+// OSV and service, then per OSV, so that one row per OSV entry comes
+// back. The first step reads the summary table service_vulns, kept by
+// Ingest, when it answers f (no filter, or by service or OSV), so that
+// the default page reads a row per service and OSV, not per finding;
+// else the findings (over the covering index findings_rank of migration
+// 0002 on SQLite). See dashboard's BenchmarkOverview.
 func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	w, err := s.filterWhere(f, true)
 	if err != nil {
@@ -38,7 +40,7 @@ func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	o := &Overview{Findings: map[report.Status]int{}, Vulns: map[report.Status]int{}}
 	var wg sync.WaitGroup
 	var errs [3]error
-	wg.Go(func() { errs[0] = s.rankVulns(ctx, w, f, o) })
+	wg.Go(func() { errs[0] = s.rankVulns(ctx, w, f, summaryAnswers(f), o) })
 	wg.Go(func() { errs[1] = s.overviewCounts(ctx, f, o) })
 	wg.Go(func() { o.Timeline, errs[2] = s.timeline(ctx, w, time.Now()) })
 	wg.Wait()
@@ -52,16 +54,15 @@ func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 // findings are grouped by OSV and service once (g, which both dialects
 // materialize, being used twice), then by OSV (rows of kind 1), and the
 // services counted (the one row of kind 0), so that a filter is
-// evaluated once for all of them.
-func (s *Store) rankVulns(ctx context.Context, w *where, f Filter, o *Overview) error {
-	q := `WITH g AS (SELECT f.osv AS osv, f.service AS service, MAX(f.status_rank) AS r,
-    MIN(f.first_reached) AS fr, MAX(f.last_seen) AS ls,
-    SUM(CASE WHEN f.status_rank = 4 THEN 1 ELSE 0 END) AS n4,
-    SUM(CASE WHEN f.status_rank = 3 THEN 1 ELSE 0 END) AS n3,
-    SUM(CASE WHEN f.status_rank = 2 THEN 1 ELSE 0 END) AS n2,
-    SUM(CASE WHEN f.status_rank = 1 THEN 1 ELSE 0 END) AS n1
-  FROM findings f` + w.String() + `
-  GROUP BY f.osv, f.service)
+// evaluated once for all of them. With summary (when the summary table
+// answers f: no filter, or by service or OSV), g is the summary's rows,
+// grouped at write time.
+func (s *Store) rankVulns(ctx context.Context, w *where, f Filter, summary bool, o *Overview) error {
+	g := `SELECT ` + summaryAggregates + ` FROM findings f` + w.String() + ` GROUP BY f.osv, f.service`
+	if summary {
+		g = `SELECT ` + summaryRows + ` FROM service_vulns f` + w.String()
+	}
+	q := `WITH g AS (` + g + `)
 SELECT 1, g.osv, MAX(g.r),
   SUM(CASE WHEN g.r = 4 THEN 1 ELSE 0 END),
   SUM(CASE WHEN g.r IN (2, 3) THEN 1 ELSE 0 END),
