@@ -123,6 +123,11 @@ func (t *testDB) insert(tb testing.TB, rows []row) {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
+	// The rows went around the store: its summary table is filled from
+	// them as migration 0005 fills it.
+	if err := t.st.RebuildSummary(ctx); err != nil {
+		tb.Fatal(err)
+	}
 	if t.st.Postgres() { // ids were given: move the identity past them
 		if _, err := t.db.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('findings', 'id'), (SELECT MAX(id) FROM findings))`); err != nil {
 			tb.Fatal(err)
@@ -130,7 +135,7 @@ func (t *testDB) insert(tb testing.TB, rows []row) {
 		// A running server's tables are vacuumed by autovacuum soon after
 		// a bulk insert (PostgreSQL 13 and later count inserts too), which
 		// sets the visibility map that index-only scans need.
-		if _, err := t.db.ExecContext(ctx, `VACUUM ANALYZE findings, sightings, binaries, vulns`); err != nil {
+		if _, err := t.db.ExecContext(ctx, `VACUUM ANALYZE findings, sightings, binaries, vulns, service_vulns`); err != nil {
 			tb.Fatal(err)
 		}
 	} else if _, err := t.db.ExecContext(ctx, `ANALYZE`); err != nil {
