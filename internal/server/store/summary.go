@@ -79,6 +79,29 @@ func (s *Store) updateSummary(ctx context.Context, tx *sql.Tx, rows []*findingRo
 	slices.SortFunc(pairs, func(a, b pair) int {
 		return cmp.Or(strings.Compare(a.service, b.service), strings.Compare(a.osv, b.osv))
 	})
+	const set = `UPDATE service_vulns SET status_rank = g.r, first_reached = g.fr, last_seen = g.ls,
+  n_reached = g.n4, n_not_watched = g.n3, n_linked = g.n2, n_imported = g.n1
+FROM (SELECT ` + summaryAggregates + ` FROM %s GROUP BY f.service, f.osv) AS g
+WHERE service_vulns.service = g.service AND service_vulns.osv = g.osv`
+	const lock = ` ON CONFLICT (service, osv) DO UPDATE SET status_rank = service_vulns.status_rank`
+	if s.postgres && len(pairs) > 0 {
+		// Two statements whatever the number of pairs: each round trip
+		// to the server counts (twice as many made a batch of new rows
+		// take twice as long).
+		services, osvs := make([]string, len(pairs)), make([]string, len(pairs))
+		for i, p := range pairs {
+			services[i], osvs[i] = p.service, p.osv
+		}
+		const p = `unnest($1::text[], $2::text[]) AS p (service, osv)`
+		if _, err := tx.ExecContext(ctx, `INSERT INTO service_vulns (service, osv) SELECT p.service, p.osv FROM `+p+
+			` ORDER BY p.service, p.osv`+lock, services, osvs); err != nil {
+			return fmt.Errorf("summary: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(set, p+` JOIN findings f ON f.osv = p.osv AND f.service = p.service`), services, osvs); err != nil {
+			return fmt.Errorf("summary: %w", err)
+		}
+		return nil
+	}
 	for start := 0; start < len(pairs); {
 		n := chunkSize(len(pairs)-start, 2)
 		args := make([]any, 0, 2*n)
@@ -86,15 +109,11 @@ func (s *Store) updateSummary(ctx context.Context, tx *sql.Tx, rows []*findingRo
 			args = append(args, p.service, p.osv)
 		}
 		start += n
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO service_vulns (service, osv) VALUES `+values(n, 2)+
-			` ON CONFLICT (service, osv) DO UPDATE SET status_rank = service_vulns.status_rank`), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO service_vulns (service, osv) VALUES `+values(n, 2)+lock, args...); err != nil {
 			return fmt.Errorf("summary: %w", err)
 		}
 		match := strings.TrimSuffix(strings.Repeat("(f.service = ? AND f.osv = ?) OR ", n), " OR ")
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE service_vulns SET status_rank = g.r, first_reached = g.fr, last_seen = g.ls,
-  n_reached = g.n4, n_not_watched = g.n3, n_linked = g.n2, n_imported = g.n1
-FROM (SELECT `+summaryAggregates+` FROM findings f WHERE `+match+` GROUP BY f.service, f.osv) AS g
-WHERE service_vulns.service = g.service AND service_vulns.osv = g.osv`), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(set, `findings f WHERE `+match), args...); err != nil {
 			return fmt.Errorf("summary: %w", err)
 		}
 	}
