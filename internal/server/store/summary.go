@@ -102,8 +102,9 @@ WHERE service_vulns.service = g.service AND service_vulns.osv = g.osv`
 		}
 		return nil
 	}
+	// SQLite prepares each statement anew: the fewer, the faster.
 	for start := 0; start < len(pairs); {
-		n := chunkSize(len(pairs)-start, 2)
+		n := min(len(pairs)-start, 256)
 		args := make([]any, 0, 2*n)
 		for _, p := range pairs[start : start+n] {
 			args = append(args, p.service, p.osv)
