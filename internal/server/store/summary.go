@@ -102,7 +102,9 @@ WHERE service_vulns.service = g.service AND service_vulns.osv = g.osv`
 		}
 		return nil
 	}
-	// SQLite prepares each statement anew: the fewer, the faster.
+	// Up to 256 pairs a statement: a batch of 50 new pairs took 10 to 40%
+	// longer than without the summary in chunkSize's chunks of 16, 7 to 10%
+	// so.
 	for start := 0; start < len(pairs); {
 		n := min(len(pairs)-start, 256)
 		args := make([]any, 0, 2*n)
