@@ -336,6 +336,11 @@ func (s *Store) updateAgent(ctx context.Context, tx *sql.Tx, agentID string, b *
 		{"processes", int64(b.Agent.Processes)},
 		{"probes", int64(b.Agent.Probes)},
 	} {
+		if c.v == "" {
+			// A sender that does not know (a host name it could not
+			// read) leaves what is stored alone.
+			continue
+		}
 		set = append(set, c.col+" = "+fmt.Sprintf(newer, c.col))
 		args = append(args, seq, c.v)
 	}

@@ -406,3 +406,22 @@ func TestIngestOneShotRemainder(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestKeepsKnownHostname: a batch whose sender could not read its
+// host name (or version) leaves the stored one alone.
+func TestIngestKeepsKnownHostname(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, s *Store) {
+		ag := enrol(t, s, "h1")
+		mustIngest(t, s, ag.AgentID, batch(ag.AgentID, 1, "i1", "web-1", "api"))
+		b := batch(ag.AgentID, 2, "i1", "web-1", "api")
+		b.Agent.Hostname, b.Agent.ReachVersion, b.Agent.Probes = "", "", 7
+		mustIngest(t, s, ag.AgentID, b)
+		agents, err := s.Agents(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(agents) != 1 || agents[0].Hostname != "web-1" || agents[0].ReachVersion != "v0.test" || agents[0].Probes != 7 {
+			t.Errorf("agents = %+v, want web-1 and v0.test kept, 7 probes from the newer batch", agents)
+		}
+	})
+}
