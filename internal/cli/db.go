@@ -209,11 +209,13 @@ func lookupVersion(mod, ver string) (string, error) {
 			return semver.FromGo(ver)
 		}
 	}
+	given := ver
 	if !strings.HasPrefix(ver, "v") {
 		ver = "v" + ver
 	}
 	if !semver.Valid(ver) {
-		return "", fmt.Errorf("version %q is not a semantic version", ver)
+		// Quote what the user gave, not the "v" added to it.
+		return "", fmt.Errorf("version %q is not a semantic version (such as v1.2.3)", given)
 	}
 	return ver, nil
 }
