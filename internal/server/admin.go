@@ -70,6 +70,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error
 }
 
 // filter parses r's filters, or answers 400 and reports false.
+// filtered answers with the JSON of query, a store query given the
+// request's filters.
+func (s *Server) filtered(w http.ResponseWriter, r *http.Request, query func(store.Filter) (any, error)) {
+	if f, ok := s.filter(w, r); ok {
+		v, err := query(f)
+		s.answer(w, r, v, err)
+	}
+}
+
 func (s *Server) filter(w http.ResponseWriter, r *http.Request) (store.Filter, bool) {
 	f, err := ParseFilter(r.URL.Query())
 	if err != nil {
@@ -80,17 +89,11 @@ func (s *Server) filter(w http.ResponseWriter, r *http.Request) (store.Filter, b
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.filter(w, r); ok {
-		v, err := s.store.Overview(r.Context(), f)
-		s.answer(w, r, v, err)
-	}
+	s.filtered(w, r, func(f store.Filter) (any, error) { return s.store.Overview(r.Context(), f) })
 }
 
 func (s *Server) findings(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.filter(w, r); ok {
-		v, err := s.store.Findings(r.Context(), f)
-		s.answer(w, r, v, err)
-	}
+	s.filtered(w, r, func(f store.Filter) (any, error) { return s.store.Findings(r.Context(), f) })
 }
 
 func (s *Server) finding(w http.ResponseWriter, r *http.Request) {
@@ -104,24 +107,15 @@ func (s *Server) finding(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) vuln(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.filter(w, r); ok {
-		v, err := s.store.Vuln(r.Context(), r.PathValue("osv"), f)
-		s.answer(w, r, v, err)
-	}
+	s.filtered(w, r, func(f store.Filter) (any, error) { return s.store.Vuln(r.Context(), r.PathValue("osv"), f) })
 }
 
 func (s *Server) services(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.filter(w, r); ok {
-		v, err := s.store.Services(r.Context(), f)
-		s.answer(w, r, v, err)
-	}
+	s.filtered(w, r, func(f store.Filter) (any, error) { return s.store.Services(r.Context(), f) })
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.filter(w, r); ok {
-		v, err := s.store.Service(r.Context(), r.PathValue("name"), f)
-		s.answer(w, r, v, err)
-	}
+	s.filtered(w, r, func(f store.Filter) (any, error) { return s.store.Service(r.Context(), r.PathValue("name"), f) })
 }
 
 func (s *Server) agents(w http.ResponseWriter, r *http.Request) {
